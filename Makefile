@@ -1,0 +1,42 @@
+# Every target sets itself up: a virtualenv in $(VENV) with the pinned install.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+FORMAT ?= text
+PYTEST_ARGS ?=
+
+.PHONY: install plan test lint typecheck check-all bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## plan: what stack $(STACK) would create, offline (make plan STACK=prod FORMAT=json)
+plan: install
+	$(BIN)/llmdeploy plan $(STACK) --format $(FORMAT)
+
+## test: the whole test suite
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+## check-all: what CI runs
+check-all: lint typecheck test
+
+## bench: performance figures (printed, never asserted)
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Reusable Pulumi components. They know nothing of dev, staging or prod."""

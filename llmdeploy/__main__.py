@@ -1,0 +1,5 @@
+import sys
+
+from llmdeploy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `llmdeploy` subcommand; each exposes `register(subparsers)`."""

@@ -1,0 +1,48 @@
+"""`llmdeploy plan STACK`: every resource a stack declares, and its outputs, offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from llmdeploy.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.plan import FORMATS, plan_document, render
+
+
+def add_program_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stack", metavar="STACK", help="stack name, e.g. dev, staging, prod")
+    parser.add_argument(
+        "--program",
+        default=".",
+        metavar="DIR",
+        help="Pulumi Python program directory (default: the current one)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what a stack would create, with no cloud, CLI or Docker",
+        description="Run a stack's Pulumi program under the SDK's mock monitor and print "
+        "every resource it declares and its outputs. Secrets show as [secret], values "
+        "known only after deploy as [computed].",
+    )
+    add_program_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        run = run_program(args.program, args.stack)
+    except ProgramRefused as refusal:
+        print(str(refusal), file=sys.stderr)
+        return 1
+    except ProgramError as error:
+        print(f"error: the program failed to run: {error}", file=sys.stderr)
+        return 2
+    for level, message in run.log:
+        print(f"{level}: {message}", file=sys.stderr)
+    sys.stdout.write(render(plan_document(run), args.format))
+    return 0

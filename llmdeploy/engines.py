@@ -1,0 +1,257 @@
+"""The engine catalogue: everything llmdeploy knows about Ollama, TGI and vLLM.
+
+Every stack takes ports, paths, images and command lines from here, so a flag
+cannot drift between stacks. Facts come from the engines' own docs and source,
+as collected in shared/ENGINE_FACTS.md; comments name where a value comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+EngineName = Literal["ollama", "tgi", "vllm"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("ollama", "tgi", "vllm")
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: EngineName
+    image_repository: str
+    # A released version, never `latest`: an image that changes under a stack
+    # changes what a redeploy serves.
+    default_tag: str
+    container_port: int
+    health_path: str
+    # The Prometheus endpoint, if the engine has one, and the container port it
+    # is served on (TGI has a dedicated listener; vLLM serves it on the API port).
+    metrics_path: str | None
+    metrics_port: int | None
+    cache_mount: str
+    # Shared memory the container needs: NCCL and PyTorch workers use /dev/shm,
+    # and Docker's default is only 64 MB.
+    min_shm_bytes: int
+    wants_host_ipc: bool
+    # Where the Hugging Face token goes, if the engine downloads from the hub.
+    token_env: str | None
+    # How long the engine drains in-flight requests after SIGTERM.
+    drain_seconds: int
+    openai_path: str = "/v1"
+
+    def image(self, tag: str | None = None) -> str:
+        return f"{self.image_repository}:{tag or self.default_tag}"
+
+
+OLLAMA = Engine(
+    name="ollama",
+    image_repository="ollama/ollama",
+    default_tag="0.32.0",
+    container_port=11434,
+    # `GET /` answers "Ollama is running"; the server is up at once, models load lazily.
+    health_path="/",
+    # No metrics endpoint (ollama/ollama#3144): say so rather than invent a port.
+    metrics_path=None,
+    metrics_port=None,
+    cache_mount="/root/.ollama",
+    min_shm_bytes=0,
+    wants_host_ipc=False,
+    token_env=None,
+    # Ollama closes connections at once on SIGTERM.
+    drain_seconds=0,
+)
+
+TGI = Engine(
+    name="tgi",
+    image_repository="ghcr.io/huggingface/text-generation-inference",
+    # 3.3.7 is the last release (maintenance mode); it also fixes 3.3.5's
+    # shard count of 1 under NVIDIA_VISIBLE_DEVICES=all.
+    default_tag="3.3.7",
+    # The launcher defaults to 3000 but the image sets PORT=80.
+    container_port=80,
+    health_path="/health",
+    # A separate Prometheus listener (`--prometheus-port`, default 9000, since 3.3.0).
+    metrics_path="/metrics",
+    metrics_port=9000,
+    cache_mount="/data",
+    # TGI's docs run with `--shm-size 1g`; a missing shm shows as a shard dying with SIGBUS.
+    min_shm_bytes=1 * GIB,
+    wants_host_ipc=False,
+    token_env="HF_TOKEN",
+    # `--graceful-termination-timeout` defaults to 90 s.
+    drain_seconds=90,
+)
+
+VLLM = Engine(
+    name="vllm",
+    image_repository="vllm/vllm-openai",
+    default_tag="v0.31.0",
+    container_port=8000,
+    health_path="/health",
+    # Prometheus /metrics on the API port.
+    metrics_path="/metrics",
+    metrics_port=8000,
+    cache_mount="/root/.cache/huggingface",
+    min_shm_bytes=0,
+    # vLLM's docs run with `--ipc=host` so tensor-parallel workers share memory.
+    wants_host_ipc=True,
+    token_env="HF_TOKEN",
+    # We pass `--shutdown-timeout` (vLLM >= 0.18) with this value.
+    drain_seconds=120,
+)
+
+ENGINES: Mapping[EngineName, Engine] = {"ollama": OLLAMA, "tgi": TGI, "vllm": VLLM}
+
+
+def engine(name: str) -> Engine:
+    try:
+        return ENGINES[name]  # type: ignore[index]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}") from None
+
+
+# ---------------------------------------------------------------------------
+# Image references
+
+
+def image_tag(reference: str) -> str | None:
+    """The tag of an image reference, or None when it has none (a digest counts as pinned)."""
+    if "@" in reference:
+        return reference.split("@", 1)[1]
+    last = reference.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def is_pinned(reference: str) -> bool:
+    """Pinned means a digest, or a tag other than `latest`."""
+    if "@sha256:" in reference:
+        return True
+    tag = image_tag(reference)
+    return bool(tag) and tag != "latest"
+
+
+def version_tuple(tag: str) -> tuple[int, ...]:
+    digits = tag.lstrip("vV").split("-", 1)[0].split(".")
+    try:
+        return tuple(int(part) for part in digits)
+    except ValueError:
+        return ()
+
+
+# ---------------------------------------------------------------------------
+# How settings become each engine's configuration. Pure functions, tested directly.
+
+
+@dataclass(frozen=True)
+class OllamaOptions:
+    keep_alive: str = "5m"
+    num_parallel: int = 1
+    context_length: int | None = None
+    max_loaded_models: int | None = None
+    origins: tuple[str, ...] = ()
+    https_proxy: str | None = None
+    no_proxy: str | None = None
+
+
+def ollama_environment(options: OllamaOptions) -> dict[str, str]:
+    """Ollama is configured through OLLAMA_* variables, not flags."""
+    env = {
+        # The image already listens on 0.0.0.0:11434; stating it keeps the
+        # container port and the environment from disagreeing.
+        "OLLAMA_HOST": f"0.0.0.0:{OLLAMA.container_port}",
+        "OLLAMA_KEEP_ALIVE": options.keep_alive,
+        "OLLAMA_NUM_PARALLEL": str(options.num_parallel),
+    }
+    if options.context_length is not None:
+        env["OLLAMA_CONTEXT_LENGTH"] = str(options.context_length)
+    if options.max_loaded_models is not None:
+        env["OLLAMA_MAX_LOADED_MODELS"] = str(options.max_loaded_models)
+    if options.origins:
+        env["OLLAMA_ORIGINS"] = ",".join(options.origins)
+    # Pulls go through HTTPS_PROXY; HTTP_PROXY is deliberately never set
+    # (Ollama's docs: it breaks client connections to the server).
+    if options.https_proxy:
+        env["HTTPS_PROXY"] = options.https_proxy
+    if options.no_proxy:
+        env["NO_PROXY"] = options.no_proxy
+    return env
+
+
+@dataclass(frozen=True)
+class TgiOptions:
+    model_id: str
+    num_shard: int
+    max_input_tokens: int
+    max_total_tokens: int
+    max_concurrent_requests: int = 128
+    max_batch_prefill_tokens: int | None = None
+    quantize: str | None = None
+    otlp_endpoint: str | None = None
+    otlp_service_name: str = "tgi"
+
+
+def tgi_arguments(options: TgiOptions) -> list[str]:
+    """The TGI launcher's arguments, after the image name in `docker run`."""
+    args = [
+        "--model-id", options.model_id,
+        # Explicit: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
+        "--num-shard", str(options.num_shard),
+        "--max-input-tokens", str(options.max_input_tokens),
+        "--max-total-tokens", str(options.max_total_tokens),
+        "--max-concurrent-requests", str(options.max_concurrent_requests),
+        "--prometheus-port", str(TGI.metrics_port),
+        # TGI sends usage statistics unless told not to.
+        "--usage-stats", "off",
+    ]  # fmt: skip
+    if options.max_batch_prefill_tokens is not None:
+        args += ["--max-batch-prefill-tokens", str(options.max_batch_prefill_tokens)]
+    if options.quantize:
+        args += ["--quantize", options.quantize]
+    if options.otlp_endpoint:
+        args += ["--otlp-endpoint", options.otlp_endpoint, "--otlp-service-name", options.otlp_service_name]
+    return args
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    model: str
+    served_model_name: str
+    tensor_parallel_size: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    # `vllm` applies no generation_config.json from the model repo, so default
+    # sampling is explicit; `auto` takes the model's own (and may cap max tokens).
+    generation_config: Literal["vllm", "auto"] = "vllm"
+    shutdown_timeout: int = VLLM.drain_seconds
+    otlp_traces_endpoint: str | None = None
+    max_num_batched_tokens: int | None = None
+    image_tag: str = VLLM.default_tag
+
+
+def vllm_arguments(options: VllmOptions) -> list[str]:
+    """vLLM's OpenAI server arguments, after the image name in `docker run`.
+
+    `--disable-log-requests` is deliberately absent: it was removed, and
+    request logging is off by default.
+    """
+    args = [
+        "--model", options.model,
+        "--served-model-name", options.served_model_name,
+        "--port", str(VLLM.container_port),
+        "--tensor-parallel-size", str(options.tensor_parallel_size),
+        "--max-model-len", str(options.max_model_len),
+        "--gpu-memory-utilization", f"{options.gpu_memory_utilization:g}",
+        "--max-num-seqs", str(options.max_num_seqs),
+        "--generation-config", options.generation_config,
+    ]  # fmt: skip
+    if options.max_num_batched_tokens is not None:
+        args += ["--max-num-batched-tokens", str(options.max_num_batched_tokens)]
+    # Before 0.18, SIGTERM aborted in-flight requests; from 0.18 this drains.
+    if version_tuple(options.image_tag) >= (0, 18):
+        args += ["--shutdown-timeout", str(options.shutdown_timeout)]
+    if options.otlp_traces_endpoint:
+        args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]
+    return args

@@ -1,0 +1,23 @@
+"""The outputs every stack exports, with the same names, so clients never change."""
+
+from __future__ import annotations
+
+import pulumi
+
+ENDPOINT_OUTPUTS = ("endpoint", "model", "engine", "health_url", "metrics_url")
+
+
+def export_endpoint(
+    *,
+    endpoint: pulumi.Input[str],
+    model: str,
+    engine: str,
+    health_url: pulumi.Input[str],
+    metrics_url: pulumi.Input[str] | None,
+) -> None:
+    """`endpoint` is the OpenAI base URL (ending in /v1); `metrics_url` is None where the engine has none."""
+    pulumi.export("endpoint", endpoint)
+    pulumi.export("model", model)
+    pulumi.export("engine", engine)
+    pulumi.export("health_url", health_url)
+    pulumi.export("metrics_url", metrics_url)
