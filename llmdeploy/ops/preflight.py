@@ -1,0 +1,300 @@
+"""Preflight: what would make `pulumi up` of a GPU stack fail late, checked first with boto3.
+
+New accounts have 0 vCPUs of GPU quota, instance types are offered in some
+zones only, the DLAMI parameter is published per region, and a missing
+Hugging Face token secret shows only when the engine starts. Each check
+answers pass or fail with what to do; `PREFLIGHT_CHECKS` is the list to extend.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmdeploy.ops.aws import Aws, AwsResourceMissing
+from llmdeploy.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
+
+
+@dataclass(frozen=True)
+class PreflightTarget:
+    """What preflight needs of a stack, whatever its settings class looks like."""
+
+    stack: str
+    kind: str
+    instance_type: str
+    # The most instances the stack runs at once: 1 for staging, max size for prod.
+    instance_count: int
+    use_spot: bool
+    # SSM parameter naming the DLAMI; ignored when `ami_id` is set.
+    ami_parameter: str | None
+    ami_id: str | None
+    hf_token_secret_name: str | None
+    # Empty: AWS picks the zones, so any zone offering the type will do.
+    availability_zones: tuple[str, ...] = ()
+    # `aws:region`; None leaves it to AWS_REGION or the profile.
+    region: str | None = None
+
+
+def preflight_target_from_settings(stack: str, settings: Any, region: str | None) -> PreflightTarget:
+    """Adapter from a staging or prod settings model (by attribute name only)."""
+    kind = str(settings.kind)
+    is_prod = kind == "prod"
+    return PreflightTarget(
+        stack=stack,
+        kind=kind,
+        instance_type=str(settings.instance_type),
+        # Staging is one instance; prod can grow to max_size.
+        instance_count=int(settings.max_size) if is_prod else 1,
+        use_spot=bool(settings.use_spot) if is_prod else False,
+        ami_parameter=getattr(settings, "ami_parameter", None),
+        ami_id=getattr(settings, "ami_id", None),
+        hf_token_secret_name=getattr(settings, "hf_token_secret_name", None),
+        availability_zones=tuple(getattr(settings, "availability_zones", None) or ()),
+        region=region,
+    )
+
+
+# ---------------------------------------------------------------------------
+# GPU vCPU quotas (Service Quotas, service code ec2). EC2 counts running vCPUs
+# per instance class and region, separately for On-Demand and Spot; new
+# accounts start at 0 for G and P. Codes as shown in the Service Quotas console.
+
+
+@dataclass(frozen=True)
+class VcpuQuota:
+    code: str
+    name: str
+
+
+VCPU_QUOTAS: dict[tuple[str, bool], VcpuQuota] = {
+    ("G", False): VcpuQuota("L-DB2E81BA", "Running On-Demand G and VT instances"),
+    ("G", True): VcpuQuota("L-3819A6DF", "All G and VT Spot Instance Requests"),
+    ("P", False): VcpuQuota("L-417A185B", "Running On-Demand P instances"),
+    ("P", True): VcpuQuota("L-7212CCBC", "All P Spot Instance Requests"),
+}
+
+
+def quota_class(instance_type: str) -> str | None:
+    """'G' for G and VT instances (g5, g6e, gr6, vt1...), 'P' for P instances, else None."""
+    match = re.match(r"([a-z]+)\d", instance_type)
+    letters = match.group(1) if match else ""
+    if letters in ("g", "gr", "vt"):
+        return "G"
+    if letters == "p":
+        return "P"
+    return None
+
+
+def vcpu_quota_for(instance_type: str, use_spot: bool) -> VcpuQuota | None:
+    family = quota_class(instance_type)
+    return VCPU_QUOTAS[(family, use_spot)] if family else None
+
+
+def quota_increase_command(quota: VcpuQuota, desired: int, region: str) -> str:
+    return (
+        f"aws service-quotas request-service-quota-increase --service-code ec2 "
+        f"--quota-code {quota.code} --desired-value {desired} --region {region}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# The checks
+
+
+@dataclass
+class PreflightContext:
+    target: PreflightTarget
+    aws: Aws
+    _instance_type: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def region(self) -> str:
+        return self.aws.region
+
+    def instance_type_info(self) -> dict[str, Any]:
+        """`describe_instance_types` for the stack's type, asked once."""
+        if self._instance_type is None:
+            name = self.target.instance_type
+            try:
+                response = self.aws.call(
+                    "ec2", "describe_instance_types", f"instance type {name}", InstanceTypes=[name]
+                )
+            except AwsResourceMissing:
+                response = {"InstanceTypes": []}
+            types = response.get("InstanceTypes", [])
+            if not types:
+                raise AwsResourceMissing(
+                    f"{name} is not an EC2 instance type in {self.region}",
+                    "set instanceType to a GPU type such as g6e.xlarge or g5.2xlarge "
+                    "(`aws ec2 describe-instance-types` lists them)",
+                )
+            self._instance_type = types[0]
+        return self._instance_type
+
+
+def check_credentials(context: PreflightContext) -> Outcome:
+    identity = context.aws.call("sts", "get_caller_identity", "the caller identity")
+    return passed(f"account {identity['Account']} as {identity['Arn']}, region {context.region}")
+
+
+def _gpu_summary(info: dict[str, Any]) -> str:
+    gpus = info.get("GpuInfo", {}).get("Gpus", [])
+    if not gpus:
+        return "no GPU"
+    return ", ".join(
+        f"{gpu.get('Count', 0)} x {gpu.get('Manufacturer', '')} {gpu.get('Name', '')} "
+        f"{gpu.get('MemoryInfo', {}).get('SizeInMiB', 0) // 1024} GiB".replace("  ", " ")
+        for gpu in gpus
+    )
+
+
+def check_instance_type(context: PreflightContext) -> Outcome:
+    target = context.target
+    info = context.instance_type_info()
+    offerings = context.aws.paginate(
+        "ec2",
+        "describe_instance_type_offerings",
+        f"offerings of {target.instance_type}",
+        "InstanceTypeOfferings",
+        LocationType="availability-zone",
+        Filters=[{"Name": "instance-type", "Values": [target.instance_type]}],
+    )
+    offered = sorted({offer["Location"] for offer in offerings})
+    what = f"{target.instance_type} ({info['VCpuInfo']['DefaultVCpus']} vCPUs, {_gpu_summary(info)})"
+    if not offered:
+        return failed(
+            f"{what} is not offered in any zone of {context.region}",
+            f"choose a region that offers it (`aws ec2 describe-instance-type-offerings --location-type "
+            f"region --filters Name=instance-type,Values={target.instance_type}`) or another instance type",
+        )
+    if not target.availability_zones:
+        return passed(f"{what} offered in {', '.join(offered)}")
+    missing = [zone for zone in target.availability_zones if zone not in offered]
+    if missing:
+        return failed(
+            f"{target.instance_type} is not offered in {', '.join(missing)}; offered in {', '.join(offered)}",
+            "set availabilityZones to zones that offer it, or leave it empty to let AWS pick",
+        )
+    return passed(f"{what} offered in the chosen zones {', '.join(target.availability_zones)}")
+
+
+def _quota_value(context: PreflightContext, quota: VcpuQuota) -> float:
+    resource = f"quota {quota.code} ({quota.name})"
+    try:
+        response = context.aws.call(
+            "service-quotas", "get_service_quota", resource, ServiceCode="ec2", QuotaCode=quota.code
+        )
+    except AwsResourceMissing:
+        # Service Quotas has no applied value for quotas never changed in some
+        # accounts; the AWS default then applies.
+        response = context.aws.call(
+            "service-quotas",
+            "get_aws_default_service_quota",
+            resource,
+            ServiceCode="ec2",
+            QuotaCode=quota.code,
+        )
+    return float(response["Quota"]["Value"])
+
+
+def check_gpu_quota(context: PreflightContext) -> Outcome:
+    target = context.target
+    quota = vcpu_quota_for(target.instance_type, target.use_spot)
+    if quota is None:
+        return failed(
+            f"{target.instance_type} is not a G, VT or P instance type, so no GPU vCPU quota applies",
+            "use a GPU instance type (g5, g6, g6e, p4d, p5...): the engines need NVIDIA GPUs",
+        )
+    vcpus = int(context.instance_type_info()["VCpuInfo"]["DefaultVCpus"])
+    needed = target.instance_count * vcpus
+    value = _quota_value(context, quota)
+    market = "Spot" if target.use_spot else "On-Demand"
+    have = f"{quota.code} {quota.name}: {value:g} vCPUs"
+    need = f"needs {needed} ({target.instance_count} x {target.instance_type} x {vcpus} vCPUs, {market})"
+    if value < needed:
+        zero = " (new accounts start at 0 for GPU instances)" if value == 0 else ""
+        return failed(
+            f"{have}{zero}; {need}",
+            f"request an increase to at least {needed} (it counts every running instance of the class in "
+            f"{context.region}): {quota_increase_command(quota, needed, context.region)}",
+        )
+    return passed(f"{have}; {need}")
+
+
+def check_ami(context: PreflightContext) -> Outcome:
+    target = context.target
+    if target.ami_id:
+        images = context.aws.call(
+            "ec2", "describe_images", f"AMI {target.ami_id}", ImageIds=[target.ami_id]
+        ).get("Images", [])
+        if not images:
+            raise AwsResourceMissing(f"AMI {target.ami_id} not found in {context.region}")
+        state = images[0].get("State", "available")
+        if state != "available":
+            return failed(
+                f"AMI {target.ami_id} is {state}", "use an available AMI, or unset amiId to use the DLAMI"
+            )
+        return passed(f"AMI {target.ami_id} ({images[0].get('Name', 'no name')}) is available")
+    if not target.ami_parameter:
+        return skipped("no AMI parameter or AMI id configured")
+    try:
+        parameter = context.aws.call(
+            "ssm", "get_parameter", f"SSM parameter {target.ami_parameter}", Name=target.ami_parameter
+        )["Parameter"]
+    except AwsResourceMissing:
+        return failed(
+            f"SSM parameter {target.ami_parameter} does not exist in {context.region}",
+            "the DLAMI is not published under that name in this region: choose a region that has it "
+            "(`aws ssm get-parameter --name ... --region ...`), fix amiParameter, or set amiId",
+        )
+    value = str(parameter.get("Value", ""))
+    if not value.startswith("ami-"):
+        return failed(
+            f"SSM parameter {target.ami_parameter} holds {value[:40]!r}, not an AMI id",
+            "point amiParameter at a parameter holding an AMI id, or set amiId",
+        )
+    return passed(f"{target.ami_parameter} resolves to {value}")
+
+
+def check_hf_token_secret(context: PreflightContext) -> Outcome:
+    name = context.target.hf_token_secret_name
+    if not name:
+        return skipped("the model needs no Hugging Face token")
+    try:
+        secret = context.aws.call("secretsmanager", "describe_secret", f"secret {name}", SecretId=name)
+    except AwsResourceMissing:
+        return failed(
+            f"secret {name} does not exist in {context.region}",
+            f"create it without echoing the token: `aws secretsmanager create-secret --name {name} "
+            f"--secret-string file://token.txt --region {context.region}`",
+        )
+    if secret.get("DeletedDate"):
+        return failed(
+            f"secret {name} is scheduled for deletion",
+            f"restore it: `aws secretsmanager restore-secret --secret-id {name} --region {context.region}`",
+        )
+    stages = [stage for stages in secret.get("VersionIdsToStages", {}).values() for stage in stages]
+    if "AWSCURRENT" not in stages:
+        return failed(
+            f"secret {name} has no current value",
+            f"put the token: `aws secretsmanager put-secret-value --secret-id {name} "
+            f"--secret-string file://token.txt --region {context.region}`",
+        )
+    # Only the secret's metadata is read: the token itself never leaves Secrets Manager here.
+    return passed(f"secret {name} exists with a current value")
+
+
+PREFLIGHT_CHECKS: list[Check[PreflightContext]] = [
+    Check("credentials", check_credentials),
+    Check("instance-type", check_instance_type, requires=("credentials",)),
+    Check("gpu-quota", check_gpu_quota, requires=("credentials",)),
+    Check("ami", check_ami, requires=("credentials",)),
+    Check("hf-token-secret", check_hf_token_secret, requires=("credentials",)),
+]
+
+
+def run_preflight(
+    target: PreflightTarget, aws: Aws, checks: list[Check[PreflightContext]] | None = None
+) -> list[CheckResult]:
+    return run_checks(PREFLIGHT_CHECKS if checks is None else checks, PreflightContext(target, aws))
