@@ -13,9 +13,9 @@ MODEL = "pulumi-python:dynamic:Resource"
 def test_image_is_pinned_and_the_container_runs_it() -> None:
     plan = plan_of("dev")
     image = one_resource(plan, IMAGE)
-    assert image["inputs"]["name"] == "ollama/ollama:0.32.0", image["urn"]
+    assert image["inputs"]["name"] == "ollama/ollama:0.32.13", image["urn"]
     container = one_resource(plan, CONTAINER)
-    assert container["inputs"]["image"] == "ollama/ollama:0.32.0", container["urn"]
+    assert container["inputs"]["image"] == "ollama/ollama:0.32.13", container["urn"]
     assert image["urn"] in container["dependencies"], f"{container['urn']} must wait for the pull"
 
 

@@ -51,11 +51,11 @@ def test_unknown_engine_is_named() -> None:
 @pytest.mark.parametrize(
     ("reference", "pinned"),
     [
-        ("vllm/vllm-openai:v0.31.0", True),
+        ("vllm/vllm-openai:v0.30.0", True),
         ("vllm/vllm-openai:latest", False),
         ("vllm/vllm-openai", False),
         ("registry.local:5000/vllm/vllm-openai", False),
-        ("registry.local:5000/vllm/vllm-openai:v0.31.0", True),
+        ("registry.local:5000/vllm/vllm-openai:v0.30.0", True),
         ("vllm/vllm-openai@sha256:" + "a" * 64, True),
     ],
 )

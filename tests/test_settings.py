@@ -22,7 +22,7 @@ def test_valid_dev_settings_take_documented_defaults() -> None:
     assert isinstance(settings, DevSettings)
     assert settings.bind_address == "127.0.0.1"
     assert settings.host_port == 11434
-    assert settings.image_reference == "ollama/ollama:0.32.0"
+    assert settings.image_reference == "ollama/ollama:0.32.13"
     assert settings.models == ["llama3.2:1b"]
 
 
