@@ -185,7 +185,11 @@ def translate(error: Exception, *, action: str, resource: str, region: str) -> O
                 "wait a minute and run again; if it persists, another tool in this account is using "
                 "up the API rate for this service",
             )
-        if code in ACCESS_DENIED_CODES:
+        if code == "403":
+            # botocore names the error by its HTTP status when it cannot parse the body (a proxy's
+            # page; moto's server answering a JSON-protocol service in XML): AWS's words are noise then.
+            said = ""
+        if code in ACCESS_DENIED_CODES or code == "403":
             return AwsAccessDenied(
                 f"access denied: the credentials in use may not call {action} on {resource}{said}",
                 f"allow {action} in the IAM policy of the credentials in use, or use credentials with it",
@@ -260,7 +264,8 @@ class Aws:
 
 
 def open_aws(region: str | None, profile: str | None = None) -> Aws:
-    """A session for `region` (else the profile's or environment's region)."""
+    """A session for `region`, else AWS_REGION (as the Pulumi AWS provider reads it), else botocore's
+    own choice (AWS_DEFAULT_REGION, the profile)."""
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as error:
@@ -268,7 +273,7 @@ def open_aws(region: str | None, profile: str | None = None) -> Aws:
             f"AWS profile {profile!r} not found ({_one_line(str(error))})",
             "name a profile from ~/.aws/config, or leave --profile out",
         ) from error
-    chosen = region or session.region_name
+    chosen = region or os.environ.get("AWS_REGION") or session.region_name
     if not chosen:
         raise OpsError(
             "aws:region: found nothing; accepted: an AWS region such as us-east-1",

@@ -274,7 +274,7 @@ def check_hf_token_secret(context: PreflightContext) -> Outcome:
             f"secret {name} is scheduled for deletion",
             f"restore it: `aws secretsmanager restore-secret --secret-id {name} --region {context.region}`",
         )
-    stages = [stage for stages in secret.get("VersionIdsToStages", {}).values() for stage in stages]
+    stages = [stage for stages in (secret.get("VersionIdsToStages") or {}).values() for stage in stages]
     if "AWSCURRENT" not in stages:
         return failed(
             f"secret {name} has no current value",

@@ -54,13 +54,14 @@ class RefreshPreferences:
     def problems(self) -> list[str]:
         """Bad values, one line each, before AWS sees them (its limits, from the API reference)."""
         found = []
-        if not 0 <= self.min_healthy_percentage <= 100:
+        min_ok = 0 <= self.min_healthy_percentage <= 100
+        if not min_ok:
             found.append(f"--min-healthy-percentage: found {self.min_healthy_percentage}; accepted: 0 to 100")
         if not 100 <= self.max_healthy_percentage <= 200:
             found.append(
                 f"--max-healthy-percentage: found {self.max_healthy_percentage}; accepted: 100 to 200"
             )
-        elif self.max_healthy_percentage - self.min_healthy_percentage > 100:
+        elif min_ok and self.max_healthy_percentage - self.min_healthy_percentage > 100:
             found.append(
                 f"--max-healthy-percentage: found {self.max_healthy_percentage} with minimum "
                 f"{self.min_healthy_percentage}; accepted: at most 100 above the minimum"

@@ -298,7 +298,7 @@ def check_stream(context: VerifyContext) -> Outcome:
     if first_token is None:
         return failed(f"the stream ended after {chunks} chunks without a token", "read the engine's logs")
     return passed(
-        f"first token after {first_token * 1000:.0f} ms; {chunks} chunks in {total:.2f} s",
+        f"first token after {first_token * 1000:.0f} ms; {chunks} chunks in {total * 1000:.0f} ms",
         {"time_to_first_token_seconds": round(first_token, 4), "seconds": round(total, 4)},
     )
 
@@ -336,9 +336,13 @@ def check_health(context: VerifyContext) -> Outcome:
             "check that the instance or load balancer is up and reachable from here",
         )
     if answer.status != 200:
+        remedies = {
+            404: "the health_url output points at a path the engine does not serve",
+            503: "the engine is up but unhealthy (its model failed, or is still loading): read its logs",
+        }
         return failed(
             f"GET {url} answered HTTP {answer.status}",
-            "503 means the engine is up but unhealthy: read its logs; 404 means the health_url is wrong",
+            remedies.get(answer.status, "read the engine's and the load balancer's logs"),
         )
     return passed(f"GET {url} answered 200 in {seconds * 1000:.0f} ms")
 
