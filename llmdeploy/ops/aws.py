@@ -60,8 +60,8 @@ def max_attempts_from_environment() -> int:
     return int(value)
 
 
-# The codes botocore's standard mode treats as throttling (botocore/retries/standard.py),
-# less LimitExceededException, which several services also use for resource limits.
+# The codes botocore's standard mode treats as throttling (botocore/retries/standard.py), less
+# LimitExceededException (also a resource limit in several services) and TransactionInProgressException.
 THROTTLING_CODES = frozenset(
     {
         "Throttling",

@@ -16,7 +16,7 @@ from llmdeploy.cli import main
 from llmdeploy.ops.verify import looks_like_prometheus, public_metrics_url
 from tests.conftest import llmdeploy_cli
 from tests.fixtures.http_test_doubles import PROMETHEUS_TEXT, MetricsExposingProxyTestDouble
-from tests.fixtures.llama_server import LlamaServer
+from tests.fixtures.llama_server import MODEL_ALIAS, LlamaServer
 from tests.fixtures.moto_server import ALLOW_ALL, MotoServer, deny, use_credentials
 from tests.fixtures.servers import closed_port
 
@@ -163,30 +163,35 @@ def test_endpoint_down(aws_env: MotoServer, tmp_path: Path, capsys: pytest.Captu
         "health": "fail",
         "metrics-private": "skip",
     }, explain(checks)
-    assert checks["models"]["detail"].startswith(f"GET /models: cannot connect to {down}/v1 ("), checks[
-        "models"
-    ]
+    models = checks["models"]
+    assert models["detail"].startswith(f"GET /models: cannot connect to {down}/v1 ("), models
     assert "security group" in checks["models"]["remedy"]
     assert checks["health"]["detail"].startswith(f"GET {down}/health: cannot connect (")
 
 
-def test_metrics_exposed_through_the_public_endpoint_fails_in_prod(
-    aws_env: MotoServer, llama_server: LlamaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def exposing_proxy(llama_server: LlamaServer) -> Iterator[MetricsExposingProxyTestDouble]:
     proxy = MetricsExposingProxyTestDouble(llama_server.base_url)
-    try:
-        code, checks, _ = run_verify(
-            capsys,
-            "prod",
-            "--program",
-            str(tmp_path),
-            "--endpoint",
-            proxy.endpoint,
-            "--model",
-            llama_server.model,
-        )
-    finally:
-        proxy.stop()
+    yield proxy
+    proxy.stop()
+
+
+def test_metrics_exposed_through_the_public_endpoint_fails_in_prod(
+    aws_env: MotoServer,
+    exposing_proxy: MetricsExposingProxyTestDouble,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, checks, _ = run_verify(
+        capsys,
+        "prod",
+        "--program",
+        str(tmp_path),
+        "--endpoint",
+        exposing_proxy.endpoint,
+        "--model",
+        MODEL_ALIAS,
+    )
     assert code == 1
     assert statuses(checks) == {
         "instance": "skip",
@@ -199,29 +204,28 @@ def test_metrics_exposed_through_the_public_endpoint_fails_in_prod(
     }, explain(checks)
     detail = checks["metrics-private"]["detail"]
     assert detail.startswith(
-        f"GET {proxy.base_url}/metrics answered 200 with Prometheus metrics (# HELP vllm:"
+        f"GET {exposing_proxy.base_url}/metrics answered 200 with Prometheus metrics (# HELP vllm:"
     )
     assert detail.endswith("metrics are public")
     assert "listener" in checks["metrics-private"]["remedy"]
 
 
 def test_metrics_are_checked_in_prod_only(
-    aws_env: MotoServer, llama_server: LlamaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_env: MotoServer,
+    exposing_proxy: MetricsExposingProxyTestDouble,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    proxy = MetricsExposingProxyTestDouble(llama_server.base_url)
-    try:
-        code, checks, _ = run_verify(
-            capsys,
-            "staging",
-            "--program",
-            str(tmp_path),
-            "--endpoint",
-            proxy.endpoint,
-            "--model",
-            "llmdeploy-tiny",
-        )
-    finally:
-        proxy.stop()
+    code, checks, _ = run_verify(
+        capsys,
+        "staging",
+        "--program",
+        str(tmp_path),
+        "--endpoint",
+        exposing_proxy.endpoint,
+        "--model",
+        MODEL_ALIAS,
+    )
     assert (code, checks["metrics-private"]["status"]) == (0, "skip"), explain(checks)
 
 
