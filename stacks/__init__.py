@@ -20,4 +20,10 @@ def build_current_stack() -> None:
     """Read this stack's settings once (stopping on bad ones), then build its kind of stack."""
     values, secret_keys = current_config()
     settings = load_settings(pulumi.get_stack(), values, secret_keys)
-    _builders()[settings.kind](settings)
+    builder = _builders().get(settings.kind)
+    if builder is None:
+        raise pulumi.RunError(
+            f"llmdeploy:kind: found {settings.kind!r}; this version of llmdeploy builds only "
+            f"{', '.join(_builders())} stacks"
+        )
+    builder(settings)
