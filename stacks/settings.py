@@ -271,6 +271,16 @@ Url = Annotated[str, AfterValidator(_url)]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
 
 
+def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
+    """GPU types to suggest for an unknown one: same size first (m5.xlarge -> g5.xlarge), then spelling."""
+    known = gpu_instance_type_names()
+    size = name.rsplit(".", 1)[-1]
+    same_size = [t for t in known if t.rsplit(".", 1)[-1] == size]
+    ranked = difflib.get_close_matches(name, same_size, n=count, cutoff=0.0)
+    ranked += [t for t in difflib.get_close_matches(name, known, n=count, cutoff=0.0) if t not in ranked]
+    return ranked[:count]
+
+
 def hf_token_secret_name_for(project: str, stack: str) -> str:
     """The Secrets Manager name of a stack's Hugging Face token: one per project and stack."""
     return f"{project}/{stack}/hf-token"
@@ -354,7 +364,7 @@ class AwsSettings(CommonSettings):
     @classmethod
     def _gpu_instance(cls, value: str) -> str:
         if gpu_instance_type(value) is None:
-            nearest = difflib.get_close_matches(value, gpu_instance_type_names(), n=3, cutoff=0.0)
+            nearest = nearest_gpu_instance_types(value)
             raise PydanticCustomError(
                 "gpu_instance",
                 "a GPU instance type from the catalogue (nearest: {nearest})",
