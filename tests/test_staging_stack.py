@@ -270,7 +270,7 @@ def test_unit_stops_after_tgis_drain_time_and_restarts_on_failure() -> None:
 
 
 def outputs(run: ProgramRun) -> dict[str, Any]:
-    return {key: inputs_value for key, inputs_value in plan_document(run)["outputs"].items()}
+    return dict(plan_document(run)["outputs"])
 
 
 def test_outputs_have_every_stacks_names_on_the_public_address() -> None:
