@@ -499,12 +499,8 @@ def diff_plans(
     for new in head.resources:
         if resource_key(new.urn) not in matched_heads:
             diffs.append(ResourceDiff("add", new.type, new.name, new.urn))
-            for path, _, value, key in diff_values({}, new.inputs):
-                if redact(value, key) != value and value != SECRET_MARK:
-                    warnings.append(
-                        f"`{new.name}` input `{path}` looks like a credential in plaintext in the head: "
-                        "make it a Pulumi secret"
-                    )
+            # An added resource's inputs are not listed, but a plaintext credential among them is.
+            _changes({}, new.inputs, f"`{new.name}` input", warnings)
     outputs = _changes(base.outputs, head.outputs, "output", warnings)
     policies = None
     if head_check is not None:

@@ -264,6 +264,24 @@ def test_plaintext_secrets_that_differ_show_as_changed_without_either_value() ->
     assert_no_canary(diff, CANARY, OTHER_CANARY)
 
 
+def test_new_stack_lists_its_resources_and_warns_about_a_plaintext_token_among_them() -> None:
+    # The pull request job diffs a stack new in the head against this empty plan.
+    empty = read_plan({"stack": "staging", "project": "", "resources": [], "outputs": {}})
+
+    diff = diff_plans(empty, gpu_plan(tokenInUserData="true"))
+
+    assert {(r.kind, r.name) for r in diff.resources} == {
+        ("add", "api"),
+        ("add", "hf-token"),
+        ("add", "gpu"),
+    }
+    assert diff.count("add") == 4
+    assert diff.warnings == (
+        "`gpu` input `userData` looks like a credential in plaintext in the head: make it a Pulumi secret",
+    )
+    assert_no_canary(diff, CANARY)
+
+
 def test_secret_that_became_plaintext_is_masked_and_warned_about() -> None:
     base = read_plan({"stack": "s", "resources": [], "outputs": {"db_url": "[secret]"}})
     head = read_plan({"stack": "s", "resources": [], "outputs": {"db_url": "postgres://admin:pw@db/x"}})
