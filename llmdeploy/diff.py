@@ -558,7 +558,6 @@ def diff_policies(
 # Rendering (every value in a PlanDiff is already masked)
 
 _SYMBOL = {"add": "+", "remove": "-", "update": "~", "rename": ">"}
-_VERB = {"add": "add", "remove": "remove", "update": "update", "rename": "rename"}
 _MAX_VALUE_CHARS = 300
 
 
@@ -572,12 +571,8 @@ def _show(value: Any) -> str:
 
 
 def _is_multiline(change: Change) -> bool:
-    texts = [v for v in (change.old, change.new) if isinstance(v, str)]
-    return (
-        bool(texts)
-        and all(isinstance(v, str) or v is ABSENT for v in (change.old, change.new))
-        and any("\n" in text for text in texts)
-    )
+    sides = [value for value in (change.old, change.new) if value is not ABSENT]
+    return all(isinstance(value, str) for value in sides) and any("\n" in value for value in sides)
 
 
 def _line_diff(change: Change) -> list[str]:
@@ -588,7 +583,7 @@ def _line_diff(change: Change) -> list[str]:
 
 def _summary_parts(diff: PlanDiff) -> list[str]:
     parts = [
-        f"{diff.count(kind)} to {_VERB[kind]}" if kind != "rename" else f"{diff.count(kind)} renamed"
+        f"{diff.count(kind)} renamed" if kind == "rename" else f"{diff.count(kind)} to {kind}"
         for kind in ("add", "update", "remove", "rename")
         if diff.count(kind)
     ]
