@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Each module registers one subcommand; its handler returns the exit code.
 COMMAND_MODULES = (
     "llmdeploy.commands.plan",
+    "llmdeploy.commands.diff",
     "llmdeploy.commands.preflight",
     "llmdeploy.commands.verify",
     "llmdeploy.commands.rollout",
