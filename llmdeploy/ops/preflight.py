@@ -30,6 +30,9 @@ class PreflightTarget:
     ami_parameter: str | None
     ami_id: str | None
     hf_token_secret_name: str | None
+    # True when `pulumi up` creates the secret from the stack's own config (hfToken): then it
+    # need not exist yet, but must not be a deleted secret still holding the name.
+    hf_token_secret_managed: bool = False
     # Empty: AWS picks the zones, so any zone offering the type will do.
     availability_zones: tuple[str, ...] = ()
     # `aws:region`; None leaves it to AWS_REGION or the profile.
@@ -37,7 +40,11 @@ class PreflightTarget:
 
 
 def preflight_target_from_settings(stack: str, settings: Any, region: str | None) -> PreflightTarget:
-    """Adapter from a staging or prod settings model (by attribute name only)."""
+    """Adapter from a staging or prod settings model (by attribute name only).
+
+    Read it inside the program's context (`llmdeploy.ops.stack.as_in_the_program`):
+    the models name the token's secret after the Pulumi project and stack.
+    """
     kind = str(settings.kind)
     is_prod = kind == "prod"
     return PreflightTarget(
@@ -50,6 +57,8 @@ def preflight_target_from_settings(stack: str, settings: Any, region: str | None
         ami_parameter=getattr(settings, "ami_parameter", None),
         ami_id=getattr(settings, "ami_id", None),
         hf_token_secret_name=getattr(settings, "hf_token_secret_name", None),
+        # The stack copies its `hfToken` secret config into Secrets Manager (components/secret.py).
+        hf_token_secret_managed=getattr(settings, "hf_token", None) is not None,
         availability_zones=tuple(getattr(settings, "availability_zones", None) or ()),
         region=region,
     )
@@ -258,30 +267,43 @@ def check_ami(context: PreflightContext) -> Outcome:
 
 
 def check_hf_token_secret(context: PreflightContext) -> Outcome:
+    # Only the secret's metadata is read: the token itself never leaves Secrets Manager here.
     name = context.target.hf_token_secret_name
+    managed = context.target.hf_token_secret_managed
+    region = context.region
     if not name:
         return skipped("the model needs no Hugging Face token")
     try:
         secret = context.aws.call("secretsmanager", "describe_secret", f"secret {name}", SecretId=name)
     except AwsResourceMissing:
+        if managed:
+            return passed(f"secret {name} does not exist yet: `pulumi up` creates it from hfToken")
         return failed(
-            f"secret {name} does not exist in {context.region}",
+            f"secret {name} does not exist in {region}",
             f"create it without echoing the token: `aws secretsmanager create-secret --name {name} "
-            f"--secret-string file://token.txt --region {context.region}`",
+            f"--secret-string file://token.txt --region {region}`",
         )
     if secret.get("DeletedDate"):
+        if managed:
+            return failed(
+                f"secret {name} is scheduled for deletion (a destroyed stack's): `pulumi up` cannot "
+                "create a secret of that name until it is gone",
+                f"delete it for good: `aws secretsmanager delete-secret --secret-id {name} "
+                f"--force-delete-without-recovery --region {region}`",
+            )
         return failed(
             f"secret {name} is scheduled for deletion",
-            f"restore it: `aws secretsmanager restore-secret --secret-id {name} --region {context.region}`",
+            f"restore it: `aws secretsmanager restore-secret --secret-id {name} --region {region}`",
         )
     stages = [stage for stages in (secret.get("VersionIdsToStages") or {}).values() for stage in stages]
+    if managed:
+        return passed(f"secret {name} exists; `pulumi up` keeps its value in step with hfToken")
     if "AWSCURRENT" not in stages:
         return failed(
             f"secret {name} has no current value",
             f"put the token: `aws secretsmanager put-secret-value --secret-id {name} "
-            f"--secret-string file://token.txt --region {context.region}`",
+            f"--secret-string file://token.txt --region {region}`",
         )
-    # Only the secret's metadata is read: the token itself never leaves Secrets Manager here.
     return passed(f"secret {name} exists with a current value")
 
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pulumi.runtime import settings as pulumi_settings
 
 from llmdeploy.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.ops.aws import OpsError
 from stacks.settings import PROJECT, SettingsError, load_settings, stack_kind
 
 AWS_KINDS = ("staging", "prod")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class StackConfig:
+    project: str
     stack: str
     # None when neither `llmdeploy:kind` nor the stack name says; `kind_problem` says why.
     kind: str | None
@@ -45,6 +51,7 @@ def read_stack(program_dir: Path, stack: str) -> StackConfig:
     except SettingsError as error:
         kind, kind_problem = None, str(error)
     return StackConfig(
+        project=str(project["name"]),
         stack=stack,
         kind=kind,
         kind_problem=kind_problem,
@@ -87,3 +94,18 @@ def load_stack_settings(program_dir: Path, config: StackConfig) -> Any:
         return load_settings(config.stack, config.values, config.secret_keys)
     except SettingsError as error:
         raise OpsError(str(error), f"fix Pulumi.{config.stack}.yaml") from None
+
+
+def as_in_the_program(config: StackConfig, read: Callable[[], T]) -> T:
+    """`read()` with Pulumi's project and stack set as they are inside the stack's program.
+
+    Settings properties may ask `pulumi.get_project()` / `get_stack()` (the token's
+    Secrets Manager name does); outside a program those answer 'project' and 'stack'.
+    Pulumi keeps them in context variables, so a copied context confines the change.
+    """
+
+    def run() -> T:
+        pulumi_settings.configure(pulumi_settings.Settings(project=config.project, stack=config.stack))
+        return read()
+
+    return contextvars.copy_context().run(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,12 +20,13 @@ from llmdeploy.ops.preflight import (
     run_preflight,
     vcpu_quota_for,
 )
+from llmdeploy.ops.stack import as_in_the_program, load_stack_settings, read_stack
+from stacks.settings import DLAMI_PARAMETER
 from tests.fixtures.aws_test_doubles import ServiceQuotasTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, Credentials, MotoServer, deny, use_credentials
 
 # A public AWS parameter moto ships (AL2023), standing in for the DLAMI one, which moto does not have.
 PUBLIC_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 G_ON_DEMAND = "L-DB2E81BA"
 G_SPOT = "L-3819A6DF"
 P_ON_DEMAND = "L-417A185B"
@@ -121,24 +123,53 @@ def test_adapter_reads_prod_settings_by_attribute_name() -> None:
     )
 
 
-def test_adapter_counts_one_on_demand_instance_for_staging() -> None:
-    # Staging settings have no min/max size or Spot; an empty zone list lets AWS pick.
-    settings = SimpleNamespace(
+STAGING_STACK_FILE = """\
+config:
+  aws:region: us-east-1
+  llmdeploy:model: meta-llama/Llama-3.1-8B-Instruct
+  llmdeploy:instanceType: g5.2xlarge
+  llmdeploy:hfToken:
+    secure: v1:cGxhY2Vob2xkZXI=:bm90IGEgcmVhbCB0b2tlbg==
+  llmdeploy:modelNeedsToken: true
+  llmdeploy:apiAllowedCidrs: ["203.0.113.0/24"]
+"""
+
+
+def staging_program(directory: Path, stack: str = "staging", extra: str = "") -> Path:
+    (directory / "Pulumi.yaml").write_text("name: llmdeploy\nruntime: python\n")
+    (directory / f"Pulumi.{stack}.yaml").write_text(STAGING_STACK_FILE + extra)
+    return directory
+
+
+def staging_target(program: Path, stack: str = "staging") -> PreflightTarget:
+    config = read_stack(program, stack)
+    settings = load_stack_settings(program, config)
+    return as_in_the_program(config, lambda: preflight_target_from_settings(stack, settings, config.region))
+
+
+def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
+    target = staging_target(staging_program(tmp_path))
+    assert target == PreflightTarget(
+        stack="staging",
         kind="staging",
         instance_type="g5.2xlarge",
+        # Staging is one On-Demand instance.
+        instance_count=1,
+        use_spot=False,
         ami_parameter=DLAMI_PARAMETER,
-        ami_id="ami-0123456789abcdef0",
-        hf_token_secret_name=None,
-        availability_zones=[],
+        ami_id=None,
+        # Named after the Pulumi project and stack, as inside the program; the stack creates it.
+        hf_token_secret_name="llmdeploy/staging/hf-token",
+        hf_token_secret_managed=True,
+        availability_zones=(),
+        region="us-east-1",
     )
-    target = preflight_target_from_settings("staging", settings, None)
-    assert (target.instance_count, target.use_spot, target.availability_zones, target.region) == (
-        1,
-        False,
-        (),
-        None,
-    )
-    assert target.ami_id == "ami-0123456789abcdef0"
+
+
+def test_adapter_names_the_secret_after_the_stack(tmp_path: Path) -> None:
+    program = staging_program(tmp_path, "gpu-eu", "  llmdeploy:kind: staging\n")
+    target = staging_target(program, "gpu-eu")
+    assert target.hf_token_secret_name == "llmdeploy/gpu-eu/hf-token"
 
 
 # ---------------------------------------------------------------------------
@@ -298,6 +329,30 @@ def test_hf_token_secret_without_a_value_or_being_deleted(
     assert "restore-secret" in going.remedy
 
 
+def test_a_secret_the_stack_creates_need_not_exist_yet(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble
+) -> None:
+    target = replace(PROD, hf_token_secret_name="llmdeploy/prod/hf-token", hf_token_secret_managed=True)
+    result = preflight(target)["hf-token-secret"]
+    assert (result.status, result.detail) == (
+        "pass",
+        "secret llmdeploy/prod/hf-token does not exist yet: `pulumi up` creates it from hfToken",
+    )
+
+
+def test_a_deleted_secret_blocks_the_stack_from_creating_its_own(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble
+) -> None:
+    secrets = aws_env.client("secretsmanager")
+    secrets.create_secret(Name="llmdeploy/prod/hf-token", SecretString="hf_x")
+    secrets.delete_secret(SecretId="llmdeploy/prod/hf-token", RecoveryWindowInDays=7)
+    target = replace(PROD, hf_token_secret_name="llmdeploy/prod/hf-token", hf_token_secret_managed=True)
+    result = preflight(target)["hf-token-secret"]
+    assert result.status == "fail", result
+    assert "`pulumi up` cannot create a secret of that name" in result.detail
+    assert "--force-delete-without-recovery" in result.remedy
+
+
 def test_no_token_needed_skips_the_secret_check(aws_env: MotoServer, quotas: ServiceQuotasTestDouble) -> None:
     result = preflight(PROD)["hf-token-secret"]
     assert (result.status, result.detail) == ("skip", "the model needs no Hugging Face token")
@@ -372,13 +427,37 @@ def test_command_refuses_the_dev_stack(tmp_path: Path, capsys: pytest.CaptureFix
 def test_command_reports_settings_problems_one_line_each(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    program = write_program(
-        tmp_path, "prod", {"aws:region": "us-east-1", "llmdeploy:instanceTyp": "g5.xlarge"}
-    )
-    assert main(["preflight", "prod", "--program", str(program)]) == 1
+    program = staging_program(tmp_path, extra="  llmdeploy:instanceTyp: g5.xlarge\n")
+    assert main(["preflight", "staging", "--program", str(program)]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("error: llmdeploy:"), error
+    assert error.startswith(
+        "error: llmdeploy:instanceTyp: found an unknown key (did you mean llmdeploy:instanceType?)"
+    ), error
     assert "Traceback" not in error
+
+
+def test_command_on_a_staging_stack(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # moto has no DLAMI parameter (it holds only a few public ones): the stack names an AMI moto has.
+    image = aws_env.client("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    program = staging_program(
+        tmp_path,
+        extra=f"  llmdeploy:amiId: {image}\n  llmdeploy:availabilityZones: [us-east-1a, us-east-1b]\n",
+    )
+    quotas.set_applied(G_ON_DEMAND, 8)
+    assert main(["preflight", "staging", "--program", str(program)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Preflight of stack staging (staging) in us-east-1: 1 x g5.2xlarge"
+    assert out[-1] == "All 5 checks passed."
+    assert any(line.startswith("gpu-quota        PASS    L-DB2E81BA") for line in out), out
+
+    quotas.set_applied(G_ON_DEMAND, 4)
+    assert main(["preflight", "staging", "--program", str(program), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert (document["ok"], document["region"]) == (False, "us-east-1")
+    [quota] = [check for check in document["checks"] if check["name"] == "gpu-quota"]
+    assert quota["status"] == "fail" and "needs 8 (1 x g5.2xlarge x 8 vCPUs" in quota["detail"], quota
 
 
 def test_command_without_stack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
