@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.ops.verify import looks_like_prometheus, public_metrics_url
-from tests.conftest import llmdeploy_cli
+from llmdeploy.ops.verify import (
+    ENDPOINT_OUTPUT,
+    HEALTH_URL_OUTPUT,
+    INSTANCE_ID_OUTPUT,
+    MODEL_OUTPUT,
+    looks_like_prometheus,
+    public_metrics_url,
+)
+from tests.conftest import llmdeploy_cli, plan_of
 from tests.fixtures.http_test_doubles import PROMETHEUS_TEXT, MetricsExposingProxyTestDouble
 from tests.fixtures.llama_server import MODEL_ALIAS, LlamaServer
 from tests.fixtures.moto_server import ALLOW_ALL, MotoServer, deny, use_credentials
@@ -460,3 +467,9 @@ def test_prometheus_text_is_recognised() -> None:
 def test_metrics_url_is_on_the_public_origin() -> None:
     assert public_metrics_url("https://llm.example.com/v1") == "https://llm.example.com/metrics"
     assert public_metrics_url("http://10.0.0.5:8000/v1") == "http://10.0.0.5:8000/metrics"
+
+
+def test_the_staging_stack_exports_what_verify_reads() -> None:
+    outputs = plan_of("staging")["outputs"]
+    wanted = {ENDPOINT_OUTPUT, MODEL_OUTPUT, HEALTH_URL_OUTPUT, INSTANCE_ID_OUTPUT}
+    assert wanted <= set(outputs), f"the staging stack's outputs lack {sorted(wanted - set(outputs))}"
