@@ -324,15 +324,18 @@ def test_access_denied_on_target_health(
 
 def test_api_key_is_sent_but_never_printed(
     aws_env: MotoServer,
-    llama_server: LlamaServer,
+    exposing_proxy: MetricsExposingProxyTestDouble,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     canary: str,
 ) -> None:
     monkeypatch.setenv("LLMDEPLOY_API_KEY", canary)
-    finished = llmdeploy_cli("verify", *endpoint_args(tmp_path, llama_server, "staging"), cwd=tmp_path)
+    args = ["--program", str(tmp_path), "--endpoint", exposing_proxy.endpoint, "--model", MODEL_ALIAS]
+    finished = llmdeploy_cli("verify", "staging", *args, cwd=tmp_path)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert canary not in finished.stdout + finished.stderr
+    assert exposing_proxy.authorizations, "no request reached the endpoint"
+    assert set(exposing_proxy.authorizations) == {f"Bearer {canary}"}
 
 
 # ---------------------------------------------------------------------------
