@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         run = run_program(args.program, args.stack)
     except ProgramRefused as refusal:
-        print(str(refusal), file=sys.stderr)
+        print(Redactor()(str(refusal)), file=sys.stderr)
         return 1
     except ProgramError as error:
         print(f"error: the program failed to run: {Redactor()(str(error))}", file=sys.stderr)

@@ -72,10 +72,6 @@ class UserDataView:
     servers: list[InferenceServer] = field(default_factory=list)
 
 
-def _env_map(settings: list[tuple[str, str | None]]) -> dict[str, str | None]:
-    return dict(settings)
-
-
 def server_from_container(props: Any) -> InferenceServer | None:
     """A `docker.Container`, if it runs an inference engine."""
     image = p.as_str(p.get(props, "image"))
@@ -85,7 +81,7 @@ def server_from_container(props: Any) -> InferenceServer | None:
     if engine is None:
         return None
     env_items = [str(item) for item in p.as_list(p.get(props, "envs")) if not p.is_unknown(item)]
-    env = _env_map([(item.partition("=")[0], item.partition("=")[2]) for item in env_items])
+    env: dict[str, str | None] = {item.partition("=")[0]: item.partition("=")[2] for item in env_items}
     shm_mb = p.as_int(p.get(props, "shmSize"))
     ports = []
     for port in p.as_list(p.get(props, "ports")):
@@ -122,7 +118,7 @@ def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
     engine = detect_engine(image, entrypoint, command)
     if engine is None:
         return None
-    env = _env_map([(setting.name, setting.value) for setting in run.env])
+    env = {setting.name: setting.value for setting in run.env}
     return InferenceServer(
         engine=engine,
         image=image,
@@ -139,9 +135,13 @@ def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
 
 def user_data_views(resource_type: str, props: Any) -> list[UserDataView]:
     """Each user-data property the resource sets, decoded."""
-    views = []
+    views: list[UserDataView] = []
+    properties = p.reveal(props)
+    if not isinstance(properties, dict):
+        return views
     for name, base64_encoded in USER_DATA_PROPERTIES.get(resource_type, ()):
-        value = p.reveal(p.raw(props).get(name)) if isinstance(p.raw(props), dict) else None
+        # Secret or not: what the instance receives is what matters.
+        value = properties.get(name)
         if value is None or value == "":
             continue
         if p.is_unknown(value):
