@@ -41,7 +41,9 @@ def test_dev_stack_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "config/dev.json" in out
 
 
-def test_staging_stack_passes_and_its_server_is_seen(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_staging_stack_passes_and_its_server_is_seen(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, out, err = run_cli(capsys, "staging", "--program", str(REPO))
     assert code == 0, f"llmdeploy check staging failed:\n{out}\n{err}"
     assert "[mandatory]" not in out, out
@@ -49,7 +51,9 @@ def test_staging_stack_passes_and_its_server_is_seen(capsys: pytest.CaptureFixtu
     # script run by a systemd unit) and a stricter config catches its 1 GiB of shared memory.
     stricter = tmp_path / "stricter.json"
     stricter.write_text(json.dumps({"all": "mandatory", "tgi-shm-size": {"minimumGib": 2}}))
-    code, out, err = run_cli(capsys, "staging", "--program", str(REPO), "--policy-config", str(stricter), "--format", "json")
+    code, out, err = run_cli(
+        capsys, "staging", "--program", str(REPO), "--policy-config", str(stricter), "--format", "json"
+    )
     assert code == 1, err
     shm = [item for item in json.loads(out) if item["policy"] == "tgi-shm-size"]
     assert [item["urn"].rsplit("::", 1)[-1] for item in shm] == ["tgi-instance"], shm
