@@ -78,7 +78,7 @@ def published_section() -> list[str]:
         "`kv = total x 0.9 - weights - non_torch - activation`. Weights: llmdeploy's estimate (parameters "
         "from config.json x 2 bytes / TP, plus vLLM's rotary cache). Activation: llmdeploy's model for "
         "the log's profile shape (8192 batched tokens, 256 sampled rows). Full estimate: every term "
-        "llmdeploy's, from the catalogue GPU (EC2 memory less 1.5 %).",
+        f"llmdeploy's, from the catalogue GPU (EC2 memory less {CUDA_RESERVED_FRACTION:.1%}).",
         "",
         "| log | GPU | TP | weights logged | weights estimated | KV logged | KV from logged terms "
         "| activation logged | activation estimated | KV, full estimate |",
@@ -115,8 +115,9 @@ def published_section() -> list[str]:
         "All figures in GiB. Weights match the logs to the hundredth. With the logged terms, the budget "
         f"arithmetic gives the logged KV memory ({a100.kv_gib:.2f} and {h100.kv_gib:.2f} GiB). Where "
         f"llmdeploy supplies every term, vllm#10511 comes out {h100_gap:+.2f} GiB ({h100_share:+.1%}) "
-        "from the log, on the safe side: the planner assumes 1.5 % of the GPU invisible to CUDA where that "
-        f"H100 hid 1.0 %. vllm#12330 comes out {a100_gap:+.2f} GiB ({a100_share:+.0%}): that log's "
+        f"from the log, on the safe side: the planner assumes {CUDA_RESERVED_FRACTION:.1%} of the GPU "
+        f"invisible to CUDA where that H100 hid 1.0 %. vllm#12330 comes out {a100_gap:+.2f} GiB "
+        f"({a100_share:+.0%}): that log's "
         f"activation peak, {a100.activation_gib:.2f} GiB, is {ratio:.1f} times what the per-token model "
         f"gives for the same profile shape ({a100_activation:.2f} GiB) and what vllm#10511 logged for the "
         f"same model a month earlier ({h100.activation_gib:.2f} GiB). The setting behind it is not "

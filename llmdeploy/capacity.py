@@ -19,11 +19,11 @@ run (weights + activations) minus memory allocated outside PyTorch, and gives
 the rest to the KV cache; it refuses to start when one sequence of
 `max_model_len` tokens does not fit. Each term here:
 
-- cuda_visible: EC2's GpuInfo memory less `CUDA_RESERVED_FRACTION` (1.5 %).
+- cuda_visible: EC2's GpuInfo memory less `CUDA_RESERVED_FRACTION` (1.6 %).
   CUDA reports less than the board's memory (ECC, driver reservations): an
   A100-40GB's 40960 MiB shows as 39.39 GiB (vllm#12330), 1.5 % less; an
-  H100's 81920 MiB as 79.22 GiB (vllm#10511), 1.0 % less. We take 1.5 % for
-  every GPU, which errs on the safe side.
+  H100's 81920 MiB as 79.22 GiB (vllm#10511) or 79.18 GiB (measured, see
+  bench/results), 1.0 % less. We take 1.6 % for every GPU, on the safe side.
 - weights: parameters x bytes per parameter (the serving dtype, or the
   quantized size of the linear layers plus their scales), split over the
   tensor-parallel GPUs, plus vLLM's rotary cos/sin cache (max positions x
@@ -76,7 +76,7 @@ MIB = 1024**2
 
 CapacityEngine = Literal["vllm", "tgi"]
 
-CUDA_RESERVED_FRACTION = 0.015
+CUDA_RESERVED_FRACTION = 0.016
 NON_TORCH_BYTES_SINGLE_GPU = int(1.79 * GIB)
 NON_TORCH_BYTES_PER_GPU_TENSOR_PARALLEL = int(3.58 * GIB)
 ACTIVATION_BYTES = 2  # activations are kept in the serving dtype (bf16/fp16)
@@ -328,6 +328,21 @@ def non_torch_bytes(tp: int) -> int:
     return NON_TORCH_BYTES_SINGLE_GPU if tp == 1 else NON_TORCH_BYTES_PER_GPU_TENSOR_PARALLEL
 
 
+def vllm_kv_budget_bytes(
+    cuda_visible: float, utilization: float, weights: float, non_torch: float, activation: float
+) -> int:
+    """vLLM's `determine_available_memory`: total x utilization - (weights + activation peak) - non-torch."""
+    return int(cuda_visible * utilization - weights - non_torch - activation)
+
+
+def tgi_kv_budget_bytes(
+    cuda_visible: float, memory_fraction: float, weights: float, non_torch: float, activation: float
+) -> int:
+    """TGI's warmup: what is free after weights and the prefill peak, x the 0.90 wiggle room."""
+    free = cuda_visible * memory_fraction - weights - non_torch - activation
+    return int(free * TGI_WIGGLE_ROOM) if free > 0 else int(free)
+
+
 def vllm_batch_defaults(instance: GpuInstanceType) -> tuple[int, int]:
     """vLLM's (max_num_batched_tokens, max_num_seqs) for `vllm serve` on this GPU."""
     if instance.gpu_memory_bytes >= VLLM_LARGE_GPU_BYTES and "a100" not in instance.gpu_model.lower():
@@ -376,7 +391,7 @@ def estimate(
         utilization = request.gpu_memory_utilization or VLLM_DEFAULT_GPU_MEMORY_UTILIZATION
         budget = int(visible * utilization)
         activation = activation_peak_bytes(arch, batched, min(max_num_seqs, batched), tp)
-        kv_budget = budget - weights - other - activation
+        kv_budget = vllm_kv_budget_bytes(visible, utilization, weights, other, activation)
     else:
         max_num_seqs = request.max_num_seqs or 1
         input_tokens = request.max_input_tokens or max_model_len - 1
@@ -384,8 +399,7 @@ def estimate(
         fraction = request.gpu_memory_utilization or TGI_DEFAULT_CUDA_MEMORY_FRACTION
         budget = int(visible * fraction)
         activation = activation_peak_bytes(arch, batched, 1, tp)
-        free = budget - weights - other - activation
-        kv_budget = int(free * TGI_WIGGLE_ROOM) if free > 0 else free
+        kv_budget = tgi_kv_budget_bytes(visible, fraction, weights, other, activation)
     blocks = max(kv_budget, 0) // (per_token * KV_BLOCK_TOKENS)
     tokens = blocks * KV_BLOCK_TOKENS
     return CapacityEstimate(
