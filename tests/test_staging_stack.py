@@ -118,11 +118,11 @@ def test_imdsv2_is_required_with_hop_limit_two() -> None:
 def test_root_volume_is_encrypted_gp3_sized_for_ami_image_and_weights() -> None:
     root = inputs(one(staging(), INSTANCE))["rootBlockDevice"]
     assert root["encrypted"] is True and root["volumeType"] == "gp3" and root["deleteOnTermination"] is True
-    assert root["volumeSize"] == 75 + 20 + 24 + 10, "DLAMI + TGI image + one A10G's worth of weights"
+    assert root["volumeSize"] == 75 + 20 + 23 + 10, "DLAMI + TGI image + one A10G's worth (22888 MiB) of weights"
     sized = inputs(one(staging(rootVolumeGib="300"), INSTANCE))["rootBlockDevice"]
     assert sized["volumeSize"] == 300
     quantized = inputs(one(staging(quantize="bitsandbytes-nf4"), INSTANCE))["rootBlockDevice"]
-    assert quantized["volumeSize"] == 75 + 20 + 4 * 24 + 10, "on-the-fly nf4 downloads 4x the weights"
+    assert quantized["volumeSize"] == 75 + 20 + 90 + 10, "on-the-fly nf4 downloads 4x the weights (4 x 22.35 GiB)"
 
 
 # ---------------------------------------------------------------------------
