@@ -218,8 +218,17 @@ class InstanceFit:
 
 @dataclass
 class CapacityAssessment:
+    """What `assess_capacity` found.
+
+    `problems`: the settings cannot serve (settings lines; a stack must refuse them).
+    `unknown`: capacity could not be estimated (the model's config.json unreadable or not sizable,
+    e.g. offline with a model that is not bundled): one settings-style line; a stack warns and goes
+    on, the `llmdeploy capacity` command fails.
+    """
+
     request: CapacityRequest
     problems: list[str] = field(default_factory=list)
+    unknown: str | None = None
     estimate: CapacityEstimate | None = None
     architecture: ModelArchitecture | None = None
     instance: GpuInstanceType | None = None
@@ -235,7 +244,7 @@ class CapacityAssessment:
             return {
                 "model": self.request.model,
                 "instance_type": self.request.instance_type,
-                "problems": self.problems,
+                "unknown": self.unknown or "; ".join(self.problems),
             }
         est = self.estimate
         return {
@@ -525,14 +534,20 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
     assessment.instance = instance
     try:
         arch = resolve_model(request.model, token=request.hf_token, allow_network=request.allow_network)
-        if request.quantization:
-            effective_quantization(arch, request.quantization)
     except ModelConfigError as error:
-        assessment.problems.append(
+        assessment.unknown = (
             f"llmdeploy:{keys.model}: found {request.model!r}; accepted: a model whose config.json "
             f"llmdeploy can read and size ({error})"
         )
         return assessment
+    if request.quantization:
+        try:
+            effective_quantization(arch, request.quantization)
+        except ModelConfigError as error:
+            assessment.unknown = (
+                f"llmdeploy:{keys.quantization}: found {request.quantization!r}; accepted: {error}"
+            )
+            return assessment
     assessment.architecture = arch
     tp = request.tensor_parallel_size or instance.gpu_count
     tp_problems = tensor_parallel_problems(arch, instance, tp, keys)
@@ -598,12 +613,18 @@ def _describe_fits(fits: list[InstanceFit]) -> str:
 
 
 def capacity_problems(request: CapacityRequest) -> list[str]:
-    """One settings line per reason the stack's model cannot serve one sequence; empty when it fits."""
+    """One settings line per reason the stack's model cannot serve one sequence.
+
+    Empty when it fits, and when capacity is unknown (see `CapacityAssessment.unknown`).
+    """
     return assess_capacity(request).problems
 
 
 def plan_capacity(request: CapacityRequest) -> dict[str, Any]:
-    """The `capacity` stack output. Raises CapacityError when the settings cannot serve."""
+    """The `capacity` stack output (with an `unknown` reason when it cannot be estimated).
+
+    Raises CapacityError when the settings cannot serve.
+    """
     assessment = assess_capacity(request)
     if assessment.problems:
         raise CapacityError(assessment.problems)

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from llmdeploy.capacity import TGI_KEYS, CapacityRequest, capacity_problems
 from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, is_pinned
 from llmdeploy.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB
@@ -554,6 +555,29 @@ class StagingSettings(AwsSettings):
                 "true, or natGateway true: a private instance needs a way out to ghcr.io and the "
                 "Hugging Face hub",
             )
+        return self
+
+    @property
+    def capacity_request(self) -> CapacityRequest:
+        """What llmdeploy.capacity needs to know: TGI's limits on this instance type (one instance)."""
+        return CapacityRequest(
+            model=self.model,
+            instance_type=self.instance_type,
+            engine="tgi",
+            max_model_len=self.max_total_tokens,
+            max_input_tokens=self.max_input_tokens,
+            quantization=self.quantize,
+            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
+            keys=TGI_KEYS,
+        )
+
+    @model_validator(mode="after")
+    def _fits_the_gpus(self) -> StagingSettings:
+        # TGI refuses to start when one max-total-tokens request does not fit its KV cache,
+        # after the image pull and the download: say so at preview instead.
+        problems = capacity_problems(self.capacity_request)
+        if problems:
+            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
         return self
 
 

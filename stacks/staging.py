@@ -9,7 +9,7 @@ from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
 from llmdeploy.engines import TGI, TgiOptions
 from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
-from stacks.outputs import export_endpoint
+from stacks.outputs import export_capacity, export_endpoint
 from stacks.settings import StagingSettings
 
 
@@ -110,3 +110,4 @@ def build(settings: StagingSettings) -> None:
         metrics_url=server.metrics_url,
     )
     pulumi.export("instance_id", server.instance_id)
+    export_capacity(settings.capacity_request)

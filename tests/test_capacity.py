@@ -207,10 +207,31 @@ def test_unknown_instance_type_and_unknown_model_are_lines() -> None:
     assert capacity_problems(request(instance_type="m7i.large"))[0].startswith(
         "llmdeploy:instanceType: found 'm7i.large'; accepted: a GPU instance type of the catalogue"
     )
-    line = capacity_problems(request(model="acme/never-heard-of", allow_network=False))[0]
-    assert line.startswith(
-        "llmdeploy:model: found 'acme/never-heard-of'; accepted: a model whose config.json"
+
+
+def test_an_unknown_model_leaves_capacity_unknown_not_refused() -> None:
+    unknown = request(model="acme/never-heard-of", allow_network=False, min_size=1, max_size=2)
+    assert capacity_problems(unknown) == []
+    assessment = assess_capacity(unknown)
+    assert assessment.unknown is not None
+    assert assessment.unknown.startswith(
+        "llmdeploy:model: found 'acme/never-heard-of'; accepted: a model whose"
     )
+    assert plan_capacity(unknown) == {
+        "model": "acme/never-heard-of",
+        "instance_type": "g6e.xlarge",
+        "unknown": assessment.unknown,
+    }
+
+
+def test_engine_quantization_of_an_unquantized_checkpoint_is_unknown() -> None:
+    assessment = assess_capacity(request(engine="tgi", quantization="awq"))
+    assert assessment.problems == []
+    assert assessment.unknown is not None and assessment.unknown.startswith("llmdeploy:quantize: found 'awq'")
+    fp8 = assess_capacity(request(engine="tgi", quantization="fp8"))
+    assert fp8.unknown is None and fp8.estimate is not None
+    plain = assess_capacity(request(engine="tgi"))
+    assert plain.estimate is not None and fp8.estimate.weight_bytes < plain.estimate.weight_bytes
 
 
 # ---------------------------------------------------------------------------

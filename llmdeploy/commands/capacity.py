@@ -150,13 +150,18 @@ def render_json(assessment: CapacityAssessment) -> str:
             "activation_peak": round(est.activation_bytes / GIB, 3),
             "kv_cache": round(max(est.kv_budget_bytes, 0) / GIB, 3),
         }
-    document["problems"] = assessment.problems
+    document["problems"] = problem_lines(assessment)
     return json.dumps(document, indent=2) + "\n"
+
+
+def problem_lines(assessment: CapacityAssessment) -> list[str]:
+    return [*assessment.problems, *([assessment.unknown] if assessment.unknown else [])]
 
 
 def handle(args: argparse.Namespace) -> int:
     assessment = assess_capacity(request_from_args(args))
     sys.stdout.write(render_json(assessment) if args.format == "json" else render_text(assessment))
-    for line in assessment.problems:
+    lines = problem_lines(assessment)
+    for line in lines:
         print(line, file=sys.stderr)
-    return 1 if assessment.problems else 0
+    return 1 if lines else 0
