@@ -8,7 +8,12 @@ import sys
 from collections.abc import Sequence
 
 # Each module registers one subcommand; its handler returns the exit code.
-COMMAND_MODULES = ("llmdeploy.commands.plan", "llmdeploy.commands.catalog", "llmdeploy.commands.capacity")
+COMMAND_MODULES = (
+    "llmdeploy.commands.plan",
+    "llmdeploy.commands.diff",
+    "llmdeploy.commands.catalog",
+    "llmdeploy.commands.capacity",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
