@@ -24,6 +24,9 @@ class OllamaServerArgs:
     restart: str = "unless-stopped"
     pull_timeout_seconds: int = 3600
     labels: Mapping[str, str] = field(default_factory=dict)
+    # True when a value in `environment` came from a secret (a proxy URL with
+    # credentials): the whole list is then stored and shown as a secret.
+    secret_environment: bool = False
 
 
 def client_host(bind_address: str) -> str:
@@ -68,7 +71,11 @@ class OllamaServer(pulumi.ComponentResource):
             # The reference, not the image id, so reviewers and policies see the pinned tag;
             # depends_on keeps the pull first.
             image=args.image,
-            envs=container_environment(args.environment),
+            envs=(
+                pulumi.Output.secret(container_environment(args.environment))
+                if args.secret_environment
+                else container_environment(args.environment)
+            ),
             ports=[
                 docker.ContainerPortArgs(
                     internal=OLLAMA.container_port,

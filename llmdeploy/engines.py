@@ -48,7 +48,8 @@ class Engine:
 OLLAMA = Engine(
     name="ollama",
     image_repository="ollama/ollama",
-    default_tag="0.32.0",
+    # The 0.32 line's latest patch release we know of (0.32.x, late 2026).
+    default_tag="0.32.13",
     container_port=11434,
     # `GET /` answers "Ollama is running"; the server is up at once, models load lazily.
     health_path="/",
@@ -87,7 +88,8 @@ TGI = Engine(
 VLLM = Engine(
     name="vllm",
     image_repository="vllm/vllm-openai",
-    default_tag="v0.31.0",
+    # v0.30.0: the newest release confirmed as published (vLLM tags are `vX.Y.Z`).
+    default_tag="v0.30.0",
     container_port=8000,
     health_path="/health",
     # Prometheus /metrics on the API port.

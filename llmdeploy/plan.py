@@ -36,7 +36,9 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
                 "inputs": plain_struct(resource.inputs),
                 "dependencies": sorted(set(resource.dependencies)),
             }
-            for resource in run.resources
+            # Sorted by URN: registration order depends on async timing, and
+            # reviewers and `llmdeploy diff` want the same plan twice.
+            for resource in sorted(run.resources, key=lambda r: r.urn)
         ],
         "outputs": plain_struct(run.outputs),
     }

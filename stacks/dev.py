@@ -30,6 +30,7 @@ def ollama_args(settings: DevSettings) -> OllamaServerArgs:
         gpus=settings.gpu,
         restart=settings.restart,
         pull_timeout_seconds=settings.pull_timeout_seconds,
+        secret_environment=settings.is_secret("https_proxy") or settings.is_secret("no_proxy"),
         labels={"app.kubernetes.io/managed-by": "llmdeploy", "llmdeploy.stack": pulumi.get_stack()},
     )
 

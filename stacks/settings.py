@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -99,6 +100,13 @@ class StrictSettings(BaseModel):
         hide_input_in_errors=True,
     )
 
+    # Config keys (camelCase) the user stored as Pulumi secrets: their values
+    # must stay secret wherever they flow (e.g. a proxy URL with credentials).
+    _secret_config_keys: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def is_secret(self, field_name: str) -> bool:
+        return to_camel(field_name) in self._secret_config_keys
+
 
 class CommonSettings(StrictSettings):
     kind: StackKind = Field(description="Stack kind; defaults to the stack name (dev, staging or prod).")
@@ -124,7 +132,7 @@ class CommonSettings(StrictSettings):
 class DevSettings(CommonSettings):
     """Ollama in Docker on the developer's machine."""
 
-    kind: Literal["dev"] = "dev"
+    kind: Literal["dev"] = Field(default="dev", description="Stack kind; defaults to the stack name.")
     engine: Literal["ollama"] = Field(default="ollama", description="The dev stack serves with Ollama.")
     pinned_images_required: ClassVar[bool] = False
 
@@ -339,6 +347,7 @@ def load_settings(
         problems += _lines_from(error, raw, model, secrets)
     if problems:
         raise SettingsError(problems)
+    settings._secret_config_keys = frozenset(secrets)
     return settings
 
 

@@ -1,0 +1,1 @@
+raise ValueError("boom: this program is broken")
