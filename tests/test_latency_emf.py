@@ -10,6 +10,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_runs_on_python_3_9() -> None:
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
-    pages: list[str] = []
+    pages: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         body = (self.pages.pop(0) if len(self.pages) > 1 else self.pages[0]).encode()

@@ -128,7 +128,7 @@ def test_unit_escapes_systemd_specifiers() -> None:
 
 
 def test_vllm_before_the_drain_flag_is_refused() -> None:
-    with pytest.raises(ValueError, match="before 0.18 aborts in-flight requests"):
+    with pytest.raises(ValueError, match=r"before 0\.18 aborts in-flight requests"):
         render_vllm_user_data(user_data_args(options=options(image_tag="v0.17.1")))
 
 
