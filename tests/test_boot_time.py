@@ -50,12 +50,12 @@ def test_weights_never_exceed_what_the_gpus_hold() -> None:
 
 
 def test_grace_never_under_600_seconds_and_grows_with_the_model() -> None:
-    assert health_check_grace_seconds(0) == MIN_GRACE_SECONDS
+    assert health_check_grace_seconds(0) >= MIN_GRACE_SECONDS
     small, large = health_check_grace_seconds(16 * 10**9), health_check_grace_seconds(140 * 10**9)
     assert MIN_GRACE_SECONDS <= small < large
     assert small % 60 == 0 and large % 60 == 0
     # Covers the estimate with margin.
     assert large >= boot_seconds(140 * 10**9)
-    # An 8B model in bf16: ENGINE_FACTS expects 5 to 15 minutes for 8B-70B models on a warm path;
-    # the cold-cache budget sits at the top of that range.
+    # An 8B model in bf16: ENGINE_FACTS gives 5 to 15 minutes for 8B-70B models (more on a cold
+    # cache); the budget for the small end stays within 20 minutes.
     assert 600 <= small <= 1200
