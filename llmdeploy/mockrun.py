@@ -228,7 +228,8 @@ class OfflineMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         from llmdeploy.plan_invokes import answer_invoke
 
-        return answer_invoke(args.token, args.args), None
+        # The SDK's MockMonitor iterates the failures: an empty list, not None.
+        return answer_invoke(args.token, args.args), []
 
 
 class _LogCollector(logging.Handler):

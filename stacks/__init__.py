@@ -11,13 +11,19 @@ from stacks.settings import current_config, load_settings
 
 
 def _builders() -> dict[str, Callable[[Any], None]]:
-    from stacks import dev
+    from stacks import dev, staging
 
-    return {"dev": dev.build}
+    return {"dev": dev.build, "staging": staging.build}
 
 
 def build_current_stack() -> None:
     """Read this stack's settings once (stopping on bad ones), then build its kind of stack."""
     values, secret_keys = current_config()
     settings = load_settings(pulumi.get_stack(), values, secret_keys)
-    _builders()[settings.kind](settings)
+    builder = _builders().get(settings.kind)
+    if builder is None:
+        raise pulumi.RunError(
+            f"llmdeploy:kind: found {settings.kind!r}; this version of llmdeploy builds only "
+            f"{', '.join(_builders())} stacks"
+        )
+    builder(settings)

@@ -29,11 +29,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from llmdeploy.engines import ENGINE_NAMES, OLLAMA, is_pinned
+from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, is_pinned
+from llmdeploy.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
 STACK_KINDS = ("dev", "staging", "prod")
@@ -185,9 +188,378 @@ class DevSettings(CommonSettings):
         return value
 
 
-SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {"dev": DevSettings}
+# ---------------------------------------------------------------------------
+# AWS stacks (staging and prod)
 
-StackSettings = DevSettings
+# The AWS Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023): NVIDIA
+# driver, Docker, the NVIDIA container toolkit, the AWS CLI and the SSM agent.
+# Name format from the DLAMI guide ("Finding the ID of a DLAMI"):
+# /aws/service/deeplearning/ami/$architecture/$ami_type/latest/ami-id.
+DLAMI_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+)
+
+# TGI's `--quantize` values (text-generation-launcher reference, TGI 3.3).
+TGI_QUANTIZE = (
+    "awq",
+    "compressed-tensors",
+    "eetq",
+    "exl2",
+    "gptq",
+    "marlin",
+    "bitsandbytes",
+    "bitsandbytes-nf4",
+    "bitsandbytes-fp4",
+    "fp8",
+)
+
+
+def _aws_id(prefix: str, example: str) -> AfterValidator:
+    pattern = re.compile(rf"^{prefix}-[0-9a-f]{{8,17}}$")
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise PydanticCustomError("aws_id", "an id such as {example}", {"example": example})
+        return value
+
+    return AfterValidator(check)
+
+
+def _ipv4_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        network = None
+    if network is None or network.version != 4:
+        raise PydanticCustomError("cidr", "an IPv4 CIDR block such as 203.0.113.0/24")
+    return value
+
+
+def _vpc_cidr(value: str) -> str:
+    _ipv4_cidr(value)
+    if not 16 <= ipaddress.ip_network(value).prefixlen <= 24:
+        raise PydanticCustomError("vpc_cidr", "an IPv4 CIDR block from /16 to /24, such as 10.40.0.0/16")
+    return value
+
+
+def _availability_zone(value: str) -> str:
+    # Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-h]", value):
+        raise PydanticCustomError("az", "an availability zone name such as us-east-1a")
+    return value
+
+
+def _ssm_parameter(value: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9_.\-/]+", value):
+        raise PydanticCustomError("ssm", "an SSM parameter name such as {name}", {"name": DLAMI_PARAMETER})
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(r"(https?|grpc)://[^\s/]+(/\S*)?", value):
+        raise PydanticCustomError("url", "a URL such as http://otel-collector.internal:4317")
+    return value
+
+
+def _tag_key(value: str) -> str:
+    if not value or len(value) > 128 or value.lower().startswith("aws:"):
+        raise PydanticCustomError("tag", "tag keys of 1-128 characters, not starting with aws:")
+    return value
+
+
+AmiId = Annotated[str, _aws_id("ami", "ami-0123456789abcdef0")]
+VpcId = Annotated[str, _aws_id("vpc", "vpc-0123456789abcdef0")]
+SubnetId = Annotated[str, _aws_id("subnet", "subnet-0123456789abcdef0")]
+SecurityGroupId = Annotated[str, _aws_id("sg", "sg-0123456789abcdef0")]
+Ipv4Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+AvailabilityZone = Annotated[str, AfterValidator(_availability_zone)]
+SsmParameterName = Annotated[str, AfterValidator(_ssm_parameter)]
+Url = Annotated[str, AfterValidator(_url)]
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+
+
+def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
+    """GPU types to suggest for an unknown one: same size first (m5.xlarge -> g5.xlarge), then spelling."""
+    known = gpu_instance_type_names()
+    size = name.rsplit(".", 1)[-1]
+    same_size = [t for t in known if t.rsplit(".", 1)[-1] == size]
+    ranked = difflib.get_close_matches(name, same_size, n=count, cutoff=0.0)
+    ranked += [t for t in difflib.get_close_matches(name, known, n=count, cutoff=0.0) if t not in ranked]
+    return ranked[:count]
+
+
+def hf_token_secret_name_for(project: str, stack: str) -> str:
+    """The Secrets Manager name of a stack's Hugging Face token: one per project and stack."""
+    return f"{project}/{stack}/hf-token"
+
+
+class AwsSettings(CommonSettings):
+    """What staging and prod share: the GPU instance, its AMI, the network, the token, tags."""
+
+    # Keys whose values must be Pulumi secrets (`load_settings` rejects plaintext ones).
+    secret_fields: ClassVar[tuple[str, ...]] = ("hfToken",)
+
+    instance_type: str = Field(
+        description="EC2 GPU instance type from the GPU catalogue, e.g. g5.xlarge (llmdeploy/data)."
+    )
+    ami_parameter: SsmParameterName = Field(
+        default=DLAMI_PARAMETER,
+        description="Public SSM parameter holding the AMI id. Default: the Deep Learning Base OSS "
+        "Nvidia Driver GPU AMI (Amazon Linux 2023), x86_64.",
+    )
+    ami_id: AmiId | None = Field(
+        default=None, description="An explicit AMI id; overrides amiParameter. Default: none."
+    )
+
+    vpc_id: VpcId | None = Field(
+        default=None, description="Bring your own VPC (with publicSubnetIds and privateSubnetIds)."
+    )
+    public_subnet_ids: list[SubnetId] = Field(
+        default_factory=list, description="Bring your own network: public subnets. Default: none."
+    )
+    private_subnet_ids: list[SubnetId] = Field(
+        default_factory=list, description="Bring your own network: private subnets. Default: none."
+    )
+    vpc_cidr: VpcCidr = Field(
+        default="10.40.0.0/16", description="CIDR of the VPC llmdeploy creates. Default 10.40.0.0/16."
+    )
+    availability_zones: list[AvailabilityZone] = Field(
+        default_factory=list,
+        description="Zones for the created VPC (at least two). Default: the region's first two.",
+    )
+    nat_gateway: bool = Field(
+        default=False, description="Give private subnets a NAT gateway (about $33/month). Default false."
+    )
+    vpc_endpoints: bool = Field(
+        default=False,
+        description="Interface endpoints (ECR, Secrets Manager, SSM, logs, monitoring) and the S3 "
+        "gateway endpoint in the created VPC. Default false.",
+    )
+
+    api_allowed_cidrs: list[Ipv4Cidr] = Field(
+        default_factory=list,
+        description="CIDRs that may call the API. Default: none (no 0.0.0.0/0 unless you say so).",
+    )
+    monitoring_cidrs: list[Ipv4Cidr] = Field(
+        default_factory=list, description="CIDRs that may scrape the metrics port. Default: none."
+    )
+    monitoring_security_group_id: SecurityGroupId | None = Field(
+        default=None, description="Security group that may scrape the metrics port. Default: none."
+    )
+
+    hf_token: SecretStr | None = Field(
+        default=None,
+        description="Hugging Face token, as a secret: `pulumi config set --secret hfToken hf_...`.",
+    )
+    model_needs_token: bool = Field(
+        default=False, description="The model is gated or private, so hfToken is required. Default false."
+    )
+
+    root_volume_gib: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="Root volume size in GiB. Default: the AMI, the engine image and the weights "
+        "the instance's GPUs can hold.",
+    )
+    otlp_endpoint: Url | None = Field(
+        default=None, description="OpenTelemetry collector for traces. Default: none."
+    )
+    tags: dict[TagKey, str] = Field(
+        default_factory=dict, description="Tags on every resource, beside llmdeploy's own."
+    )
+
+    @field_validator("instance_type")
+    @classmethod
+    def _gpu_instance(cls, value: str) -> str:
+        if gpu_instance_type(value) is None:
+            nearest = nearest_gpu_instance_types(value)
+            raise PydanticCustomError(
+                "gpu_instance",
+                "a GPU instance type from the catalogue (nearest: {nearest})",
+                {"nearest": ", ".join(nearest)},
+            )
+        return value
+
+    @field_validator("hf_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (
+            not value.get_secret_value() or any(c.isspace() for c in value.get_secret_value())
+        ):
+            raise PydanticCustomError("token", "a token with no spaces or newlines")
+        return value
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _two_zones(cls, value: list[str]) -> list[str]:
+        if value and (len(value) < 2 or len(set(value)) != len(value)):
+            raise PydanticCustomError("azs", "at least two different availability zones, or none")
+        return value
+
+    @model_validator(mode="after")
+    def _aws_consistent(self) -> AwsSettings:
+        byo = {
+            "vpcId": self.vpc_id is not None,
+            "publicSubnetIds": bool(self.public_subnet_ids),
+            "privateSubnetIds": bool(self.private_subnet_ids),
+        }
+        given = [key for key, present in byo.items() if present]
+        if given and len(given) != len(byo):
+            missing = [key for key, present in byo.items() if not present]
+            raise problem(
+                key_of(_field_of(missing[0])),
+                f"nothing, while {', '.join(key_of(_field_of(k)) for k in given)} "
+                f"{'is' if len(given) == 1 else 'are'} set",
+                "vpcId, publicSubnetIds and privateSubnetIds all together (your own network) "
+                "or none of them (llmdeploy creates one)",
+            )
+        if given:
+            created_only = sorted(
+                {"vpc_cidr", "availability_zones", "nat_gateway", "vpc_endpoints"} & self.model_fields_set
+            )
+            if created_only:
+                raise problem(
+                    key_of(created_only[0]),
+                    f"{_display(getattr(self, created_only[0]))} while {key_of('vpc_id')} is set",
+                    "this key only with a network llmdeploy creates (leave it out with your own VPC)",
+                )
+        if self.model_needs_token and self.hf_token is None:
+            raise problem(
+                key_of("hf_token"),
+                f"nothing, while {key_of('model_needs_token')} is true",
+                "the Hugging Face token as a secret: pulumi config set --secret hfToken hf_...",
+            )
+        if (
+            self.root_volume_gib is not None
+            and self.ami_id is None
+            and self.root_volume_gib < DLAMI_ROOT_SNAPSHOT_GIB
+        ):
+            raise problem(
+                key_of("root_volume_gib"),
+                str(self.root_volume_gib),
+                f"at least {DLAMI_ROOT_SNAPSHOT_GIB} (the DLAMI's root snapshot size)",
+            )
+        return self
+
+    @property
+    def gpu(self) -> GpuInstanceType:
+        found = gpu_instance_type(self.instance_type)
+        assert found is not None  # checked by the validator
+        return found
+
+    @property
+    def bring_your_own_network(self) -> bool:
+        return self.vpc_id is not None
+
+    @property
+    def hf_token_secret_name(self) -> str | None:
+        """Where the token lives in Secrets Manager; None when no token is configured."""
+        if self.hf_token is None:
+            return None
+        return hf_token_secret_name_for(pulumi.get_project(), pulumi.get_stack())
+
+
+def _field_of(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _docker_size_bytes(value: str) -> int | None:
+    # Docker's --shm-size syntax (go-units RAMInBytes): a number and an optional
+    # binary unit b, k, m, g, t (optionally followed by "b" or "ib").
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([bkmgt]?)(?:i?b)?", value.strip().lower())
+    if not match:
+        return None
+    number, unit = match.groups()
+    scale = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[unit]
+    return int(float(number) * scale)
+
+
+def _shm_size(value: str) -> str:
+    size = _docker_size_bytes(value)
+    if size is None or size < TGI.min_shm_bytes or value != value.strip():
+        raise PydanticCustomError(
+            "shm", "a Docker size of at least {minimum}, such as 1g or 8g", {"minimum": "1g"}
+        )
+    return value
+
+
+ShmSize = Annotated[str, AfterValidator(_shm_size)]
+
+
+class StagingSettings(AwsSettings):
+    """TGI on one GPU EC2 instance."""
+
+    kind: Literal["staging"] = Field(default="staging", description="Stack kind; defaults to the stack name.")
+    engine: Literal["tgi"] = Field(default="tgi", description="The staging stack serves with TGI.")
+
+    shm_size: ShmSize = Field(
+        default="1g",
+        description="docker run --shm-size. Default 1g (TGI's docs); NCCL needs it with several shards.",
+    )
+    max_input_tokens: PositiveInt = Field(
+        default=4096, description="TGI --max-input-tokens: the longest prompt. Default 4096."
+    )
+    max_total_tokens: PositiveInt = Field(
+        default=8192,
+        description="TGI --max-total-tokens: prompt plus generated tokens per request. Default 8192.",
+    )
+    max_concurrent_requests: PositiveInt = Field(
+        default=128, description="TGI --max-concurrent-requests; above it TGI answers 429. Default 128."
+    )
+    quantize: Literal[TGI_QUANTIZE] | None = Field(  # type: ignore[valid-type]
+        default=None, description="TGI --quantize. Default: none (pre-quantized models say so themselves)."
+    )
+    api_port: Port = Field(default=8080, description="Host port of the API. Default 8080.")
+    public_address: bool = Field(
+        default=True,
+        description="Put the instance in a public subnet with a public IP, so it can download the "
+        "image and weights without a NAT gateway. false: a private subnet (needs natGateway or "
+        "your own egress). Default true.",
+    )
+
+    @property
+    def image_reference(self) -> str:
+        return self.image or TGI.image()
+
+    @property
+    def shm_size_bytes(self) -> int:
+        size = _docker_size_bytes(self.shm_size)
+        assert size is not None  # checked by the validator
+        return size
+
+    @model_validator(mode="after")
+    def _staging_consistent(self) -> StagingSettings:
+        if self.max_input_tokens >= self.max_total_tokens:
+            raise problem(
+                key_of("max_input_tokens"),
+                f"{self.max_input_tokens} with {key_of('max_total_tokens')} {self.max_total_tokens}",
+                f"fewer tokens than {key_of('max_total_tokens')} (the prompt plus one generated token)",
+            )
+        if self.quantize == "exl2" and self.gpu.gpu_count > 1:
+            raise problem(
+                key_of("quantize"),
+                f"'exl2' on {self.instance_type} ({self.gpu.gpu_count} GPUs)",
+                "another method, or a one-GPU instance type (TGI's exl2 does not support num_shard > 1)",
+            )
+        if self.api_port == TGI.metrics_port:
+            raise problem(
+                key_of("api_port"),
+                str(self.api_port),
+                f"a port other than {TGI.metrics_port} (TGI's metrics listener)",
+            )
+        if not self.public_address and not self.bring_your_own_network and not self.nat_gateway:
+            raise problem(
+                key_of("public_address"),
+                f"false with {key_of('nat_gateway')} false",
+                "true, or natGateway true: a private instance needs a way out to ghcr.io and the "
+                "Hugging Face hub",
+            )
+        return self
+
+
+SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {"dev": DevSettings, "staging": StagingSettings}
+
+StackSettings = DevSettings | StagingSettings
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +630,7 @@ def _lines_from(
     error: ValidationError, raw: Mapping[str, Any], model: type[StrictSettings], secret_keys: set[str]
 ) -> list[str]:
     lines = []
+    secret_keys = secret_keys | set(getattr(model, "secret_fields", ()))
     known = sorted(info.alias or name for name, info in model.model_fields.items())
     for item in error.errors():
         loc = tuple(item["loc"])

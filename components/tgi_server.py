@@ -1,0 +1,231 @@
+"""`TgiServer`: Hugging Face TGI on one GPU EC2 instance, run by systemd from user data.
+
+The instance boots the Deep Learning GPU AMI (NVIDIA driver, Docker, the NVIDIA
+container toolkit, the AWS CLI, the SSM agent). Its user data, built here from
+names and settings only (never from resource ids), installs a systemd unit that
+runs TGI in Docker and reads the Hugging Face token by its Secrets Manager name
+at every start. No key pair and no port 22: shell access is SSM Session Manager
+through the instance role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.instance_role import InstanceRole, InstanceRoleArgs
+from llmdeploy.engines import TGI, TgiOptions, tgi_arguments
+from llmdeploy.userdata import ContainerService, DockerRun, SecretEnv, render_user_data
+
+SERVICE_NAME = "llmdeploy-tgi"
+# The host directory mounted at TGI's cache (/data, HF_HOME in the image): the
+# weights survive a container restart and are downloaded once per instance.
+HOST_DATA_DIR = "/opt/tgi/data"
+
+
+def tgi_container_service(
+    *,
+    image: str,
+    options: TgiOptions,
+    shm_size: str,
+    api_port: int,
+    hf_token_secret_name: str | None,
+) -> ContainerService:
+    """TGI as a systemd-run container: ports, cache, shm and drain from the engine catalogue."""
+    assert TGI.metrics_port is not None  # TGI has its own Prometheus listener
+    return ContainerService(
+        name=SERVICE_NAME,
+        description=f"Hugging Face TGI serving {options.model_id}",
+        run=DockerRun(
+            image=image,
+            arguments=tgi_arguments(options),
+            gpus="all",
+            # NCCL and the shards use /dev/shm; Docker's default is 64 MB (TGI's docs: --shm-size 1g).
+            shm_size=shm_size,
+            ports=[(api_port, TGI.container_port), (TGI.metrics_port, TGI.metrics_port)],
+            volumes=[(HOST_DATA_DIR, TGI.cache_mount)],
+        ),
+        drain_seconds=TGI.drain_seconds,
+        secrets=(
+            [SecretEnv(variable=TGI.token_env, secret_name=hf_token_secret_name)]
+            if hf_token_secret_name and TGI.token_env
+            else []
+        ),
+        host_directories=[HOST_DATA_DIR],
+    )
+
+
+@dataclass(frozen=True)
+class TgiServerArgs:
+    instance_type: str
+    image: str
+    options: TgiOptions
+    vpc_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    root_volume_gib: int
+    shm_size: str = "1g"
+    api_port: int = 8080
+    # A public subnet and a public IP (reachable from api_allowed_cidrs over the
+    # internet), or a private address only.
+    public_address: bool = True
+    # The AMI: an explicit id, else the value of this public SSM parameter.
+    ami_parameter: str | None = None
+    ami_id: str | None = None
+    api_allowed_cidrs: Sequence[str] = ()
+    monitoring_cidrs: Sequence[str] = ()
+    monitoring_security_group_id: str | None = None
+    # The token's Secrets Manager name (fetched at boot) and ARN (the only secret the role may read).
+    hf_token_secret_name: str | None = None
+    hf_token_secret_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class TgiServer(pulumi.ComponentResource):
+    instance_id: pulumi.Output[str]
+    address: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    health_url: pulumi.Output[str]
+    metrics_url: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    user_data: str
+
+    def __init__(self, name: str, args: TgiServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmdeploy:components:TgiServer", name, None, opts)
+        if (args.hf_token_secret_name is None) != (args.hf_token_secret_arn is None):
+            raise ValueError("TgiServer: hf_token_secret_name and hf_token_secret_arn go together")
+        if args.ami_id is None and args.ami_parameter is None:
+            raise ValueError("TgiServer: give ami_id or ami_parameter")
+        assert TGI.metrics_port is not None
+        child = pulumi.ResourceOptions(parent=self)
+
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description=f"TGI: API port {args.api_port} and metrics port {TGI.metrics_port}; no SSH",
+            tags={**args.tags, "Name": f"{name}-sg"},
+            opts=child,
+        )
+        for index, cidr in enumerate(args.api_allowed_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{index}",
+                security_group_id=group.id,
+                description=f"TGI API from {cidr}",
+                ip_protocol="tcp",
+                from_port=args.api_port,
+                to_port=args.api_port,
+                cidr_ipv4=cidr,
+                opts=child,
+            )
+        for index, cidr in enumerate(args.monitoring_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-metrics-{index}",
+                security_group_id=group.id,
+                description=f"TGI metrics from monitoring {cidr}",
+                ip_protocol="tcp",
+                from_port=TGI.metrics_port,
+                to_port=TGI.metrics_port,
+                cidr_ipv4=cidr,
+                opts=child,
+            )
+        if args.monitoring_security_group_id:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-metrics-sg",
+                security_group_id=group.id,
+                description="TGI metrics from the monitoring security group",
+                ip_protocol="tcp",
+                from_port=TGI.metrics_port,
+                to_port=TGI.metrics_port,
+                referenced_security_group_id=args.monitoring_security_group_id,
+                opts=child,
+            )
+        # Out to ghcr.io, the Hugging Face hub (CDN addresses, so no narrower rule
+        # holds), Secrets Manager, SSM and CloudWatch. The provider removes AWS's
+        # default egress rule, so it is stated here.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress",
+            security_group_id=group.id,
+            description="Image, weights and AWS APIs over the internet or the VPC",
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            opts=child,
+        )
+
+        role = InstanceRole(
+            f"{name}-instance",
+            InstanceRoleArgs(
+                secret_arns=[args.hf_token_secret_arn] if args.hf_token_secret_arn is not None else [],
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+
+        if args.ami_id is not None:
+            ami: pulumi.Input[str] = args.ami_id
+            ignore_changes: list[str] = []
+        else:
+            # `insecure_value`: an AMI id is no secret, and the plan should show it.
+            ami = aws.ssm.get_parameter_output(
+                name=args.ami_parameter, opts=pulumi.InvokeOutputOptions(parent=self)
+            ).insecure_value
+            # The parameter moves with every DLAMI release; following it would replace
+            # the instance (and re-download the weights) on an unrelated `pulumi up`.
+            # Take a new AMI on purpose: `pulumi up --replace <instance urn>`.
+            ignore_changes = ["ami"]
+
+        self.user_data = render_user_data(
+            tgi_container_service(
+                image=args.image,
+                options=args.options,
+                shm_size=args.shm_size,
+                api_port=args.api_port,
+                hf_token_secret_name=args.hf_token_secret_name,
+            )
+        )
+        instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=ami,
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            vpc_security_group_ids=[group.id],
+            iam_instance_profile=role.instance_profile_name,
+            associate_public_ip_address=args.public_address,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled",
+                # IMDSv2 only; hop limit 2 so a container's requests (one hop more) get an answer.
+                http_tokens="required",
+                http_put_response_hop_limit=2,
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3",
+                volume_size=args.root_volume_gib,
+                encrypted=True,
+                delete_on_termination=True,
+                tags={**args.tags, "Name": f"{name}-root"},
+            ),
+            user_data=self.user_data,
+            # cloud-init runs user data once per instance: a new script needs a new instance.
+            user_data_replace_on_change=True,
+            tags={**args.tags, "Name": name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role], ignore_changes=ignore_changes),
+        )
+
+        self.instance_id = instance.id
+        self.security_group_id = group.id
+        self.address = instance.public_ip if args.public_address else instance.private_ip
+        base_url = pulumi.Output.concat("http://", self.address, f":{args.api_port}")
+        self.endpoint = pulumi.Output.concat(base_url, TGI.openai_path)
+        self.health_url = pulumi.Output.concat(base_url, TGI.health_path)
+        self.metrics_url = pulumi.Output.concat(
+            "http://", self.address, f":{TGI.metrics_port}", TGI.metrics_path or "/metrics"
+        )
+        self.register_outputs(
+            {
+                "instance_id": self.instance_id,
+                "endpoint": self.endpoint,
+                "health_url": self.health_url,
+                "metrics_url": self.metrics_url,
+            }
+        )

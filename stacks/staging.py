@@ -1,0 +1,112 @@
+"""The staging stack: TGI on one GPU EC2 instance, the HF token in Secrets Manager."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.network import Network, NetworkArgs
+from components.secret import ManagedSecret, ManagedSecretArgs
+from components.tgi_server import TgiServer, TgiServerArgs
+from llmdeploy.engines import TGI, TgiOptions
+from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
+from stacks.outputs import export_endpoint
+from stacks.settings import StagingSettings
+
+
+def stack_tags(settings: StagingSettings) -> dict[str, str]:
+    return {
+        **settings.tags,
+        "llmdeploy:project": pulumi.get_project(),
+        "llmdeploy:stack": pulumi.get_stack(),
+    }
+
+
+def tgi_options(settings: StagingSettings) -> TgiOptions:
+    return TgiOptions(
+        model_id=settings.model,
+        # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
+        num_shard=settings.gpu.gpu_count,
+        max_input_tokens=settings.max_input_tokens,
+        max_total_tokens=settings.max_total_tokens,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        quantize=settings.quantize,
+        otlp_endpoint=settings.otlp_endpoint,
+    )
+
+
+def staging_root_volume_gib(settings: StagingSettings) -> int:
+    if settings.root_volume_gib is not None:
+        return settings.root_volume_gib
+    return root_volume_gib(
+        settings.gpu,
+        image_gib=ENGINE_IMAGE_GIB[TGI.name],
+        weights_factor=weights_disk_factor(settings.quantize),
+    )
+
+
+def network_args(settings: StagingSettings, tags: dict[str, str]) -> NetworkArgs:
+    return NetworkArgs(
+        vpc_id=settings.vpc_id,
+        public_subnet_ids=settings.public_subnet_ids,
+        private_subnet_ids=settings.private_subnet_ids,
+        cidr=settings.vpc_cidr,
+        availability_zones=settings.availability_zones,
+        nat_gateway=settings.nat_gateway,
+        vpc_endpoints=settings.vpc_endpoints,
+        tags=tags,
+    )
+
+
+def build(settings: StagingSettings) -> None:
+    tags = stack_tags(settings)
+    network = Network("network", network_args(settings, tags))
+
+    secret_name = settings.hf_token_secret_name
+    secret = None
+    if settings.hf_token is not None and secret_name is not None:
+        secret = ManagedSecret(
+            "hf-token",
+            ManagedSecretArgs(
+                secret_name=secret_name,
+                # Config secrets lose their mark once read into settings: mark it again.
+                value=pulumi.Output.secret(settings.hf_token.get_secret_value()),
+                description=f"Hugging Face token for {pulumi.get_project()}/{pulumi.get_stack()} (TGI)",
+                # The name is fixed (the instance fetches it by name), and a secret in its
+                # recovery window blocks that name: destroy and up again would fail for
+                # 7 days. The token's source of truth is the encrypted stack config.
+                recovery_window_in_days=0,
+                tags=tags,
+            ),
+        )
+
+    subnet_ids = network.public_subnet_ids if settings.public_address else network.private_subnet_ids
+    server = TgiServer(
+        "tgi",
+        TgiServerArgs(
+            instance_type=settings.instance_type,
+            image=settings.image_reference,
+            options=tgi_options(settings),
+            vpc_id=network.vpc_id,
+            subnet_id=subnet_ids.apply(lambda ids: ids[0]),
+            root_volume_gib=staging_root_volume_gib(settings),
+            shm_size=settings.shm_size,
+            api_port=settings.api_port,
+            public_address=settings.public_address,
+            ami_parameter=settings.ami_parameter,
+            ami_id=settings.ami_id,
+            api_allowed_cidrs=settings.api_allowed_cidrs,
+            monitoring_cidrs=settings.monitoring_cidrs,
+            monitoring_security_group_id=settings.monitoring_security_group_id,
+            hf_token_secret_name=secret_name if secret is not None else None,
+            hf_token_secret_arn=secret.arn if secret is not None else None,
+            tags=tags,
+        ),
+    )
+    export_endpoint(
+        endpoint=server.endpoint,
+        model=settings.model,
+        engine=TGI.name,
+        health_url=server.health_url,
+        metrics_url=server.metrics_url,
+    )
+    pulumi.export("instance_id", server.instance_id)

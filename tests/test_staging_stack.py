@@ -1,0 +1,386 @@
+"""The staging stack (stacks/staging.py + components/tgi_server.py), run from the repository's own
+program and Pulumi.staging.yaml under the mock monitor, with config overrides per test."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks
+
+from components.secret import secret_read_policy
+from components.tgi_server import tgi_container_service
+from llmdeploy.cli import main as llmdeploy_main
+from llmdeploy.engines import TgiOptions
+from llmdeploy.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
+from llmdeploy.plan import FORMATS, plan_document, render
+from llmdeploy.userdata import fetch_secrets_script, start_script
+from stacks.settings import DLAMI_PARAMETER
+from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
+
+# "hf_" + 34 letters and digits: shaped like a real token, fed exactly like a decrypted config secret.
+CANARY = "hf_" + "Cn8rY" * 6 + "w2K9"
+assert len(CANARY) == 37
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:llmdeploy/staging/hf-token-Xy7Q1z"
+SSM_AMI = "ami-0fromssm00000001"
+PUBLIC_IP = "198.51.100.7"
+PRIVATE_IP = "10.40.3.21"
+INSTANCE = "aws:ec2/instance:Instance"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+class ProviderMocks(OfflineMocks):
+    """Test double for the AWS provider: what AWS would compute (ARNs, addresses, the SSM value),
+    which a preview cannot know, plus a record of every lookup the program made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, state = super().new_resource(args)
+        if args.typ == "aws:secretsmanager/secret:Secret":
+            state = {**state, "arn": SECRET_ARN}
+        if args.typ == INSTANCE:
+            resource_id = "i-0123456789abcdef0"
+            state = {**state, "publicIp": PUBLIC_IP, "privateIp": PRIVATE_IP}
+        return resource_id, state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        self.invokes.append((args.token, dict(args.args)))
+        answer, failures = super().call(args)
+        if args.token == "aws:ssm/getParameter:getParameter":
+            answer = {**answer, "value": SSM_AMI, "insecureValue": SSM_AMI}
+        return answer, failures
+
+
+# The repository's program with a test base config whose model needs no token (tests add one).
+STAGING_BASE = Path(__file__).resolve().parent / "programs" / "staging"
+
+
+def staging(token: bool = False, mock: mocks.Mocks | None = None, **config: str) -> ProgramRun:
+    values = {f"llmdeploy:{key}": value for key, value in config.items()}
+    secret_keys = []
+    if token:
+        values["llmdeploy:hfToken"] = CANARY
+        secret_keys.append("llmdeploy:hfToken")
+    return run_program(STAGING_BASE, "staging", config=values, secret_keys=secret_keys, mock=mock)
+
+
+def refusal(token: bool = False, **config: str) -> str:
+    with pytest.raises(ProgramRefused) as caught:
+        staging(token=token, **config)
+    return str(caught.value)
+
+
+def user_data(run: ProgramRun) -> str:
+    return str(inputs(one(run, INSTANCE))["userData"])
+
+
+def docker_run_line(run: ProgramRun) -> str:
+    lines = [line for line in user_data(run).splitlines() if line.startswith("exec docker run ")]
+    assert len(lines) == 1, f"expected one docker run line in the user data, found {lines}"
+    return lines[0].removeprefix("exec ")
+
+
+# ---------------------------------------------------------------------------
+# The instance
+
+
+def test_staging_plans_one_gpu_instance_from_the_dlami_parameter() -> None:
+    mock = ProviderMocks()
+    run = staging(mock=mock)
+    instance = inputs(one(run, INSTANCE))
+    assert instance["instanceType"] == "g5.xlarge"
+    lookups = [args for token, args in mock.invokes if token == "aws:ssm/getParameter:getParameter"]
+    assert [args["name"] for args in lookups] == [DLAMI_PARAMETER], f"AMI lookups: {lookups}"
+    assert instance["ami"] == SSM_AMI, "the instance must boot the AMI the SSM parameter names"
+    assert "keyName" not in instance, "no key pair: shell access is SSM Session Manager"
+    assert instance["associatePublicIpAddress"] is True
+    assert instance["userDataReplaceOnChange"] is True
+
+
+def test_an_explicit_ami_skips_the_lookup() -> None:
+    mock = ProviderMocks()
+    run = staging(mock=mock, amiId="ami-0123456789abcdef0")
+    assert inputs(one(run, INSTANCE))["ami"] == "ami-0123456789abcdef0"
+    assert [t for t, _ in mock.invokes if t == "aws:ssm/getParameter:getParameter"] == []
+
+
+def test_imdsv2_is_required_with_hop_limit_two() -> None:
+    metadata = inputs(one(staging(), INSTANCE))["metadataOptions"]
+    assert metadata == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 2}
+
+
+def test_root_volume_is_encrypted_gp3_sized_for_ami_image_and_weights() -> None:
+    root = inputs(one(staging(), INSTANCE))["rootBlockDevice"]
+    assert root["encrypted"] is True and root["volumeType"] == "gp3" and root["deleteOnTermination"] is True
+    assert root["volumeSize"] == 75 + 20 + 24 + 10, "DLAMI + TGI image + one A10G's worth of weights"
+    sized = inputs(one(staging(rootVolumeGib="300"), INSTANCE))["rootBlockDevice"]
+    assert sized["volumeSize"] == 300
+    quantized = inputs(one(staging(quantize="bitsandbytes-nf4"), INSTANCE))["rootBlockDevice"]
+    assert quantized["volumeSize"] == 75 + 20 + 4 * 24 + 10, "on-the-fly nf4 downloads 4x the weights"
+
+
+# ---------------------------------------------------------------------------
+# Security group
+
+
+def ingress_rules(run: ProgramRun) -> list[dict[str, Any]]:
+    return [inputs(rule) for rule in of_type(run, INGRESS) if rule.name.startswith("tgi-")]
+
+
+def test_api_port_only_from_configured_cidrs_and_metrics_only_from_monitoring() -> None:
+    run = staging(
+        apiAllowedCidrs='["203.0.113.0/24", "198.51.100.0/25"]',
+        monitoringCidrs='["10.40.0.0/16"]',
+        monitoringSecurityGroupId="sg-0123456789abcdef0",
+    )
+    rules = {
+        (r["fromPort"], r.get("cidrIpv4") or r.get("referencedSecurityGroupId")) for r in ingress_rules(run)
+    }
+    assert rules == {
+        (8080, "203.0.113.0/24"),
+        (8080, "198.51.100.0/25"),
+        (9000, "10.40.0.0/16"),
+        (9000, "sg-0123456789abcdef0"),
+    }
+    for rule in ingress_rules(run):
+        assert rule["fromPort"] == rule["toPort"] and rule["ipProtocol"] == "tcp", f"one port only: {rule}"
+
+
+def test_no_ingress_at_all_without_configured_cidrs_and_never_ssh() -> None:
+    run = staging(apiAllowedCidrs="[]", monitoringCidrs="[]")
+    assert ingress_rules(run) == [], "nothing may reach the instance unless configured"
+    everything = json.dumps([inputs(rule) for rule in of_type(run, INGRESS)])
+    assert '"fromPort": 22' not in everything and "0.0.0.0/0" not in everything
+
+
+def test_api_port_setting_moves_the_published_port_and_the_rule() -> None:
+    run = staging(apiPort="8443")
+    assert " -p 8443:80 " in docker_run_line(run)
+    assert {r["fromPort"] for r in ingress_rules(run)} == {8443, 9000}
+
+
+# ---------------------------------------------------------------------------
+# Token, secret and IAM
+
+
+def test_token_goes_to_secrets_manager_and_the_role_may_read_only_that_secret() -> None:
+    run = staging(token=True, mock=ProviderMocks(), modelNeedsToken="true")
+    secret = inputs(one(run, "aws:secretsmanager/secret:Secret"))
+    assert secret["name"] == "llmdeploy/staging/hf-token"
+    assert inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))["secretString"] == "[secret]"
+    policy = json.loads(inputs(one(run, "aws:iam/rolePolicy:RolePolicy"))["policy"])
+    assert policy == secret_read_policy([SECRET_ARN]), f"the role's secret access is not scoped: {policy}"
+    attached = sorted(
+        inputs(r)["policyArn"].rsplit("/", 1)[1]
+        for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    )
+    assert attached == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+    assert '--secret-id "$2"' in user_data(run)
+    assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in user_data(run), "fetched by name"
+
+
+def test_without_a_token_there_is_no_secret_no_secret_policy_and_no_env_file() -> None:
+    run = staging()
+    assert of_type(run, "aws:secretsmanager/secret:Secret") == []
+    assert of_type(run, "aws:iam/rolePolicy:RolePolicy") == []
+    assert "--env-file" not in docker_run_line(run)
+    assert "fetch-secrets" not in user_data(run)
+
+
+def test_canary_token_is_absent_from_every_plan_format_the_user_data_and_plaintext_inputs() -> None:
+    run = staging(token=True, modelNeedsToken="true")
+    assert CANARY not in user_data(run)
+    document = plan_document(run)
+    for fmt in FORMATS:
+        assert CANARY not in render(document, fmt), f"the token leaked into the {fmt} plan"
+    leaks = [text for text in plaintext_strings(run) if CANARY in text]
+    assert leaks == [], f"the token leaked outside a secret: {leaks}"
+    assert all(CANARY not in message for _, message in run.log)
+
+
+def test_canary_token_is_absent_from_errors() -> None:
+    # A secret token beside a bad setting, and the same token given as plain text.
+    assert CANARY not in refusal(token=True, instanceType="t3.large")
+    plaintext = refusal(hfToken=CANARY)
+    assert CANARY not in plaintext and "[secret] not shown" in plaintext
+
+
+# ---------------------------------------------------------------------------
+# The docker run line and the rendered script
+
+
+def test_the_exact_docker_run_line() -> None:
+    assert docker_run_line(staging(token=True)) == (
+        "docker run --gpus all --shm-size 1g -p 8080:80 -p 9000:9000 -v /opt/tgi/data:/data "
+        "--env-file /run/llmdeploy-tgi/secrets.env --name llmdeploy-tgi --rm "
+        "ghcr.io/huggingface/text-generation-inference:3.3.7 --model-id Qwen/Qwen2.5-7B-Instruct "
+        "--num-shard 1 --max-input-tokens 4096 --max-total-tokens 8192 --max-concurrent-requests 128 "
+        "--prometheus-port 9000 --usage-stats off"
+    )
+
+
+def test_num_shard_is_the_gpu_count_and_options_reach_the_line() -> None:
+    line = shlex.split(
+        docker_run_line(
+            staging(
+                instanceType="g6e.12xlarge",
+                shmSize="8g",
+                quantize="awq",
+                maxConcurrentRequests="64",
+                otlpEndpoint="http://otel-collector.internal:4317",
+            )
+        )
+    )
+
+    def after(flag: str) -> str:
+        return line[line.index(flag) + 1]
+
+    assert after("--num-shard") == "4", "num-shard must be the instance's GPU count"
+    assert after("--shm-size") == "8g"
+    assert after("--quantize") == "awq"
+    assert after("--max-concurrent-requests") == "64"
+    assert after("--otlp-endpoint") == "http://otel-collector.internal:4317"
+
+
+def test_user_data_and_its_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    shellcheck(user_data(staging(token=True)), tmp_path, "user-data.sh")
+    service = tgi_container_service(
+        image="ghcr.io/huggingface/text-generation-inference:3.3.7",
+        options=TgiOptions(model_id="meta-llama/Llama-3.1-8B-Instruct", num_shard=1,
+                           max_input_tokens=4096, max_total_tokens=8192),
+        shm_size="1g",
+        api_port=8080,
+        hf_token_secret_name="llmdeploy/staging/hf-token",
+    )  # fmt: skip
+    shellcheck(start_script(service), tmp_path, "start.sh")
+    shellcheck(fetch_secrets_script(service), tmp_path, "fetch-secrets.sh")
+
+
+def test_unit_stops_after_tgis_drain_time_and_restarts_on_failure() -> None:
+    script = user_data(staging())
+    assert "Restart=on-failure" in script
+    assert "ExecStop=/usr/bin/docker stop --time 100 llmdeploy-tgi" in script, "above TGI's 90 s drain"
+    assert "TimeoutStopSec=130" in script
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+
+
+def outputs(run: ProgramRun) -> dict[str, Any]:
+    return dict(plan_document(run)["outputs"])
+
+
+def test_outputs_have_every_stacks_names_on_the_public_address() -> None:
+    result = outputs(staging(mock=ProviderMocks()))
+    assert result == {
+        "endpoint": f"http://{PUBLIC_IP}:8080/v1",
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "engine": "tgi",
+        "health_url": f"http://{PUBLIC_IP}:8080/health",
+        "metrics_url": f"http://{PUBLIC_IP}:9000/metrics",
+        "instance_id": "i-0123456789abcdef0",
+    }
+
+
+def test_a_private_instance_goes_in_a_private_subnet_and_answers_on_its_private_address() -> None:
+    run = staging(mock=ProviderMocks(), publicAddress="false", natGateway="true")
+    assert inputs(one(run, INSTANCE))["associatePublicIpAddress"] is False
+    assert outputs(run)["endpoint"] == f"http://{PRIVATE_IP}:8080/v1"
+
+
+# ---------------------------------------------------------------------------
+# Settings refused before any resource is declared: one line each
+
+
+@pytest.mark.parametrize(
+    ("config", "line"),
+    [
+        (
+            {"instanceType": "m5.xlarge"},
+            "llmdeploy:instanceType: found 'm5.xlarge'; accepted: a GPU instance type from the catalogue "
+            "(nearest: g5.xlarge, g6.xlarge, g6e.xlarge)",
+        ),
+        (
+            {"modelNeedsToken": "true"},
+            "llmdeploy:hfToken: found nothing, while llmdeploy:modelNeedsToken is true; accepted: the "
+            "Hugging Face token as a secret: pulumi config set --secret hfToken hf_...",
+        ),
+        (
+            {"hfToken": CANARY},
+            "llmdeploy:hfToken: found a plaintext value ([secret] not shown); accepted: a secret, set with "
+            "`pulumi config set --secret hfToken ...`",
+        ),
+        (
+            {"image": "ghcr.io/huggingface/text-generation-inference:latest"},
+            "llmdeploy:image: found 'ghcr.io/huggingface/text-generation-inference:latest'; accepted: an "
+            "image pinned by a version tag or a digest (not `latest`, not untagged)",
+        ),
+        (
+            {"shmSize": "256m"},
+            "llmdeploy:shmSize: found '256m'; accepted: a Docker size of at least 1g, such as 1g or 8g",
+        ),
+        (
+            {"maxInputTokens": "9000"},
+            "llmdeploy:maxInputTokens: found 9000 with llmdeploy:maxTotalTokens 8192; accepted: fewer "
+            "tokens than llmdeploy:maxTotalTokens (the prompt plus one generated token)",
+        ),
+        (
+            {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": '["subnet-0123456789abcdef0"]'},
+            "llmdeploy:publicSubnetIds: found nothing, while llmdeploy:vpcId, llmdeploy:privateSubnetIds "
+            "are set; accepted: vpcId, publicSubnetIds and privateSubnetIds all together (your own "
+            "network) or none of them (llmdeploy creates one)",
+        ),
+    ],
+)
+def test_bad_settings_stop_the_program_with_one_line(config: dict[str, str], line: str) -> None:
+    assert refusal(**config) == line
+
+
+# ---------------------------------------------------------------------------
+# The command
+
+
+def test_committed_example_plans_a_gated_model_with_its_token_as_a_secret() -> None:
+    # Pulumi.staging.yaml holds a `secure:` placeholder: the plan masks it and never decrypts it.
+    run = run_program(REPO, "staging", mock=ProviderMocks())
+    instance = inputs(one(run, INSTANCE))
+    assert instance["instanceType"] == "g5.2xlarge"
+    assert "--model-id meta-llama/Llama-3.1-8B-Instruct" in instance["userData"]
+    assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in instance["userData"]
+    version = inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))
+    assert version["secretString"] == "[secret]"
+    policy = json.loads(inputs(one(run, "aws:iam/rolePolicy:RolePolicy"))["policy"])
+    assert policy == secret_read_policy([SECRET_ARN])
+
+
+def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert llmdeploy_main(["plan", "staging", "--program", str(REPO), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    types = {resource["type"] for resource in document["resources"]}
+    assert {
+        "llmdeploy:components:Network",
+        "llmdeploy:components:TgiServer",
+        "llmdeploy:components:InstanceRole",
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:iam/instanceProfile:InstanceProfile",
+        INSTANCE,
+    } <= types
+    instance = next(r for r in document["resources"] if r["type"] == INSTANCE)
+    assert "docker run --gpus all --shm-size 1g -p 8080:80 -p 9000:9000" in instance["inputs"]["userData"]
+    assert set(document["outputs"]) == {
+        "endpoint",
+        "model",
+        "engine",
+        "health_url",
+        "metrics_url",
+        "instance_id",
+    }
+    assert document["outputs"]["engine"] == "tgi"
