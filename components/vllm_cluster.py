@@ -89,6 +89,10 @@ class VllmClusterArgs:
     metrics_port: int
     monitoring_cidrs: Sequence[str] = ()
     monitoring_security_group_id: str | None = None
+    # True when image_id follows a public SSM parameter: it moves with every AMI
+    # release, and following it would roll the whole fleet (and re-download the
+    # weights) on an unrelated deploy. A new AMI is then taken on purpose, with an explicit id.
+    ignore_image_changes: bool = False
     spot: SpotArgs | None = None
     warm_pool: WarmPoolArgs | None = None
     # On the group and, propagated, on every instance and its volume.
@@ -203,7 +207,9 @@ class VllmCluster(pulumi.ComponentResource):
             # New versions become the default, so a console launch matches what the group runs.
             update_default_version=True,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["image_id"] if args.ignore_image_changes else None
+            ),
         )
         # The version number, not "$Latest": only a changed version starts an instance refresh.
         template_version = launch_template.latest_version.apply(str)
