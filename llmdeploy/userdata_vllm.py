@@ -29,6 +29,7 @@ from typing import Any
 from llmdeploy.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
 from llmdeploy.userdata import (
     HEREDOC_DELIMITER,
+    USER_DATA_LIMIT_BYTES,
     ContainerService,
     DockerRun,
     SecretEnv,
@@ -95,6 +96,11 @@ class VllmUserDataArgs:
     hf_token_secret_name: str | None
     metrics: MetricsPublishing
     extra_environment: Mapping[str, str] = field(default_factory=dict)
+    # Run the script at every boot, not only the first: an instance launched into a
+    # warm pool is stopped as soon as it launches, without waiting for user data, and
+    # cloud-init does not re-run an interrupted script ("Use lifecycle hooks with a
+    # warm pool", EC2 Auto Scaling guide). The script is idempotent.
+    every_boot: bool = False
 
 
 def keep_alive_seconds(idle_timeout_seconds: int) -> int:
@@ -266,11 +272,55 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
     ]
 
 
+MIME_BOUNDARY = "==LLMDEPLOY-USER-DATA=="
+# cloud-init's user-scripts module on every boot (AWS: "run user data at every
+# restart"). Overriding the final modules keeps only this one.
+EVERY_BOOT_CLOUD_CONFIG = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"
+
+
+def every_boot_user_data(script: str) -> str:
+    """The script wrapped in a cloud-init MIME multipart document that runs it at every boot."""
+    if MIME_BOUNDARY in script:
+        raise ValueError(f"the script contains the MIME boundary {MIME_BOUNDARY}")
+
+    def part(content_type: str, filename: str, body: str) -> list[str]:
+        return [
+            f"--{MIME_BOUNDARY}",
+            f'Content-Type: {content_type}; charset="us-ascii"',
+            "MIME-Version: 1.0",
+            "Content-Transfer-Encoding: 7bit",
+            f'Content-Disposition: attachment; filename="{filename}"',
+            "",
+            body.rstrip("\n"),
+            "",
+        ]
+
+    return "\n".join(
+        [
+            f'Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"',
+            "MIME-Version: 1.0",
+            "",
+            *part("text/cloud-config", "cloud-config.txt", EVERY_BOOT_CLOUD_CONFIG),
+            *part("text/x-shellscript", "user-data.sh", script),
+            f"--{MIME_BOUNDARY}--",
+            "",
+        ]
+    )
+
+
 def render_vllm_user_data(args: VllmUserDataArgs) -> str:
-    """The whole boot script, deterministic for the same arguments."""
+    """The whole user data, deterministic for the same arguments."""
     if not vllm_drains(args.options.image_tag):
         raise ValueError(
             f"{args.image}: vLLM before 0.18 aborts in-flight requests on SIGTERM; "
             "a rolling Auto Scaling group needs --shutdown-timeout"
         )
-    return render_user_data(vllm_container_service(args), extra_steps=monitoring_steps(args.metrics))
+    script = render_user_data(vllm_container_service(args), extra_steps=monitoring_steps(args.metrics))
+    if not args.every_boot:
+        return script
+    wrapped = every_boot_user_data(script)
+    if len(wrapped.encode()) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(
+            f"user data is {len(wrapped.encode())} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}"
+        )
+    return wrapped

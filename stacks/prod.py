@@ -174,6 +174,8 @@ def build(settings: ProdSettings) -> None:
             api_key_secret_name=settings.api_key_secret_name,
             hf_token_secret_name=hf_token_secret_name,
             metrics=metrics,
+            # Warm instances are stopped mid-boot; the next start finishes the script.
+            every_boot=settings.warm_pool,
         )
     )
     if settings.ami_id is not None:
@@ -248,7 +250,7 @@ def build(settings: ProdSettings) -> None:
             target_group_arn_suffix=load_balancer.target_group_arn_suffix,
             health_check_grace_seconds=grace,
             thresholds=AlarmThresholds(
-                http_5xx_per_minute=settings.alarm_5xx_per_minute,
+                http_5xx_per_minute=settings.alarm_server_errors_per_minute,
                 p99_response_seconds=settings.alarm_p99_response_seconds,
                 queue_depth_per_instance=settings.alarm_queue_depth_per_instance,
             ),

@@ -700,8 +700,9 @@ class ProdSettings(AwsSettings):
     )
     warm_pool: bool = Field(
         default=False,
-        description="Keep stopped, pre-initialised instances (image and weights on their volume) to "
-        "scale out faster. Not with useSpot. Default false.",
+        description="Keep stopped instances beside the group to scale out faster. EC2 Auto Scaling stops "
+        "a warm instance as soon as it launches, so the pool saves launch and OS boot (and whatever "
+        "was downloaded by then); the user data then runs at every boot. Not with useSpot. Default false.",
     )
     warm_pool_min_size: Annotated[int, Field(ge=0)] = Field(
         default=0, description="With warmPool: instances kept in the pool. Default 0."
@@ -721,7 +722,7 @@ class ProdSettings(AwsSettings):
         default=60, description="alb_requests scaling: requests per target per minute. Default 60."
     )
 
-    alarm_5xx_per_minute: PositiveInt = Field(
+    alarm_server_errors_per_minute: PositiveInt = Field(
         default=5, description="Alarm when the ALB or the targets answer this many 5xx a minute. Default 5."
     )
     alarm_p99_response_seconds: Annotated[float, Field(gt=0)] = Field(

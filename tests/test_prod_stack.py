@@ -4,7 +4,9 @@ program with Pulumi.prod.yaml (or a token-free test base) and config overrides p
 from __future__ import annotations
 
 import base64
+import email
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -333,14 +335,20 @@ def test_grace_period_derived_from_the_model_never_under_600_and_overridable() -
     )
 
 
-def test_warm_pool_when_asked() -> None:
-    asg = named(prod(warmPool="true", warmPoolMinSize="1"), ASG, "vllm-asg")
+def test_warm_pool_when_asked_with_user_data_that_runs_at_every_boot() -> None:
+    run = prod(warmPool="true", warmPoolMinSize="1")
+    asg = named(run, ASG, "vllm-asg")
     assert asg["warmPool"] == {
         "poolState": "Stopped",
         "minSize": 1,
         "instanceReusePolicy": {"reuseOnScaleIn": True},
     }
     assert "mixedInstancesPolicy" not in asg
+    # Warm instances are stopped as soon as they launch: the bootstrap must finish on a later boot.
+    parts = email.message_from_string(user_data(run)).get_payload()
+    assert "[scripts-user, always]" in parts[0].get_payload()
+    assert "exec docker run --runtime nvidia" in parts[1].get_payload()
+    assert not user_data(prod()).startswith("Content-Type"), "plain script without a warm pool"
 
 
 def test_spot_through_a_mixed_instances_policy_with_an_on_demand_base() -> None:
@@ -732,6 +740,14 @@ def test_committed_example_plans_cleanly() -> None:
     assert "--model meta-llama/Llama-3.1-8B-Instruct" in script
     assert "fetch_secret HF_TOKEN llmdeploy/prod/hf-token" in script
     assert outputs(run)["model"] == "llama-3.1-8b-instruct"
+
+
+def test_every_key_the_example_documents_is_a_prod_setting() -> None:
+    text = (REPO / "Pulumi.prod.yaml").read_text()
+    documented = set(re.findall(r"^\s*#?\s*llmdeploy:(\w+):", text, flags=re.MULTILINE))
+    known = {info.alias or name for name, info in ProdSettings.model_fields.items()}
+    assert documented - known == set(), "Pulumi.prod.yaml documents keys the settings do not accept"
+    assert len(documented) > 40
 
 
 def test_llmdeploy_plan_prod_json_shows_the_stack(capsys: pytest.CaptureFixture[str]) -> None:

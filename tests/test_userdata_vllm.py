@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import email
 import gzip
 import json
 from dataclasses import replace
@@ -190,6 +191,19 @@ def test_user_data_is_deterministic_and_within_the_ec2_limit() -> None:
     script = render_vllm_user_data(args)
     assert script == render_vllm_user_data(args)
     assert len(script.encode()) < USER_DATA_LIMIT_BYTES, len(script.encode())
+
+
+def test_every_boot_wraps_the_same_script_in_cloud_init_mime() -> None:
+    plain = render_vllm_user_data(user_data_args())
+    wrapped = render_vllm_user_data(user_data_args(every_boot=True))
+    message = email.message_from_string(wrapped)
+    assert message.get_content_type() == "multipart/mixed"
+    config, script = message.get_payload()
+    assert config.get_content_type() == "text/cloud-config"
+    assert config.get_payload() == "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"
+    assert script.get_content_type() == "text/x-shellscript"
+    assert script.get_payload() == plain, "the every-boot script must be the first-boot script"
+    assert len(wrapped.encode()) < USER_DATA_LIMIT_BYTES
 
 
 @pytest.mark.parametrize(
