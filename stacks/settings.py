@@ -779,6 +779,13 @@ class ProdSettings(AwsSettings):
                 "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
                 "which the API key then guards)",
             )
+        open_to_all = [cidr for cidr in self.monitoring_cidrs if ipaddress.ip_network(cidr).prefixlen == 0]
+        if open_to_all:
+            raise problem(
+                key_of("monitoring_cidrs"),
+                repr(open_to_all[0]),
+                "the monitoring networks only: port 8000 also serves the API, and /metrics is never public",
+            )
         if self.use_spot and self.warm_pool:
             raise problem(
                 key_of("warm_pool"),

@@ -273,6 +273,12 @@ def test_settings_reach_the_engine_flags() -> None:
     assert "OTEL_SERVICE_NAME=vllm" in argv
 
 
+def test_an_image_pinned_by_tag_and_digest_keeps_its_version_flags() -> None:
+    image = "vllm/vllm-openai:v0.30.0@sha256:" + "ab" * 32
+    argv = docker_run_line(prod(image=image))
+    assert image in argv and after(argv, "--shutdown-timeout") == "120"
+
+
 def test_secrets_are_fetched_by_name_and_the_unit_outlasts_the_drain() -> None:
     script = user_data(prod(token=True, modelNeedsToken="true", shutdownTimeout="300"))
     assert "fetch_secret VLLM_API_KEY llmdeploy/prod/vllm-api-key" in script
@@ -385,8 +391,6 @@ def test_https_with_a_certificate_and_http_redirected() -> None:
     assert redirect["defaultActions"] == [
         {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
     ]
-    rule = named(run, "aws:lb/listenerRule:ListenerRule", "api-forward")
-    assert rule["listenerArn"] == "[computed]" or rule["listenerArn"]
     forward_listener = one(run, "aws:lb/listenerRule:ListenerRule").property_dependencies["listenerArn"]
     assert forward_listener == [one(run, LISTENER, "api-https").urn], "rules sit on the HTTPS listener"
     assert len(of_type(run, LISTENER)) == 2
@@ -659,6 +663,11 @@ def test_canaries_are_absent_from_errors() -> None:
             {"apiAllowedCidrs": "[]"},
             "llmdeploy:apiAllowedCidrs: found []; accepted: at least one CIDR that may reach the load "
             "balancer (0.0.0.0/0 for a public API, which the API key then guards)",
+        ),
+        (
+            {"monitoringCidrs": '["10.40.0.0/16", "0.0.0.0/0"]'},
+            "llmdeploy:monitoringCidrs: found '0.0.0.0/0'; accepted: the monitoring networks only: port "
+            "8000 also serves the API, and /metrics is never public",
         ),
         (
             {"natGateway": "false"},
