@@ -8,7 +8,13 @@ import sys
 from collections.abc import Sequence
 
 # Each module registers one subcommand; its handler returns the exit code.
-COMMAND_MODULES = ("llmdeploy.commands.plan", "llmdeploy.commands.diff", "llmdeploy.commands.check")
+COMMAND_MODULES = (
+    "llmdeploy.commands.plan",
+    "llmdeploy.commands.diff",
+    "llmdeploy.commands.catalog",
+    "llmdeploy.commands.capacity",
+    "llmdeploy.commands.check",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
