@@ -21,10 +21,11 @@ from llmdeploy.check import (
     engine_properties,
     parse_policy_config,
     reconcile_config,
+    stack_policy_config,
 )
 from llmdeploy.commands import check as check_command
 from llmdeploy.mockrun import run_program
-from tests.policies.conftest import REPO
+from tests.policies.conftest import PACK_DIR, REPO
 from tests.policies.helpers import CANARY, program_dir, project_name
 
 
@@ -58,6 +59,30 @@ def test_staging_stack_passes_and_its_server_is_seen(
     shm = [item for item in json.loads(out) if item["policy"] == "tgi-shm-size"]
     assert [item["urn"].rsplit("::", 1)[-1] for item in shm] == ["tgi-instance"], shm
     assert "1 GiB (--shm-size 1g)" in shm[0]["message"]
+
+
+def test_prod_stack_served_over_https_passes_and_its_server_is_seen(pack: PolicyPackProcess) -> None:
+    """Prod with a certificate (HTTPS, HTTP redirecting) has no violation at all. (The example
+    Pulumi.prod.yaml sets allowPlainHttp instead, which alb-https-only reports.)"""
+    https = {
+        "llmdeploy:certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
+        "llmdeploy:allowPlainHttp": "false",
+    }
+    run = run_program(REPO, "prod", config=https)
+    config, source = stack_policy_config(PACK_DIR, "prod")
+    result = pack.check(run, config, source)
+    assert result.violations == [], "\n".join(f"{v.policy} {v.urn}: {v.message}" for v in result.violations)
+    # Not for want of looking: vLLM in the launch template's user data is found, and its metrics rule
+    # (10.40.0.0/16) stops counting once monitoring is said to be elsewhere.
+    elsewhere = {
+        **config,
+        "metrics-port-reachable": PolicySetting("mandatory", {"monitoringCidrs": ["192.168.0.0/16"]}),
+    }
+    metrics = [
+        v for v in pack.check(run, elsewhere, source).violations if v.policy == "metrics-port-reachable"
+    ]
+    assert [v.urn.rsplit("::", 1)[-1] for v in metrics] == ["vllm-lt"], metrics
+    assert "vLLM (vllm/vllm-openai:" in metrics[0].message
 
 
 def test_mandatory_violation_exits_1_with_json(capsys: pytest.CaptureFixture[str]) -> None:
