@@ -11,6 +11,9 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "llmdeploy.commands.plan",
     "llmdeploy.commands.diff",
+    "llmdeploy.commands.catalog",
+    "llmdeploy.commands.capacity",
+    "llmdeploy.commands.check",
     "llmdeploy.commands.preflight",
     "llmdeploy.commands.verify",
     "llmdeploy.commands.rollout",

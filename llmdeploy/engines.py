@@ -231,6 +231,36 @@ class VllmOptions:
     otlp_traces_endpoint: str | None = None
     max_num_batched_tokens: int | None = None
     image_tag: str = VLLM.default_tag
+    # uvicorn's keep-alive (VLLM_HTTP_TIMEOUT_KEEP_ALIVE, default 5 s). Behind a
+    # load balancer it must outlast the balancer's idle timeout, or the target
+    # closes a connection the balancer is about to reuse and clients see 502s.
+    http_keep_alive_seconds: int | None = None
+    otlp_service_name: str = "vllm"
+
+
+# `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
+# before it, SIGTERM aborted in-flight requests.
+VLLM_DRAIN_SINCE = (0, 18)
+
+
+def vllm_drains(image_tag: str) -> bool:
+    """Whether this vLLM release drains on SIGTERM (`--shutdown-timeout`)."""
+    return version_tuple(image_tag) >= VLLM_DRAIN_SINCE
+
+
+def vllm_environment(options: VllmOptions) -> dict[str, str]:
+    """Environment for the vLLM container that is configuration, not secrets.
+
+    The API key (VLLM_API_KEY) and the Hugging Face token are deliberately not
+    here: they reach the container through a root-only env file written at boot.
+    """
+    env: dict[str, str] = {}
+    if options.http_keep_alive_seconds is not None:
+        env["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] = str(options.http_keep_alive_seconds)
+    if options.otlp_traces_endpoint:
+        # vLLM names its spans' service from the standard OTel variable.
+        env["OTEL_SERVICE_NAME"] = options.otlp_service_name
+    return env
 
 
 def vllm_arguments(options: VllmOptions) -> list[str]:
@@ -252,7 +282,7 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
     if options.max_num_batched_tokens is not None:
         args += ["--max-num-batched-tokens", str(options.max_num_batched_tokens)]
     # Before 0.18, SIGTERM aborted in-flight requests; from 0.18 this drains.
-    if version_tuple(options.image_tag) >= (0, 18):
+    if vllm_drains(options.image_tag):
         args += ["--shutdown-timeout", str(options.shutdown_timeout)]
     if options.otlp_traces_endpoint:
         args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]

@@ -1,16 +1,29 @@
 """The GPU instance catalogue: what each EC2 GPU instance type has.
 
 Shipped as data (`data/gpu_instances.json`, with its source and date) so that
-settings validation and the offline plan need no AWS call.
+settings validation and the offline plan need no AWS call. `llmdeploy catalog
+refresh` regenerates it from EC2 `DescribeInstanceTypes` (the GpuInfo field)
+and, optionally, the AWS Pricing API; `instance_type_from_ec2` and
+`catalogue_document` are the pure halves of that command.
+
+GPU memory is what EC2's GpuInfo reports per GPU (e.g. 22888 MiB for the A10G
+and L4, 45776 MiB for the L40S), not the marketing size.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+# The stacks boot the x86_64 Deep Learning AMI with NVIDIA's driver, so the
+# catalogue holds whole NVIDIA GPUs on x86_64 instances: no fractional GPUs
+# (g6f, gr6f), no Graviton (g5g).
+CATALOGUE_MANUFACTURER = "NVIDIA"
+CATALOGUE_ARCHITECTURE = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,9 @@ class GpuCatalogue:
     generated: str
     price_region: str
     instance_types: dict[str, GpuInstanceType]
+    # Where the prices come from and as of when (empty in older documents).
+    price_source: str = ""
+    price_date: str = ""
 
 
 def parse_catalogue(document: dict[str, Any]) -> GpuCatalogue:
@@ -49,7 +65,56 @@ def parse_catalogue(document: dict[str, Any]) -> GpuCatalogue:
         generated=document["generated"],
         price_region=document.get("price_region", "us-east-1"),
         instance_types=entries,
+        price_source=document.get("price_source", ""),
+        price_date=document.get("price_date", ""),
     )
+
+
+def instance_type_from_ec2(info: Mapping[str, Any], price: float | None = None) -> GpuInstanceType | None:
+    """A catalogue entry from one `DescribeInstanceTypes` item, or None when it is not one we serve on."""
+    gpu_info = info.get("GpuInfo") or {}
+    gpus = [gpu for gpu in gpu_info.get("Gpus", []) if gpu.get("Manufacturer") == CATALOGUE_MANUFACTURER]
+    architectures = info.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+    if len(gpus) != 1 or CATALOGUE_ARCHITECTURE not in architectures:
+        return None
+    gpu = gpus[0]
+    count = int(gpu.get("Count", 0))
+    memory = int(gpu.get("MemoryInfo", {}).get("SizeInMiB", 0))
+    if count < 1 or memory <= 0:
+        return None  # a fractional GPU (GpuPartitionSize < 1) cannot hold a sharded model
+    name = str(info["InstanceType"])
+    return GpuInstanceType(
+        instance_type=name,
+        family=name.split(".", 1)[0],
+        gpu_manufacturer=str(gpu["Manufacturer"]),
+        gpu_model=str(gpu["Name"]),
+        gpu_count=count,
+        gpu_memory_mib=memory,
+        vcpus=int(info["VCpuInfo"]["DefaultVCpus"]),
+        memory_mib=int(info["MemoryInfo"]["SizeInMiB"]),
+        on_demand_usd_per_hour=price,
+    )
+
+
+def catalogue_document(
+    instance_types: Iterable[GpuInstanceType],
+    *,
+    source: str,
+    generated: str,
+    price_region: str,
+    price_source: str,
+    price_date: str,
+) -> dict[str, Any]:
+    """The JSON document `parse_catalogue` reads, sorted by family and size."""
+    ordered = sorted(instance_types, key=lambda it: (it.family, it.gpu_count, it.vcpus, it.instance_type))
+    return {
+        "source": source,
+        "generated": generated,
+        "price_region": price_region,
+        "price_source": price_source,
+        "price_date": price_date,
+        "instance_types": [asdict(it) for it in ordered],
+    }
 
 
 @cache

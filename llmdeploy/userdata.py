@@ -54,6 +54,8 @@ class DockerRun:
     image: str
     # The engine's arguments, after the image.
     arguments: Sequence[str] = ()
+    # A Docker runtime by name, e.g. "nvidia" (vLLM's docs run with `--runtime nvidia --gpus all`).
+    runtime: str | None = None
     gpus: str | None = "all"
     shm_size: str | None = None
     ipc_host: bool = False
@@ -70,6 +72,8 @@ class DockerRun:
 
 def docker_run_argv(run: DockerRun) -> list[str]:
     argv = ["docker", "run"]
+    if run.runtime:
+        argv += ["--runtime", run.runtime]
     if run.gpus:
         argv += ["--gpus", run.gpus]
     if run.shm_size:
@@ -235,7 +239,8 @@ def systemd_unit(service: ContainerService) -> str:
     )
 
 
-def _write_file(path: str, content: str, mode: str) -> list[str]:
+def write_file(path: str, content: str, mode: str) -> list[str]:
+    """Shell lines that write `content` to `path` verbatim (a quoted heredoc) and set its mode."""
     if any(line == HEREDOC_DELIMITER for line in content.splitlines()):
         raise ValueError(f"{path}: content contains the heredoc delimiter {HEREDOC_DELIMITER}")
     quoted = shlex.quote(path)
@@ -248,8 +253,12 @@ def _write_file(path: str, content: str, mode: str) -> list[str]:
     ]
 
 
-def render_user_data(service: ContainerService) -> str:
-    """The instance's user data: install the service's files, then start it without waiting."""
+def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ()) -> str:
+    """The instance's user data: install the service's files, then start it without waiting.
+
+    `extra_steps`: more shell lines, run after the service is started (e.g. a
+    metrics agent); the size limit covers them too.
+    """
     lines = [
         "#!/bin/bash",
         f"# llmdeploy: {service.description}.",
@@ -261,11 +270,11 @@ def render_user_data(service: ContainerService) -> str:
         lines.append(f"install -d -m 0755 {shlex.quote(directory)}")
     lines.append("")
     if service.secrets:
-        lines += _write_file(service.fetch_secrets_path, fetch_secrets_script(service), "0700")
+        lines += write_file(service.fetch_secrets_path, fetch_secrets_script(service), "0700")
         lines.append("")
-    lines += _write_file(service.start_path, start_script(service), "0700")
+    lines += write_file(service.start_path, start_script(service), "0700")
     lines.append("")
-    lines += _write_file(service.unit_path, systemd_unit(service), "0644")
+    lines += write_file(service.unit_path, systemd_unit(service), "0644")
     lines += [
         "",
         "systemctl daemon-reload",
@@ -275,6 +284,8 @@ def render_user_data(service: ContainerService) -> str:
         f"systemctl start --no-block {service.name}.service",
         "",
     ]
+    if extra_steps:
+        lines += [*extra_steps, ""]
     script = "\n".join(lines)
     size = len(script.encode())
     if size > USER_DATA_LIMIT_BYTES:

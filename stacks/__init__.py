@@ -11,9 +11,9 @@ from stacks.settings import current_config, load_settings
 
 
 def _builders() -> dict[str, Callable[[Any], None]]:
-    from stacks import dev, staging
+    from stacks import dev, prod, staging
 
-    return {"dev": dev.build, "staging": staging.build}
+    return {"dev": dev.build, "staging": staging.build, "prod": prod.build}
 
 
 def build_current_stack() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
+from llmdeploy.capacity import CapacityRequest, assess_capacity
+
 ENDPOINT_OUTPUTS = ("endpoint", "model", "engine", "health_url", "metrics_url")
 
 
@@ -21,3 +23,15 @@ def export_endpoint(
     pulumi.export("engine", engine)
     pulumi.export("health_url", health_url)
     pulumi.export("metrics_url", metrics_url)
+
+
+def export_capacity(request: CapacityRequest) -> None:
+    """`capacity`: KV-cache tokens, concurrent sequences at max length, cost per hour at min and max size.
+
+    Settings validation has already refused configs that cannot serve; when capacity cannot be
+    estimated at all (a model whose config.json is out of reach offline), say so and go on.
+    """
+    assessment = assess_capacity(request)
+    if assessment.unknown:
+        pulumi.log.warn(f"capacity not estimated, so not checked: {assessment.unknown}")
+    pulumi.export("capacity", assessment.output())

@@ -34,7 +34,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, is_pinned
+from llmdeploy.boot_time import MIN_GRACE_SECONDS
+from llmdeploy.capacity import TGI_KEYS, CapacityRequest, capacity_problems
+from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
 from llmdeploy.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
@@ -556,10 +558,341 @@ class StagingSettings(AwsSettings):
             )
         return self
 
+    @property
+    def capacity_request(self) -> CapacityRequest:
+        """What llmdeploy.capacity needs to know: TGI's limits on this instance type (one instance)."""
+        return CapacityRequest(
+            model=self.model,
+            instance_type=self.instance_type,
+            engine="tgi",
+            max_model_len=self.max_total_tokens,
+            max_input_tokens=self.max_input_tokens,
+            quantization=self.quantize,
+            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
+            keys=TGI_KEYS,
+        )
 
-SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {"dev": DevSettings, "staging": StagingSettings}
+    @model_validator(mode="after")
+    def _fits_the_gpus(self) -> StagingSettings:
+        # TGI refuses to start when one max-total-tokens request does not fit its KV cache,
+        # after the image pull and the download: say so at preview instead.
+        problems = capacity_problems(self.capacity_request)
+        if problems:
+            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
+        return self
 
-StackSettings = DevSettings | StagingSettings
+
+# ---------------------------------------------------------------------------
+# prod: vLLM on a GPU Auto Scaling group behind an ALB
+
+# ALB idle timeout: long prefills and queued streams send nothing for a while;
+# the ALB default of 60 s cuts them. The policy pack requires at least 300 s.
+MIN_IDLE_TIMEOUT_SECONDS = 300
+MAX_IDLE_TIMEOUT_SECONDS = 4000  # the ALB's own limit
+# A target group's deregistration delay is at most an hour; the drain must fit in it.
+MAX_DRAIN_SECONDS = 3600
+
+
+def _certificate_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", value):
+        raise PydanticCustomError(
+            "acm", "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/..."
+        )
+    return value
+
+
+def _sns_topic_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?", value):
+        raise PydanticCustomError("sns", "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall")
+    return value
+
+
+def _served_name(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value):
+        raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
+    return value
+
+
+CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
+SnsTopicArn = Annotated[str, AfterValidator(_sns_topic_arn)]
+ServedModelName = Annotated[str, AfterValidator(_served_name)]
+
+
+def api_key_secret_name_for(project: str, stack: str) -> str:
+    """The Secrets Manager name of a stack's vLLM API key."""
+    return f"{project}/{stack}/vllm-api-key"
+
+
+class ProdSettings(AwsSettings):
+    """vLLM on a GPU Auto Scaling group behind an Application Load Balancer."""
+
+    kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
+    engine: Literal["vllm"] = Field(default="vllm", description="The prod stack serves with vLLM.")
+    secret_fields: ClassVar[tuple[str, ...]] = ("hfToken", "apiKey")
+
+    # Private instances reach Docker Hub and the Hugging Face hub through it.
+    nat_gateway: bool = Field(
+        default=True,
+        description="Give private subnets a NAT gateway: the instances pull the image from Docker Hub "
+        "and the weights from the Hugging Face hub. Default true.",
+    )
+
+    min_size: PositiveInt = Field(
+        default=1,
+        description="Fewest instances. At least 1: with none, no queue metric and no target exist to "
+        "scale out from. Default 1.",
+    )
+    desired_capacity: PositiveInt | None = Field(
+        default=None,
+        description="Instances at creation; afterwards the autoscaler owns it (ignored on update). "
+        "Default: minSize.",
+    )
+    max_size: PositiveInt = Field(default=2, description="Most instances. Default 2.")
+
+    max_model_len: PositiveInt = Field(
+        description="vLLM --max-model-len: prompt plus output tokens per sequence. Required: a model's "
+        "own (often 128k) does not fit most GPUs, and vLLM refuses to start when one sequence "
+        "does not fit the KV cache."
+    )
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=0.95)] = Field(
+        default=0.9, description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9."
+    )
+    max_num_seqs: PositiveInt = Field(
+        default=128, description="vLLM --max-num-seqs: sequences batched at once per instance. Default 128."
+    )
+    max_num_batched_tokens: PositiveInt | None = Field(
+        default=None, description="vLLM --max-num-batched-tokens. Default: vLLM's own."
+    )
+    served_model_name: ServedModelName | None = Field(
+        default=None,
+        description="vLLM --served-model-name: the `model` clients send (the `model` output). "
+        "Default: model.",
+    )
+    generation_config: Literal["vllm", "auto"] = Field(
+        default="vllm",
+        description="vLLM --generation-config: `vllm` keeps vLLM's explicit sampling defaults; `auto` "
+        "applies the model repo's generation_config.json (may change sampling and cap max tokens). "
+        "Default vllm.",
+    )
+    api_key: SecretStr = Field(
+        description="API key clients send as `Authorization: Bearer ...` (vLLM VLLM_API_KEY; guards "
+        "/v1/*), as a secret: `pulumi config set --secret apiKey ...`. Required: the endpoint is "
+        "on the internet."
+    )
+
+    certificate_arn: CertificateArn | None = Field(
+        default=None,
+        description="ACM certificate for the HTTPS listener (HTTP then redirects to HTTPS). "
+        "Required unless allowPlainHttp.",
+    )
+    allow_plain_http: bool = Field(
+        default=False,
+        description="Serve plain HTTP when no certificate is configured (API key and prompts in "
+        "clear text). Default false.",
+    )
+    idle_timeout_seconds: Annotated[int, Field(ge=MIN_IDLE_TIMEOUT_SECONDS, le=MAX_IDLE_TIMEOUT_SECONDS)] = (
+        Field(
+            default=MIN_IDLE_TIMEOUT_SECONDS,
+            description="ALB idle timeout, 300-4000 s: long prefills and queued streams are silent for "
+            "a while and the ALB's own 60 s cuts them. vLLM's keep-alive is set above it. Default 300.",
+        )
+    )
+    health_check_grace_seconds: Annotated[int, Field(ge=MIN_GRACE_SECONDS)] | None = Field(
+        default=None,
+        description="ELB health-check grace period, at least 600 s. Default: derived from the "
+        "model's size (image pull, download, load and compile on a cold instance).",
+    )
+    shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] = Field(
+        default=VLLM.drain_seconds,
+        description="vLLM --shutdown-timeout: seconds in-flight requests may finish on scale-in or "
+        "refresh; the target group's deregistration delay and the stop timeouts follow it. "
+        f"Default {VLLM.drain_seconds}.",
+    )
+
+    use_spot: bool = Field(
+        default=False,
+        description="Spot capacity above an on-demand base, with capacity rebalance. Not with "
+        "warmPool. Default false.",
+    )
+    on_demand_base_capacity: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="With useSpot: instances always bought on demand. Default 1."
+    )
+    spot_instance_types: list[str] = Field(
+        default_factory=list,
+        description="With useSpot: more instance types for more Spot pools (same GPU count, at least "
+        "the GPU memory of instanceType). Default: none.",
+    )
+    warm_pool: bool = Field(
+        default=False,
+        description="Keep stopped instances beside the group to scale out faster. EC2 Auto Scaling stops "
+        "a warm instance as soon as it launches, so the pool saves launch and OS boot (and whatever "
+        "was downloaded by then); the user data then runs at every boot. Not with useSpot. Default false.",
+    )
+    warm_pool_min_size: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="With warmPool: instances kept in the pool. Default 0."
+    )
+
+    scaling_metric: Literal["queue_depth", "alb_requests"] = Field(
+        default="queue_depth",
+        description="Target tracking on vLLM's requests waiting per instance (queue_depth) or on the "
+        "ALB's requests per target (alb_requests). Default queue_depth.",
+    )
+    target_queue_depth_per_instance: Annotated[float, Field(gt=0)] = Field(
+        default=2.0,
+        description="queue_depth scaling: requests waiting (vllm:num_requests_waiting) per instance "
+        "to hold. Default 2.",
+    )
+    target_requests_per_instance: PositiveInt = Field(
+        default=60, description="alb_requests scaling: requests per target per minute. Default 60."
+    )
+
+    alarm_server_errors_per_minute: PositiveInt = Field(
+        default=5, description="Alarm when the ALB or the targets answer this many 5xx a minute. Default 5."
+    )
+    alarm_p99_response_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=60.0,
+        description="Alarm when p99 target response time (to the first response byte) exceeds this. "
+        "Default 60.",
+    )
+    alarm_queue_depth_per_instance: Annotated[float, Field(gt=0)] = Field(
+        default=8.0,
+        description="Alarm when requests waiting per instance stay above this for 10 minutes. Default 8.",
+    )
+    alarm_topic_arns: list[SnsTopicArn] = Field(
+        default_factory=list, description="SNS topics notified when an alarm fires or clears. Default: none."
+    )
+    root_device_name: Literal["/dev/xvda", "/dev/sda1"] | None = Field(
+        default=None,
+        description="The AMI's root device (the launch template sizes it). Default: /dev/sda1 for an "
+        "Ubuntu amiParameter, else /dev/xvda (Amazon Linux).",
+    )
+
+    @field_validator("spot_instance_types")
+    @classmethod
+    def _spot_types(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if gpu_instance_type(item) is None:
+                nearest = nearest_gpu_instance_types(item)
+                raise PydanticCustomError(
+                    "gpu_instance",
+                    "GPU instance types from the catalogue (nearest to {found}: {nearest})",
+                    {"found": item, "nearest": ", ".join(nearest)},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _prod_consistent(self) -> ProdSettings:
+        desired = self.desired
+        if not self.min_size <= desired <= self.max_size:
+            raise problem(
+                key_of("desired_capacity" if self.desired_capacity is not None else "min_size"),
+                f"minSize={self.min_size}, desiredCapacity={desired}, maxSize={self.max_size}",
+                "minSize <= desiredCapacity <= maxSize",
+            )
+        if self.certificate_arn is None and not self.allow_plain_http:
+            raise problem(
+                key_of("certificate_arn"),
+                "nothing, and allowPlainHttp is false",
+                "an ACM certificate ARN for HTTPS, or allowPlainHttp true to serve plain HTTP "
+                "(API key and prompts in clear text)",
+            )
+        if not self.api_allowed_cidrs:
+            raise problem(
+                key_of("api_allowed_cidrs"),
+                "[]",
+                "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
+                "which the API key then guards)",
+            )
+        open_to_all = [cidr for cidr in self.monitoring_cidrs if ipaddress.ip_network(cidr).prefixlen == 0]
+        if open_to_all:
+            raise problem(
+                key_of("monitoring_cidrs"),
+                repr(open_to_all[0]),
+                "the monitoring networks only: port 8000 also serves the API, and /metrics is never public",
+            )
+        if self.use_spot and self.warm_pool:
+            raise problem(
+                key_of("warm_pool"),
+                "true with useSpot true",
+                "one of them: EC2 Auto Scaling does not combine a warm pool with a mixed instances "
+                "(Spot) policy",
+            )
+        if self.use_spot and self.on_demand_base_capacity > self.max_size:
+            raise problem(
+                key_of("on_demand_base_capacity"),
+                f"{self.on_demand_base_capacity} with maxSize {self.max_size}",
+                "at most maxSize",
+            )
+        for spot_type in self.spot_instance_types:
+            other = gpu_instance_type(spot_type)
+            assert other is not None  # checked by the field validator
+            if other.gpu_count != self.gpu.gpu_count or other.gpu_memory_mib < self.gpu.gpu_memory_mib:
+                raise problem(
+                    key_of("spot_instance_types"),
+                    f"{spot_type!r} ({other.gpu_count} x {other.gpu_memory_mib // 1024} GiB)",
+                    f"types with the GPU count of {self.instance_type} ({self.gpu.gpu_count}) and at least "
+                    f"{self.gpu.gpu_memory_mib // 1024} GiB per GPU: the tensor-parallel size is fixed "
+                    "per launch template",
+                )
+        if not self.bring_your_own_network and not (self.nat_gateway or self.vpc_endpoints):
+            raise problem(
+                key_of("nat_gateway"),
+                "false with vpcEndpoints false",
+                "natGateway true (Docker Hub, the Hugging Face hub), or vpcEndpoints true with the "
+                "image in ECR and weights the instances can reach",
+            )
+        tag = _image_tag(self.image_reference)
+        if tag is not None and version_tuple(tag) and not vllm_drains(tag):
+            raise problem(
+                key_of("image"),
+                repr(self.image_reference),
+                "vLLM 0.18 or later: earlier releases abort in-flight requests on SIGTERM (no "
+                "--shutdown-timeout), so every scale-in or refresh would cut streams",
+            )
+        return self
+
+    @property
+    def desired(self) -> int:
+        return self.desired_capacity if self.desired_capacity is not None else self.min_size
+
+    @property
+    def image_reference(self) -> str:
+        return self.image or VLLM.image()
+
+    @property
+    def image_version_tag(self) -> str:
+        """The version part of the image reference (`v0.30.0`), also for `repo:tag@sha256:...`."""
+        return _image_tag(self.image_reference) or VLLM.default_tag
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or self.model
+
+    @property
+    def api_key_secret_name(self) -> str:
+        return api_key_secret_name_for(pulumi.get_project(), pulumi.get_stack())
+
+    @property
+    def resolved_root_device_name(self) -> str:
+        if self.root_device_name is not None:
+            return self.root_device_name
+        return "/dev/sda1" if "ubuntu" in self.ami_parameter.lower() else "/dev/xvda"
+
+
+def _image_tag(reference: str) -> str | None:
+    """`repo:v0.30.0` and `repo:v0.30.0@sha256:...` -> `v0.30.0`; a bare digest -> None."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {
+    "dev": DevSettings,
+    "staging": StagingSettings,
+    "prod": ProdSettings,
+}
+
+StackSettings = DevSettings | StagingSettings | ProdSettings
 
 
 # ---------------------------------------------------------------------------

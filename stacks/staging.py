@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import pulumi
 
-from components.network import Network, NetworkArgs
+from components.network import Network
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
 from llmdeploy.engines import TGI, TgiOptions
 from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
-from stacks.outputs import export_endpoint
+from stacks.aws import network_args, stack_tags
+from stacks.outputs import export_capacity, export_endpoint
 from stacks.settings import StagingSettings
-
-
-def stack_tags(settings: StagingSettings) -> dict[str, str]:
-    return {
-        **settings.tags,
-        "llmdeploy:project": pulumi.get_project(),
-        "llmdeploy:stack": pulumi.get_stack(),
-    }
 
 
 def tgi_options(settings: StagingSettings) -> TgiOptions:
@@ -41,19 +34,6 @@ def staging_root_volume_gib(settings: StagingSettings) -> int:
         settings.gpu,
         image_gib=ENGINE_IMAGE_GIB[TGI.name],
         weights_factor=weights_disk_factor(settings.quantize),
-    )
-
-
-def network_args(settings: StagingSettings, tags: dict[str, str]) -> NetworkArgs:
-    return NetworkArgs(
-        vpc_id=settings.vpc_id,
-        public_subnet_ids=settings.public_subnet_ids,
-        private_subnet_ids=settings.private_subnet_ids,
-        cidr=settings.vpc_cidr,
-        availability_zones=settings.availability_zones,
-        nat_gateway=settings.nat_gateway,
-        vpc_endpoints=settings.vpc_endpoints,
-        tags=tags,
     )
 
 
@@ -110,3 +90,4 @@ def build(settings: StagingSettings) -> None:
         metrics_url=server.metrics_url,
     )
     pulumi.export("instance_id", server.instance_id)
+    export_capacity(settings.capacity_request)

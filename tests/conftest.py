@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ from llmdeploy.plan import plan_document
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+# Tests never reach the Hugging Face hub: model configs come from the bundled set, or from a
+# loopback test double in the tests that set HF_ENDPOINT and lift this.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 # A token shaped like a real Hugging Face token. It must never show in plaintext anywhere.
 CANARY_TOKEN = "hf_CANARYzq7Xv2Lm9Pw4Rt8Ys1Ku6Nb3Hj5Gd0"

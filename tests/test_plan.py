@@ -124,3 +124,24 @@ def test_runs_are_independent() -> None:
     second = plan_of("dev", model="b")
     assert first["outputs"]["model"] == "a" and second["outputs"]["model"] == "b"
     assert len(first["resources"]) == len(second["resources"])
+
+
+def test_base64_user_data_is_decoded_for_reading_in_text_and_markdown_only() -> None:
+    import base64
+    import gzip
+
+    from llmdeploy.plan import decoded_user_data
+
+    script = "#!/bin/bash\nset -euo pipefail\necho hello\n"
+    assert decoded_user_data(base64.b64encode(script.encode()).decode()) == script
+    assert decoded_user_data(base64.b64encode(gzip.compress(script.encode())).decode()) == script
+    assert decoded_user_data("not base64 at all!") is None
+    assert decoded_user_data(base64.b64encode(bytes(range(256))).decode()) is None
+
+    document = plan_document(run_program(REPO, "prod"))
+    template = next(r for r in document["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")
+    assert decoded_user_data(template["inputs"]["userData"]) is not None, "JSON keeps the provider's base64"
+    for fmt in ("text", "markdown"):
+        rendered = render(document, fmt)
+        assert "userData: (base64; decoded for reading) |" in rendered
+        assert "exec docker run --runtime nvidia --gpus all --ipc host" in rendered

@@ -118,11 +118,15 @@ def test_imdsv2_is_required_with_hop_limit_two() -> None:
 def test_root_volume_is_encrypted_gp3_sized_for_ami_image_and_weights() -> None:
     root = inputs(one(staging(), INSTANCE))["rootBlockDevice"]
     assert root["encrypted"] is True and root["volumeType"] == "gp3" and root["deleteOnTermination"] is True
-    assert root["volumeSize"] == 75 + 20 + 24 + 10, "DLAMI + TGI image + one A10G's worth of weights"
+    assert root["volumeSize"] == 75 + 20 + 23 + 10, (
+        "DLAMI + TGI image + one A10G's worth (22888 MiB) of weights"
+    )
     sized = inputs(one(staging(rootVolumeGib="300"), INSTANCE))["rootBlockDevice"]
     assert sized["volumeSize"] == 300
     quantized = inputs(one(staging(quantize="bitsandbytes-nf4"), INSTANCE))["rootBlockDevice"]
-    assert quantized["volumeSize"] == 75 + 20 + 4 * 24 + 10, "on-the-fly nf4 downloads 4x the weights"
+    assert quantized["volumeSize"] == 75 + 20 + 90 + 10, (
+        "on-the-fly nf4 downloads 4x the weights (4 x 22.35 GiB)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -279,6 +283,7 @@ def outputs(run: ProgramRun) -> dict[str, Any]:
 
 def test_outputs_have_every_stacks_names_on_the_public_address() -> None:
     result = outputs(staging(mock=ProviderMocks()))
+    assert "kv_cache_tokens" in result.pop("capacity")  # tests/test_capacity_stacks.py checks its figures
     assert result == {
         "endpoint": f"http://{PUBLIC_IP}:8080/v1",
         "model": "Qwen/Qwen2.5-7B-Instruct",
@@ -382,5 +387,6 @@ def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixtu
         "health_url",
         "metrics_url",
         "instance_id",
+        "capacity",
     }
     assert document["outputs"]["engine"] == "tgi"

@@ -1,0 +1,317 @@
+"""`ServingObservability`: CloudWatch alarms and a dashboard for an LLM fleet behind an ALB.
+
+Alarms watch the load balancer (5xx, unhealthy targets, p99 response time) and
+the engine (queue depth, as published by the instances' CloudWatch agent). The
+dashboard shows what decides user experience and cost: time to first token,
+queue depth, KV-cache usage, tokens per second, and the group's capacity. It is
+built from names only, so the plan shows it in full at preview.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+ALB_NAMESPACE = "AWS/ApplicationELB"
+ASG_NAMESPACE = "AWS/AutoScaling"
+ALARM_PERIOD_SECONDS = 60
+
+# Metric names as the instances publish them (userdata_vllm.SCRAPED_METRICS and
+# instance/latency_emf.py); `vllm:kv_cache_usage_perc` replaced the removed
+# `vllm:gpu_cache_usage_perc` in vLLM 0.12.
+QUEUE_WAITING = "vllm:num_requests_waiting"
+QUEUE_RUNNING = "vllm:num_requests_running"
+KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+TTFT = "vllm:time_to_first_token_seconds"
+INTER_TOKEN = "vllm:inter_token_latency_seconds"
+E2E = "vllm:e2e_request_latency_seconds"
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    # 5xx answers per minute, from the ALB itself and from the targets.
+    http_5xx_per_minute: int = 5
+    # p99 of the ALB's TargetResponseTime over 5 minutes (time to the response
+    # headers: for a stream that is the start of the stream, for a plain request all of it).
+    p99_response_seconds: float = 60.0
+    # Requests waiting per instance, sustained for 10 minutes: scaling is not keeping up.
+    queue_depth_per_instance: float = 8.0
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    name: str
+    region: str
+    group_name: str
+    metric_namespace: str
+    log_group_name: str
+    load_balancer_arn_suffix: pulumi.Input[str]
+    target_group_arn_suffix: pulumi.Input[str]
+    # New targets are unhealthy while the model loads: the unhealthy-host alarm waits this out.
+    health_check_grace_seconds: int
+    thresholds: AlarmThresholds = AlarmThresholds()
+    # Drawn on the queue-depth graph when scaling tracks queue depth.
+    target_queue_depth: float | None = None
+    alarm_actions: Sequence[str] = ()
+    log_retention_days: int = 30
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _engine_metric(namespace: str, group_name: str, metric: str, **options: Any) -> list[Any]:
+    return [namespace, metric, "AutoScalingGroupName", group_name, options]
+
+
+def _widget(
+    title: str, metrics: list[list[Any]], region: str, x: int, y: int, **properties: Any
+) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 12,
+        "height": 6,
+        "properties": {
+            "title": title,
+            "region": region,
+            "view": "timeSeries",
+            "stacked": False,
+            "period": 60,
+            "metrics": metrics,
+            **properties,
+        },
+    }
+
+
+def dashboard_body(
+    *, region: str, group_name: str, namespace: str, target_queue_depth: float | None
+) -> dict[str, Any]:
+    """The dashboard as CloudWatch's dashboard body structure."""
+
+    def engine(metric: str, **options: Any) -> list[Any]:
+        return _engine_metric(namespace, group_name, metric, **options)
+
+    queue_annotations = (
+        {"annotations": {"horizontal": [{"label": "scaling target", "value": target_queue_depth}]}}
+        if target_queue_depth is not None
+        else {}
+    )
+    widgets = [
+        _widget(
+            "Time to first token (s)",
+            [
+                engine(f"{TTFT}_p50", stat="Average", label="p50"),
+                engine(f"{TTFT}_p90", stat="Average", label="p90"),
+                engine(f"{TTFT}_p99", stat="Maximum", label="p99 (worst instance)"),
+            ],
+            region,
+            0,
+            0,
+        ),
+        _widget(
+            "Queue depth per instance",
+            [
+                engine(QUEUE_WAITING, stat="Average", label="waiting (mean)"),
+                engine(QUEUE_WAITING, stat="Maximum", label="waiting (worst instance)"),
+                engine(QUEUE_RUNNING, stat="Average", label="running (mean)"),
+            ],
+            region,
+            12,
+            0,
+            **queue_annotations,
+        ),
+        _widget(
+            "KV-cache usage (fraction of blocks)",
+            [
+                engine(KV_CACHE_USAGE, stat="Average", label="mean"),
+                engine(KV_CACHE_USAGE, stat="Maximum", label="worst instance"),
+            ],
+            region,
+            0,
+            6,
+            yAxis={"left": {"min": 0, "max": 1}},
+        ),
+        _widget(
+            "Tokens per second (fleet)",
+            [
+                # Counters arrive as the increase per scrape; a minute's sum over 60 s.
+                [
+                    {
+                        "expression": "generated / PERIOD(generated)",
+                        "label": "generated tokens/s",
+                        "id": "gen_rate",
+                    }
+                ],
+                [{"expression": "prompt / PERIOD(prompt)", "label": "prompt tokens/s", "id": "prompt_rate"}],
+                engine(GENERATION_TOKENS, stat="Sum", id="generated", visible=False),
+                engine(PROMPT_TOKENS, stat="Sum", id="prompt", visible=False),
+            ],
+            region,
+            12,
+            6,
+        ),
+        _widget(
+            "Latency per token and per request (s)",
+            [
+                engine(f"{INTER_TOKEN}_p50", stat="Average", label="inter-token p50"),
+                engine(f"{INTER_TOKEN}_p99", stat="Maximum", label="inter-token p99"),
+                engine(f"{E2E}_p99", stat="Maximum", label="end-to-end p99"),
+            ],
+            region,
+            0,
+            12,
+        ),
+        _widget(
+            "Instances",
+            [
+                [ASG_NAMESPACE, metric, "AutoScalingGroupName", group_name, {"stat": "Maximum"}]
+                for metric in ("GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances")
+            ],
+            region,
+            12,
+            12,
+        ),
+    ]
+    return {"widgets": widgets}
+
+
+def unhealthy_evaluation_periods(health_check_grace_seconds: int) -> int:
+    """Minutes an unhealthy target must last before alarming: longer than a model load, plus 5."""
+    return math.ceil(health_check_grace_seconds / ALARM_PERIOD_SECONDS) + 5
+
+
+class ServingObservability(pulumi.ComponentResource):
+    """Metrics log group, alarms and dashboard."""
+
+    dashboard_name: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("llmdeploy:components:ServingObservability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        actions = list(args.alarm_actions)
+        lb_dimensions = {"LoadBalancer": args.load_balancer_arn_suffix}
+        tg_dimensions = {
+            "LoadBalancer": args.load_balancer_arn_suffix,
+            "TargetGroup": args.target_group_arn_suffix,
+        }
+
+        # The agent would create it with no retention; EMF metric logs are bulky.
+        aws.cloudwatch.LogGroup(
+            f"{name}-metrics-logs",
+            name=args.log_group_name,
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+
+        def alarm(suffix: str, description: str, **properties: Any) -> aws.cloudwatch.MetricAlarm:
+            return aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                name=f"{args.name}-{suffix}",
+                alarm_description=description,
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags=tags,
+                opts=child,
+                **properties,
+            )
+
+        alarms = [
+            alarm(
+                "alb-5xx",
+                "The load balancer itself answered 5xx (no healthy target, target closed or timed out).",
+                namespace=ALB_NAMESPACE,
+                metric_name="HTTPCode_ELB_5XX_Count",
+                dimensions=lb_dimensions,
+                statistic="Sum",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                threshold=args.thresholds.http_5xx_per_minute,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+            ),
+            alarm(
+                "target-5xx",
+                "The engine answered 5xx.",
+                namespace=ALB_NAMESPACE,
+                metric_name="HTTPCode_Target_5XX_Count",
+                dimensions=tg_dimensions,
+                statistic="Sum",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                threshold=args.thresholds.http_5xx_per_minute,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+            ),
+            alarm(
+                "unhealthy-hosts",
+                "A target stayed unhealthy for longer than a model load takes.",
+                namespace=ALB_NAMESPACE,
+                metric_name="UnHealthyHostCount",
+                dimensions=tg_dimensions,
+                statistic="Maximum",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=unhealthy_evaluation_periods(args.health_check_grace_seconds),
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+            ),
+            alarm(
+                "p99-response-time",
+                "p99 of the time to the engine's response headers.",
+                namespace=ALB_NAMESPACE,
+                metric_name="TargetResponseTime",
+                dimensions=tg_dimensions,
+                extended_statistic="p99",
+                period=300,
+                evaluation_periods=3,
+                threshold=args.thresholds.p99_response_seconds,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+            ),
+            alarm(
+                "queue-depth",
+                "Requests waiting per instance stayed high: scaling is not keeping up or is at max_size.",
+                namespace=args.metric_namespace,
+                metric_name=QUEUE_WAITING,
+                dimensions={"AutoScalingGroupName": args.group_name},
+                statistic="Average",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=10,
+                threshold=args.thresholds.queue_depth_per_instance,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+            ),
+        ]
+
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=args.name,
+            dashboard_body=json.dumps(
+                dashboard_body(
+                    region=args.region,
+                    group_name=args.group_name,
+                    namespace=args.metric_namespace,
+                    target_queue_depth=args.target_queue_depth,
+                ),
+                sort_keys=True,
+            ),
+            opts=child,
+        )
+
+        self.dashboard_name = dashboard.dashboard_name
+        self.alarm_names = [a.name for a in alarms]
+        self.register_outputs({"dashboard_name": self.dashboard_name})

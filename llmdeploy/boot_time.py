@@ -1,0 +1,90 @@
+"""How long a new serving instance takes before it answers `/health`, for health-check grace periods.
+
+vLLM and TGI refuse connections while they download and load the model: there
+is no "503 while loading" phase (ENGINE_FACTS). An Auto Scaling group whose ELB
+health-check grace period is shorter than boot + image pull + weight download +
+load + compile kills every instance before it serves, and starts the next one.
+
+The estimate is deliberately pessimistic (a cold cache, a NAT gateway, gp3's
+baseline throughput): a grace period that is too long only delays replacing an
+instance that really died; one too short never lets the fleet come up.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from llmdeploy.gpus import GpuInstanceType
+
+GB = 1000**3
+# The floor: image pull plus the smallest model plus compile already take minutes.
+MIN_GRACE_SECONDS = 600
+# Boot, cloud-init, Docker and the NVIDIA runtime before `docker run` starts.
+BOOT_SECONDS = 90
+# The vllm/vllm-openai image is about 10 GB compressed; pull and unpack run near
+# 60 MB/s on GPU instances.
+IMAGE_PULL_SECONDS = 10 * GB / (60 * 1000**2)
+# Hugging Face hub downloads through a NAT gateway: budget 100 MB/s.
+DOWNLOAD_BYTES_PER_SECOND = 100 * 1000**2
+# Reading the weights back from a gp3 volume at its baseline 125 MiB/s (a
+# restart on a warm cache reads only this, but the first boot pays both).
+LOAD_BYTES_PER_SECOND = 125 * 1024**2
+# torch.compile and CUDA graph capture on the first start (vLLM caches them in
+# /root/.cache/vllm afterwards).
+COMPILE_SECONDS = 240
+SAFETY_FACTOR = 1.25
+
+# Bytes per parameter by what the name says about quantization.
+_QUANTIZED = (
+    (re.compile(r"awq|gptq|int4|4bit|w4a16|nf4|q4", re.I), 0.5),
+    (re.compile(r"fp8|int8|8bit|w8a8|w8a16", re.I), 1.0),
+)
+# "8B", "70b", "1.5B", "8x7B" (mixture of experts: all experts' weights are loaded).
+_PARAMETERS = re.compile(r"(?<![A-Za-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)[bB](?![A-Za-z0-9])")
+
+
+def parameters_from_name(model: str) -> float | None:
+    """Parameter count in billions, when the model's name states it (`Llama-3.1-8B` -> 8.0)."""
+    name = model.rsplit("/", 1)[-1]
+    counts = []
+    for experts, billions in _PARAMETERS.findall(name.replace("_", "-")):
+        counts.append(float(billions) * (int(experts) if experts else 1))
+    return max(counts) if counts else None
+
+
+def bytes_per_parameter(model: str) -> float:
+    for pattern, size in _QUANTIZED:
+        if pattern.search(model.rsplit("/", 1)[-1]):
+            return size
+    return 2.0  # bf16 / fp16
+
+
+def estimated_weight_bytes(model: str, gpu: GpuInstanceType, gpu_memory_utilization: float) -> int:
+    """Weights on disk: from the name's parameter count, never above what the GPUs can hold.
+
+    A model whose name states no size is budgeted at the most the instance's GPUs
+    can serve (weights beyond that cannot be loaded anyway).
+    """
+    bound = int(gpu.gpu_memory_bytes * gpu.gpu_count * gpu_memory_utilization)
+    billions = parameters_from_name(model)
+    if billions is None:
+        return bound
+    return min(bound, int(billions * 1e9 * bytes_per_parameter(model)))
+
+
+def boot_seconds(weight_bytes: int) -> float:
+    """Seconds from launch to a healthy engine on a cold instance."""
+    return (
+        BOOT_SECONDS
+        + IMAGE_PULL_SECONDS
+        + weight_bytes / DOWNLOAD_BYTES_PER_SECOND
+        + weight_bytes / LOAD_BYTES_PER_SECOND
+        + COMPILE_SECONDS
+    )
+
+
+def health_check_grace_seconds(weight_bytes: int) -> int:
+    """The grace period for a model of this size: boot time with margin, whole minutes, at least 600 s."""
+    padded = boot_seconds(weight_bytes) * SAFETY_FACTOR
+    return max(MIN_GRACE_SECONDS, math.ceil(padded / 60) * 60)

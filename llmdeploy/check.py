@@ -1,0 +1,755 @@
+"""`llmdeploy check`: run a policy pack over an offline run of a program, as the Pulumi CLI would.
+
+The pack runs in its own process, started the way the CLI starts a Python pack
+(`python -u -m pulumi.policy <engine address> .` in the pack's directory; it
+prints the port it serves the Analyzer service on), and is driven over the
+Analyzer gRPC protocol in the CLI's order: Handshake (Python packs answer
+UNIMPLEMENTED, which the CLI tolerates too), ConfigureStack, GetAnalyzerInfo,
+Configure with the reconciled policy config, Analyze for every resource, and
+AnalyzeStack with all resources, their parents and (property) dependencies.
+
+Properties go to the pack as the engine marshals them for analyzers
+(`KeepUnknowns`, `KeepSecrets`, `SkipInternalKeys`): secrets stay wrapped,
+unknowns are the unknown sentinel, output values and resource references are
+flattened. Stack outputs reach the pack as the stack resource's properties in
+AnalyzeStack, as they do after a real preview.
+
+Nothing this module prints holds a secret: messages are passed through a
+redactor that knows every secret value of the run, and Hugging Face tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc, plugin_pb2
+
+from llmdeploy.mockrun import STACK_TYPE, ProgramRun, RecordedResource
+
+# The pack that ships with llmdeploy (a sibling of the package in the repository).
+DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
+# Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
+# policy mandatory.
+CONFIGURED_STACKS = ("dev", "staging", "prod")
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+_LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
+_LEVEL_VALUES = {name: value for value, name in _LEVEL_NAMES.items()}
+_SIG_KEY = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
+_RESOURCE_SIG = rpc._special_resource_sig
+_OUTPUT_SIG = rpc._special_output_value_sig
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+_STARTUP_SECONDS = 90
+_CALL_SECONDS = 300
+
+
+class PolicyPackError(Exception):
+    """The pack could not be started or failed while analyzing (check exits 2)."""
+
+
+class PolicyConfigError(Exception):
+    """The policy config is unreadable or does not fit the pack's policies (check exits 2)."""
+
+
+@dataclass(frozen=True)
+class PolicySetting:
+    """One policy's configured enforcement level and properties (as in `--policy-pack-config` files)."""
+
+    level: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    urn: str
+    level: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "urn": self.urn, "level": self.level, "message": self.message}
+
+
+@dataclass
+class CheckResult:
+    pack: str
+    version: str
+    policies: int
+    resources: int
+    violations: list[Violation]
+    # Log lines the pack sent to the engine since the previous check, redacted.
+    pack_log: list[str] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [violation for violation in self.violations if violation.level == "mandatory"]
+
+
+# ---------------------------------------------------------------------------
+# Policy config: the file format `pulumi preview --policy-pack-config` reads.
+
+
+def parse_policy_config(text: str, source: str) -> dict[str, PolicySetting]:
+    """`{"all": "mandatory", "name": "advisory", "other": {"enforcementLevel": ..., "prop": ...}}`."""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PolicyConfigError(f"{source}: not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise PolicyConfigError(
+            f"{source}: found {type(data).__name__}; accepted: a JSON object keyed by policy name"
+        )
+    settings: dict[str, PolicySetting] = {}
+    for name, value in data.items():
+        if isinstance(value, str):
+            settings[name] = PolicySetting(_level(value, f"{source}: {name}"))
+        elif isinstance(value, dict):
+            properties = dict(value)
+            level = properties.pop("enforcementLevel", None)
+            if level is not None and not isinstance(level, str):
+                raise PolicyConfigError(
+                    f"{source}: {name}.enforcementLevel: found {json.dumps(level)}; "
+                    f"accepted: {', '.join(LEVELS)}"
+                )
+            settings[name] = PolicySetting(
+                _level(level, f"{source}: {name}.enforcementLevel") if level else None, properties
+            )
+        else:
+            raise PolicyConfigError(
+                f"{source}: {name}: found {json.dumps(value)}; accepted: an enforcement level "
+                f"({', '.join(LEVELS)}) or an object"
+            )
+    return settings
+
+
+def _level(value: str, where: str) -> str:
+    if value not in LEVELS:
+        raise PolicyConfigError(f"{where}: found {json.dumps(value)}; accepted: {', '.join(LEVELS)}")
+    return value
+
+
+def read_policy_config(path: str | os.PathLike[str]) -> dict[str, PolicySetting]:
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise PolicyConfigError(f"{path}: cannot read the policy config ({error.strerror})") from None
+    return parse_policy_config(text, str(path))
+
+
+def stack_policy_config(pack_dir: Path, stack: str) -> tuple[dict[str, PolicySetting], str]:
+    """The pack's config for dev/staging/prod; every policy mandatory for any other stack."""
+    if stack in CONFIGURED_STACKS:
+        path = pack_dir / "config" / f"{stack}.json"
+        return read_policy_config(path), str(path)
+    return {"all": PolicySetting("mandatory")}, "every policy mandatory (no config file for this stack)"
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+}
+
+
+def _schema_errors(schema: Mapping[str, Any], value: Any, where: str) -> list[str]:
+    """The JSON-schema keywords the pack's config schemas use: type, items, minimum, enum."""
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        is_bool = isinstance(value, bool)
+        whole = isinstance(value, float) and value.is_integer() and kind == "integer"
+        if (is_bool and kind != "boolean") or not (isinstance(value, _JSON_TYPES[kind]) or whole):
+            accepted = _TYPE_WORDS[kind]
+            items = schema.get("items")
+            if kind == "array" and isinstance(items, Mapping) and items.get("type") in _TYPE_WORDS:
+                accepted = f"an array of {items['type']}s"
+            return [f"{where}: found {json.dumps(value)}; accepted: {accepted}"]
+    errors: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(
+            f"{where}: found {json.dumps(value)}; accepted: {', '.join(map(json.dumps, schema['enum']))}"
+        )
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if "minimum" in schema and number and value < schema["minimum"]:
+        errors.append(f"{where}: found {json.dumps(value)}; accepted: at least {schema['minimum']}")
+    items = schema.get("items")
+    if isinstance(items, Mapping) and isinstance(value, list):
+        for index, item in enumerate(value):
+            errors.extend(_schema_errors(items, item, f"{where}[{index}]"))
+    return errors
+
+
+def reconcile_config(
+    info: analyzer_pb2.AnalyzerInfo, given: Mapping[str, PolicySetting], source: str
+) -> dict[str, PolicySetting]:
+    """The CLI's reconciliation: each policy's default level and schema defaults, then the pack's initial
+    config, then `all`, then each policy's own entry; the result is validated against the schemas."""
+    schemas: dict[str, dict[str, Any]] = {}
+    result: dict[str, PolicySetting] = {}
+    for policy in info.policies:
+        schema = (
+            json_format.MessageToDict(policy.configSchema.properties)
+            if policy.HasField("configSchema")
+            else {}
+        )
+        schemas[policy.name] = schema
+        defaults = {
+            key: spec["default"]
+            for key, spec in schema.items()
+            if isinstance(spec, dict) and "default" in spec
+        }
+        result[policy.name] = PolicySetting(_LEVEL_NAMES.get(policy.enforcementLevel, "advisory"), defaults)
+
+    def apply(config: Mapping[str, PolicySetting]) -> None:
+        everything = config.get("all")
+        if everything is not None and everything.level:
+            for name, setting in result.items():
+                result[name] = PolicySetting(everything.level, setting.properties)
+        for name, setting in config.items():
+            if name == "all":
+                continue
+            current = result.get(name, PolicySetting())
+            result[name] = PolicySetting(
+                setting.level or current.level, {**current.properties, **setting.properties}
+            )
+
+    initial = {
+        name: PolicySetting(
+            _LEVEL_NAMES.get(value.enforcementLevel) if value.enforcementLevel else None,
+            json_format.MessageToDict(value.properties),
+        )
+        for name, value in info.initialConfig.items()
+    }
+    apply(initial)
+    unknown = sorted(set(given) - set(schemas) - {"all"})
+    if unknown:
+        raise PolicyConfigError(
+            f"{source}: {unknown[0]}: found a policy this pack does not have; accepted: all, "
+            + ", ".join(sorted(schemas))
+        )
+    apply(given)
+    errors: list[str] = []
+    for name, setting in result.items():
+        for key, value in setting.properties.items():
+            if key not in schemas[name]:
+                accepted = (
+                    ", ".join(sorted(schemas[name])) or "none (this policy takes only enforcementLevel)"
+                )
+                errors.append(
+                    f"{name}.{key}: found a property this policy does not have; accepted: {accepted}"
+                )
+                continue
+            errors.extend(_schema_errors(schemas[name][key], value, f"{name}.{key}"))
+    if errors:
+        raise PolicyConfigError("\n".join(f"{source}: {error}" for error in errors))
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Properties as the engine sends them to analyzers.
+
+
+def _wrap_secret(value: struct_pb2.Value) -> struct_pb2.Value:
+    wrapped = struct_pb2.Value()
+    wrapped.struct_value.fields[_SIG_KEY].string_value = _SECRET_SIG
+    wrapped.struct_value.fields["value"].CopyFrom(value)
+    return wrapped
+
+
+def engine_value(value: struct_pb2.Value) -> struct_pb2.Value:
+    """One recorded value as the engine marshals it for an analyzer."""
+    kind = value.WhichOneof("kind")
+    if kind == "list_value":
+        result = struct_pb2.Value()
+        result.list_value.SetInParent()
+        for item in value.list_value.values:
+            result.list_value.values.add().CopyFrom(engine_value(item))
+        return result
+    if kind != "struct_value":
+        return value
+    fields = value.struct_value.fields
+    signature = fields[_SIG_KEY].string_value if _SIG_KEY in fields else None
+    if signature == _OUTPUT_SIG:
+        inner = (
+            engine_value(fields["value"]) if "value" in fields else struct_pb2.Value(string_value=rpc.UNKNOWN)
+        )
+        return _wrap_secret(inner) if "secret" in fields and fields["secret"].bool_value else inner
+    if signature == _SECRET_SIG:
+        return _wrap_secret(engine_value(fields["value"]))
+    if signature == _RESOURCE_SIG:
+        # Without KeepResources a reference becomes its id, or its URN when it has no id.
+        resource_id = fields.get("id")
+        if (
+            resource_id is not None
+            and resource_id.WhichOneof("kind") == "string_value"
+            and resource_id.string_value
+        ):
+            return resource_id
+        return struct_pb2.Value(string_value=fields["urn"].string_value)
+    if signature is not None:
+        return value  # assets and archives travel as they are
+    result = struct_pb2.Value()
+    result.struct_value.SetInParent()
+    for key, item in fields.items():
+        if not key.startswith("__"):
+            result.struct_value.fields[key].CopyFrom(engine_value(item))
+    return result
+
+
+def engine_properties(struct: struct_pb2.Struct) -> struct_pb2.Struct:
+    """`MarshalProperties(..., KeepUnknowns, KeepSecrets, SkipInternalKeys)` over recorded inputs."""
+    result = struct_pb2.Struct()
+    for key, value in struct.fields.items():
+        if not key.startswith("__"):  # internal keys, e.g. a dynamic resource's pickled provider
+            result.fields[key].CopyFrom(engine_value(value))
+    return result
+
+
+def _secret_strings(value: struct_pb2.Value, inside: bool, found: set[str]) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        if inside and len(value.string_value) >= 4 and value.string_value != rpc.UNKNOWN:
+            found.add(value.string_value)
+    elif kind == "list_value":
+        for item in value.list_value.values:
+            _secret_strings(item, inside, found)
+    elif kind == "struct_value":
+        fields = value.struct_value.fields
+        signature = fields[_SIG_KEY].string_value if _SIG_KEY in fields else None
+        secret = signature == _SECRET_SIG or (
+            signature == _OUTPUT_SIG and "secret" in fields and fields["secret"].bool_value
+        )
+        for item in fields.values():
+            _secret_strings(item, inside or secret, found)
+
+
+class Redactor:
+    """Masks every secret value of a run, and anything shaped like a Hugging Face token."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+    @classmethod
+    def for_run(cls, run: ProgramRun, extra: Iterable[str] = ()) -> Redactor:
+        found: set[str] = set(extra)
+        for resource in run.resources:
+            for value in resource.inputs.fields.values():
+                _secret_strings(value, False, found)
+        for value in run.outputs.fields.values():
+            _secret_strings(value, False, found)
+        return cls(found)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        return _HF_TOKEN.sub("hf_[redacted]", text)
+
+
+# ---------------------------------------------------------------------------
+# Requests
+
+
+def _provider(
+    resource: RecordedResource, by_urn: Mapping[str, RecordedResource]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
+    """An explicit provider (`urn::id` reference) as the engine describes it; default providers are
+    the engine's own and never registered by the program, so they are left out."""
+    if not resource.provider:
+        return None
+    urn = resource.provider.rsplit("::", 1)[0]
+    provider = by_urn.get(urn)
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        urn=urn, type=provider.type, name=provider.name, properties=engine_properties(provider.inputs)
+    )
+
+
+@dataclass(frozen=True)
+class _Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    properties: struct_pb2.Struct  # for Analyze: the inputs
+    stack_properties: struct_pb2.Struct  # for AnalyzeStack: what the engine holds after preview
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    provider: analyzer_pb2.AnalyzerProviderResource | None
+
+
+def _resources(run: ProgramRun) -> list[_Resource]:
+    by_urn = {resource.urn: resource for resource in run.resources}
+    stack_name = f"{run.project}-{run.stack}"
+    resources = [
+        # The stack itself: no inputs; its outputs are what AnalyzeStack sees.
+        _Resource(
+            run.stack_urn,
+            STACK_TYPE,
+            stack_name,
+            "",
+            struct_pb2.Struct(),
+            engine_properties(run.outputs),
+            [],
+            {},
+            None,
+        )
+    ]
+    for resource in run.resources:
+        properties = engine_properties(resource.inputs)
+        resources.append(
+            _Resource(
+                urn=resource.urn,
+                type=resource.type,
+                name=resource.name,
+                parent=resource.parent,
+                properties=properties,
+                # The offline mocks echo inputs as outputs, as a preview shows them.
+                stack_properties=properties,
+                dependencies=list(dict.fromkeys(resource.dependencies)),
+                property_dependencies={
+                    key: urns for key, urns in resource.property_dependencies.items() if urns
+                },
+                provider=_provider(resource, by_urn),
+            )
+        )
+    return resources
+
+
+# ---------------------------------------------------------------------------
+# The engine's side: the address handed to the pack, and the log it may write to.
+
+
+class _EngineService(engine_pb2_grpc.EngineServicer):
+    """The slice of the engine's gRPC service a policy pack can call: its log and the root resource."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.root = ""
+        self._lock = threading.Lock()
+
+    def Log(self, request: engine_pb2.LogRequest, context: Any) -> empty_pb2.Empty:  # noqa: N802 - gRPC name
+        severity = engine_pb2.LogSeverity.Name(request.severity).lower()
+        with self._lock:
+            self.log.append((severity, request.message))
+        return empty_pb2.Empty()
+
+    def take_log(self) -> list[tuple[str, str]]:
+        with self._lock:
+            taken, self.log = self.log, []
+        return taken
+
+    def GetRootResource(self, request: Any, context: Any) -> engine_pb2.GetRootResourceResponse:  # noqa: N802
+        return engine_pb2.GetRootResourceResponse(urn=self.root)
+
+    def SetRootResource(self, request: Any, context: Any) -> engine_pb2.SetRootResourceResponse:  # noqa: N802
+        self.root = request.urn
+        return engine_pb2.SetRootResourceResponse()
+
+
+# ---------------------------------------------------------------------------
+# The pack process
+
+
+def _read_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    for raw in iter(stream.readline, b""):
+        lines.put(raw.decode(errors="replace"))
+    lines.put(None)
+
+
+class PolicyPackProcess:
+    """A policy pack running in its own process, as `pulumi preview --policy-pack DIR` runs it.
+
+    Start it once and `check` as many runs as needed: each check configures the
+    pack afresh (ConfigureStack, Configure) before analyzing.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] = DEFAULT_PACK_DIR,
+        *,
+        project: str | None = None,
+        stack: str | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.directory = Path(directory).resolve()
+        self.project = project
+        self.stack = stack
+        self.python = python
+        self.info = analyzer_pb2.AnalyzerInfo()
+        # Where the pack can reach the engine's service (its log), once started.
+        self.engine_address = ""
+        self._engine = _EngineService()
+        self._engine_server: grpc.Server | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._channel: grpc.Channel | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+
+    def __enter__(self) -> PolicyPackProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _pack_stderr(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip()
+
+    def _failure(self, what: str, redact: Redactor | None = None) -> PolicyPackError:
+        detail = self._pack_stderr()
+        tail = "\n".join(detail.splitlines()[-20:])
+        text = f"policy pack {self.directory}: {what}" + (f"\n{tail}" if tail else "")
+        return PolicyPackError((redact or Redactor())(text))
+
+    def start(self) -> None:
+        if not (self.directory / "PulumiPolicy.yaml").is_file():
+            raise PolicyPackError(f"{self.directory}: no PulumiPolicy.yaml, so not a policy pack directory")
+        self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_GRPC_OPTIONS)
+        engine_pb2_grpc.add_EngineServicer_to_server(self._engine, self._engine_server)
+        engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
+        self._engine_server.start()
+        engine_address = self.engine_address = f"127.0.0.1:{engine_port}"
+
+        # The environment the CLI gives a pack (constructEnv): project, stack, dry run. Program config
+        # (PULUMI_CONFIG) is left out: no policy here reads it, and it would carry decrypted secrets.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PULUMI_CONFIG")}
+        env.update({"PULUMI_DRY_RUN": "true", "PULUMI_ORGANIZATION": "organization", "PYTHONUNBUFFERED": "1"})
+        if self.project:
+            env["PULUMI_PROJECT"] = self.project
+        if self.stack:
+            env["PULUMI_STACK"] = self.stack
+        # Closed in close(): the file outlives this method, as the process does.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [self.python, "-u", "-m", "pulumi.policy", engine_address, "."],
+            cwd=self.directory,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+        )
+        assert self._process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(self._process.stdout, lines), daemon=True).start()
+        try:
+            first = lines.get(timeout=_STARTUP_SECONDS)
+        except queue.Empty:
+            self.close()
+            raise self._failure(f"printed no port within {_STARTUP_SECONDS} s") from None
+        if first is None or not first.strip().isdigit():
+            self._process.wait(timeout=10)
+            error = self._failure(f"exited before serving (exit code {self._process.returncode})")
+            self.close()
+            raise error
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{first.strip()}", options=_GRPC_OPTIONS)
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=_STARTUP_SECONDS)
+        except grpc.FutureTimeoutError:
+            self.close()
+            raise self._failure("did not answer on the port it printed") from None
+        self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        try:
+            self._stub.Handshake(
+                analyzer_pb2.AnalyzerHandshakeRequest(
+                    engine_address=engine_address,
+                    root_directory=str(self.directory),
+                    program_directory=str(self.directory),
+                ),
+                timeout=_CALL_SECONDS,
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                self.close()
+                raise self._failure(f"Handshake failed: {error.details()}") from None
+        try:
+            self.info = self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=_CALL_SECONDS)
+        except grpc.RpcError as error:
+            self.close()
+            raise self._failure(f"GetAnalyzerInfo failed: {error.details()}") from None
+        # As the CLI does: PulumiPolicy.yaml's version wins over the one the pack reports.
+        project = yaml.safe_load((self.directory / "PulumiPolicy.yaml").read_text()) or {}
+        if isinstance(project, dict) and project.get("version"):
+            self.info.version = str(project["version"])
+
+    def plugin_version(self) -> str:
+        assert self._stub is not None
+        info: plugin_pb2.PluginInfo = self._stub.GetPluginInfo(empty_pb2.Empty(), timeout=_CALL_SECONDS)
+        return info.version
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+        if self._engine_server is not None:
+            self._engine_server.stop(grace=None)
+            self._engine_server = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def check(self, run: ProgramRun, config: Mapping[str, PolicySetting], config_source: str) -> CheckResult:
+        """Configure the pack for this run's stack and config, analyze every resource, then the stack."""
+        if self._stub is None:
+            raise PolicyPackError("the policy pack is not running")
+        settings = reconcile_config(self.info, config, config_source)
+        redact = Redactor.for_run(run)
+        resources = _resources(run)
+        self._engine.root = run.stack_urn
+        diagnostics: list[tuple[str, analyzer_pb2.AnalyzeDiagnostic]] = []
+        try:
+            self._stub.ConfigureStack(
+                analyzer_pb2.AnalyzerStackConfigureRequest(
+                    stack=run.stack, project=run.project, organization="organization", dry_run=True
+                ),
+                timeout=_CALL_SECONDS,
+            )
+            request = analyzer_pb2.ConfigureAnalyzerRequest()
+            for name, setting in settings.items():
+                policy_config = request.policyConfig[name]
+                policy_config.enforcementLevel = _LEVEL_VALUES[setting.level or "advisory"]
+                policy_config.properties.update(dict(setting.properties))
+            self._stub.Configure(request, timeout=_CALL_SECONDS)
+            for resource in resources:
+                response = self._stub.Analyze(
+                    analyzer_pb2.AnalyzeRequest(
+                        urn=resource.urn,
+                        type=resource.type,
+                        name=resource.name,
+                        properties=resource.properties,
+                        options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent),
+                        provider=resource.provider,
+                    ),
+                    timeout=_CALL_SECONDS,
+                )
+                # The engine files a resource's diagnostics under that resource.
+                diagnostics.extend((resource.urn, diagnostic) for diagnostic in response.diagnostics)
+            stack_request = analyzer_pb2.AnalyzeStackRequest()
+            for resource in resources:
+                stack_request.resources.add(
+                    urn=resource.urn,
+                    type=resource.type,
+                    name=resource.name,
+                    properties=resource.stack_properties,
+                    options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent),
+                    provider=resource.provider,
+                    parent=resource.parent,
+                    dependencies=resource.dependencies,
+                    propertyDependencies={
+                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                        for key, urns in resource.property_dependencies.items()
+                    },
+                )
+            response = self._stub.AnalyzeStack(stack_request, timeout=_CALL_SECONDS)
+            diagnostics.extend((run.stack_urn, diagnostic) for diagnostic in response.diagnostics)
+        except grpc.RpcError as error:
+            raise self._failure(f"the Analyzer call failed: {error.details()}", redact) from None
+
+        violations = [
+            Violation(
+                policy=diagnostic.policyName,
+                urn=redact(diagnostic.urn or default_urn),
+                level=_LEVEL_NAMES.get(diagnostic.enforcementLevel, "advisory"),
+                message=redact(diagnostic.message),
+            )
+            for default_urn, diagnostic in diagnostics
+        ]
+        return CheckResult(
+            pack=self.info.name,
+            version=self.info.version,
+            policies=len(self.info.policies),
+            resources=len(resources),
+            violations=sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn, v.message)),
+            pack_log=[redact(f"{severity}: {message}") for severity, message in self._engine.take_log()],
+        )
+
+
+def check_program_run(
+    run: ProgramRun,
+    config: Mapping[str, PolicySetting],
+    config_source: str,
+    pack_dir: str | os.PathLike[str] = DEFAULT_PACK_DIR,
+) -> CheckResult:
+    """Start the pack, check one run, stop the pack."""
+    with PolicyPackProcess(pack_dir, project=run.project, stack=run.stack) as pack:
+        return pack.check(run, config, config_source)
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+FORMATS = ("text", "json")
+
+
+def format_json(result: CheckResult) -> str:
+    return json.dumps([violation.as_dict() for violation in result.violations], indent=2) + "\n"
+
+
+def format_text(result: CheckResult, run: ProgramRun, config_source: str) -> str:
+    lines = [
+        f"Policy pack {result.pack} {result.version}: {result.policies} policies over "
+        f"{result.resources} resources of stack {run.stack} (project {run.project})",
+        f"Policy config: {config_source}",
+    ]
+    for violation in result.violations:
+        lines.append("")
+        lines.append(f"[{violation.level}] {violation.policy}")
+        lines.append(f"  {violation.urn}")
+        lines.extend(f"  {line}" for line in violation.message.splitlines())
+    mandatory = len(result.mandatory)
+    others = len(result.violations) - mandatory
+    lines.append("")
+    if not result.violations:
+        lines.append("No policy violations.")
+    else:
+        lines.append(f"{mandatory} mandatory and {others} advisory violation{'s' if others != 1 else ''}.")
+    return "\n".join(lines) + "\n"

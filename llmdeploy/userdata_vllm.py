@@ -1,0 +1,326 @@
+"""User data for a vLLM serving instance: pure functions, tested directly (and through shellcheck).
+
+Built on the shared renderer (`llmdeploy/userdata.py`): the vLLM container is a
+`ContainerService` (secrets fetched by name at every start into a root-only
+tmpfs env file, a systemd unit whose stop timeout is above vLLM's drain). On
+top of it this module adds what an autoscaled fleet needs:
+
+- the CloudWatch agent, scraping vLLM's `/metrics` through its Prometheus
+  support into CloudWatch (EMF): queue depth for target tracking, KV-cache
+  usage, running requests and token counters for alarms and the dashboard;
+- the latency publisher (`llmdeploy/instance/latency_emf.py`) for the
+  histograms the agent drops (time to first token and the other latencies).
+
+The script is known at preview: built from settings and names (the secrets'
+names, the Auto Scaling group's name), never from ids or secret values.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from llmdeploy.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
+from llmdeploy.userdata import (
+    HEREDOC_DELIMITER,
+    USER_DATA_LIMIT_BYTES,
+    ContainerService,
+    DockerRun,
+    SecretEnv,
+    render_user_data,
+    shell_join,
+    write_file,
+)
+
+SERVICE_NAME = "llmdeploy-vllm"
+LATENCY_SERVICE_NAME = "llmdeploy-vllm-latency"
+HF_CACHE_DIR = "/opt/llmdeploy/huggingface"
+COMPILE_CACHE_DIR = "/opt/llmdeploy/vllm-cache"
+COMPILE_CACHE_MOUNT = "/root/.cache/vllm"
+LATENCY_SCRIPT_PATH = "/opt/llmdeploy/latency_emf.py"
+CWAGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
+CWAGENT_CTL = f"{CWAGENT_DIR}/bin/amazon-cloudwatch-agent-ctl"
+CWAGENT_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-vllm.json"
+PROMETHEUS_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-prometheus.yaml"
+# AWS's package for Debian-family AMIs; Amazon Linux has it in its own repository.
+CWAGENT_DEB_URL = (
+    "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+)
+PROMETHEUS_JOB = "vllm"
+# The agent's EMF listener (`logs.metrics_collected.emf`), loopback only.
+EMF_LISTENER = "127.0.0.1:25888"
+
+# The container's keep-alive must outlast the load balancer's idle timeout: a
+# target that closes first turns the balancer's next reuse into a 502.
+KEEP_ALIVE_MARGIN_SECONDS = 5
+
+# What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch
+# (ENGINE_FACTS: autoscaling signals and token counters). Counters arrive as
+# the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
+# removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
+SCRAPED_METRICS: Mapping[str, str] = {
+    "vllm:num_requests_waiting": "Count",
+    "vllm:num_requests_running": "Count",
+    "vllm:kv_cache_usage_perc": "None",  # a fraction, 0 to 1
+    "vllm:prompt_tokens_total": "Count",
+    "vllm:generation_tokens_total": "Count",
+    "vllm:request_success_total": "Count",
+    "vllm:num_preemptions_total": "Count",
+}
+QUEUE_DEPTH_METRIC = "vllm:num_requests_waiting"
+
+
+@dataclass(frozen=True)
+class MetricsPublishing:
+    """Where the instance publishes vLLM's metrics in CloudWatch."""
+
+    namespace: str
+    log_group: str
+    # CloudWatch dimensions every metric carries, e.g. {"AutoScalingGroupName": "llmdeploy-prod-vllm"}:
+    # averaging over them gives the per-instance value that target tracking needs.
+    dimensions: Mapping[str, str]
+    scrape_interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class VllmUserDataArgs:
+    image: str
+    options: VllmOptions
+    api_key_secret_name: str
+    hf_token_secret_name: str | None
+    metrics: MetricsPublishing
+    extra_environment: Mapping[str, str] = field(default_factory=dict)
+    # Run the script at every boot, not only the first: an instance launched into a
+    # warm pool is stopped as soon as it launches, without waiting for user data, and
+    # cloud-init does not re-run an interrupted script ("Use lifecycle hooks with a
+    # warm pool", EC2 Auto Scaling guide). The script is idempotent.
+    every_boot: bool = False
+
+
+def keep_alive_seconds(idle_timeout_seconds: int) -> int:
+    """uvicorn keep-alive for a target behind a balancer with this idle timeout."""
+    return idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS
+
+
+def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
+    """vLLM as a systemd-run container; engine flags from `vllm_arguments`."""
+    secrets = [SecretEnv(variable="VLLM_API_KEY", secret_name=args.api_key_secret_name)]
+    if args.hf_token_secret_name and VLLM.token_env:
+        secrets.append(SecretEnv(variable=VLLM.token_env, secret_name=args.hf_token_secret_name))
+    return ContainerService(
+        name=SERVICE_NAME,
+        description=f"vLLM serving {args.options.model} as {args.options.served_model_name}",
+        run=DockerRun(
+            image=args.image,
+            arguments=vllm_arguments(args.options),
+            # vLLM's docs run with `--runtime nvidia --gpus all --ipc=host`: tensor-parallel
+            # workers share memory through /dev/shm, and Docker's 64 MB ends in ncclSystemError.
+            runtime="nvidia",
+            gpus="all",
+            ipc_host=VLLM.wants_host_ipc,
+            ports=[(VLLM.container_port, VLLM.container_port)],
+            volumes=[(HF_CACHE_DIR, VLLM.cache_mount), (COMPILE_CACHE_DIR, COMPILE_CACHE_MOUNT)],
+            environment={**vllm_environment(args.options), **args.extra_environment},
+        ),
+        # vLLM drains for --shutdown-timeout seconds after SIGTERM.
+        drain_seconds=args.options.shutdown_timeout,
+        secrets=secrets,
+        host_directories=[HF_CACHE_DIR, COMPILE_CACHE_DIR],
+    )
+
+
+def prometheus_scrape_config(metrics: MetricsPublishing) -> dict[str, Any]:
+    """The agent's Prometheus scrape configuration (written as JSON, which is YAML)."""
+    return {
+        "global": {"scrape_interval": f"{metrics.scrape_interval_seconds}s", "scrape_timeout": "10s"},
+        "scrape_configs": [
+            {
+                "job_name": PROMETHEUS_JOB,
+                "metrics_path": VLLM.metrics_path,
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{VLLM.metrics_port}"],
+                        # Static labels become the CloudWatch dimensions below.
+                        "labels": dict(metrics.dimensions),
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def cloudwatch_agent_config(metrics: MetricsPublishing) -> dict[str, Any]:
+    """CloudWatch agent configuration: Prometheus scrape into EMF, plus the EMF listener."""
+    return {
+        "logs": {
+            "metrics_collected": {
+                "prometheus": {
+                    "log_group_name": metrics.log_group,
+                    "prometheus_config_path": PROMETHEUS_CONFIG_PATH,
+                    "emf_processor": {
+                        "metric_declaration_dedup": True,
+                        "metric_namespace": metrics.namespace,
+                        "metric_unit": dict(SCRAPED_METRICS),
+                        "metric_declaration": [
+                            {
+                                "source_labels": ["job"],
+                                "label_matcher": f"^{PROMETHEUS_JOB}$",
+                                "dimensions": [sorted(metrics.dimensions)],
+                                "metric_selectors": [f"^{name}$" for name in SCRAPED_METRICS],
+                            }
+                        ],
+                    },
+                },
+                # For latency_emf.py: histograms do not survive the Prometheus path.
+                "emf": {},
+            },
+            "force_flush_interval": 15,
+        }
+    }
+
+
+def latency_script() -> str:
+    return resources.files("llmdeploy").joinpath("instance/latency_emf.py").read_text()
+
+
+def latency_command(metrics: MetricsPublishing) -> list[str]:
+    argv = [
+        "/usr/bin/python3",
+        LATENCY_SCRIPT_PATH,
+        "--metrics-url",
+        f"http://127.0.0.1:{VLLM.metrics_port}{VLLM.metrics_path}",
+        "--namespace",
+        metrics.namespace,
+        "--log-group",
+        metrics.log_group,
+        "--agent",
+        EMF_LISTENER,
+        "--interval",
+        str(metrics.scrape_interval_seconds),
+    ]
+    for name, value in sorted(metrics.dimensions.items()):
+        argv += ["--dimension", f"{name}={value}"]
+    if any(ch in arg for arg in argv for ch in "%$\\"):
+        # systemd expands these in ExecStart=; names from settings never need them.
+        raise ValueError(f"latency publisher arguments must not contain %, $ or \\: {argv}")
+    return argv
+
+
+def latency_unit(metrics: MetricsPublishing) -> str:
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=vLLM latency percentiles to CloudWatch (llmdeploy)",
+            "After=amazon-cloudwatch-agent.service",
+            "",
+            "[Service]",
+            f"ExecStart={shell_join(latency_command(metrics))}",
+            "Restart=always",
+            "RestartSec=30",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def _compressed_file(path: str, content: str, mode: str) -> list[str]:
+    """A file shipped gzip+base64: user data is capped at 16 KiB, and this one is a program."""
+    # mtime=0: the same source gives the same bytes, so the launch template only
+    # changes when the program does.
+    packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
+    quoted = shlex.quote(path)
+    return [
+        f"base64 -d > {quoted}.gz <<'{HEREDOC_DELIMITER}'",
+        *[packed[i : i + 76] for i in range(0, len(packed), 76)],
+        HEREDOC_DELIMITER,
+        f"gunzip -f {quoted}.gz",
+        f"chmod {mode} {quoted}",
+    ]
+
+
+def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
+    """Shell lines: install and configure the CloudWatch agent, then start the latency publisher."""
+    return [
+        "# The CloudWatch agent: Amazon Linux has it in its repository; elsewhere AWS's package.",
+        f"if [ ! -x {CWAGENT_CTL} ]; then",
+        "  if command -v dnf >/dev/null 2>&1; then",
+        "    dnf install -y amazon-cloudwatch-agent",
+        "  else",
+        f"    curl -fsSL --retry 5 -o /tmp/amazon-cloudwatch-agent.deb {CWAGENT_DEB_URL}",
+        "    dpkg -i -E /tmp/amazon-cloudwatch-agent.deb",
+        "  fi",
+        "fi",
+        *write_file(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "0644"),
+        *write_file(CWAGENT_CONFIG_PATH, json.dumps(cloudwatch_agent_config(metrics), indent=1), "0644"),
+        f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}",
+        "",
+        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/instance/latency_emf.py, compressed.",
+        f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
+        *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
+        *write_file(f"/etc/systemd/system/{LATENCY_SERVICE_NAME}.service", latency_unit(metrics), "0644"),
+        "systemctl daemon-reload",
+        f"systemctl enable {LATENCY_SERVICE_NAME}.service",
+        f"systemctl start --no-block {LATENCY_SERVICE_NAME}.service",
+    ]
+
+
+MIME_BOUNDARY = "==LLMDEPLOY-USER-DATA=="
+# cloud-init's user-scripts module on every boot (AWS: "run user data at every
+# restart"). Overriding the final modules keeps only this one.
+EVERY_BOOT_CLOUD_CONFIG = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"
+
+
+def every_boot_user_data(script: str) -> str:
+    """The script wrapped in a cloud-init MIME multipart document that runs it at every boot."""
+    if MIME_BOUNDARY in script:
+        raise ValueError(f"the script contains the MIME boundary {MIME_BOUNDARY}")
+
+    def part(content_type: str, filename: str, body: str) -> list[str]:
+        return [
+            f"--{MIME_BOUNDARY}",
+            f'Content-Type: {content_type}; charset="us-ascii"',
+            "MIME-Version: 1.0",
+            "Content-Transfer-Encoding: 7bit",
+            f'Content-Disposition: attachment; filename="{filename}"',
+            "",
+            body.rstrip("\n"),
+            "",
+        ]
+
+    return "\n".join(
+        [
+            f'Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"',
+            "MIME-Version: 1.0",
+            "",
+            *part("text/cloud-config", "cloud-config.txt", EVERY_BOOT_CLOUD_CONFIG),
+            *part("text/x-shellscript", "user-data.sh", script),
+            f"--{MIME_BOUNDARY}--",
+            "",
+        ]
+    )
+
+
+def render_vllm_user_data(args: VllmUserDataArgs) -> str:
+    """The whole user data, deterministic for the same arguments."""
+    if not vllm_drains(args.options.image_tag):
+        raise ValueError(
+            f"{args.image}: vLLM before 0.18 aborts in-flight requests on SIGTERM; "
+            "a rolling Auto Scaling group needs --shutdown-timeout"
+        )
+    script = render_user_data(vllm_container_service(args), extra_steps=monitoring_steps(args.metrics))
+    if not args.every_boot:
+        return script
+    wrapped = every_boot_user_data(script)
+    if len(wrapped.encode()) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(
+            f"user data is {len(wrapped.encode())} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}"
+        )
+    return wrapped

@@ -1,0 +1,165 @@
+"""Inference servers a program declares: Docker containers, and `docker run` lines in EC2 user data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmpolicies import props as p
+from llmpolicies.dockerrun import DockerRun, Publish
+from llmpolicies.engines import EngineFacts, detect_engine, metrics_port
+from llmpolicies.userdata import UserData, read_user_data
+
+CONTAINER = "docker:index/container:Container"
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+SPOT_INSTANCE_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+
+# Where each EC2 resource type takes user data, and whether that property is base64.
+# (`aws.ec2.LaunchTemplate.user_data` must be base64-encoded by the caller; `Instance.user_data` is plain.)
+USER_DATA_PROPERTIES: dict[str, tuple[tuple[str, bool], ...]] = {
+    INSTANCE: (("userData", False), ("userDataBase64", True)),
+    SPOT_INSTANCE_REQUEST: (("userData", False), ("userDataBase64", True)),
+    LAUNCH_CONFIGURATION: (("userData", False), ("userDataBase64", True)),
+    LAUNCH_TEMPLATE: (("userData", True),),
+}
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class InferenceServer:
+    engine: EngineFacts
+    image: str | None
+    # The image reference holds a run-time value (`vllm/vllm-openai:${VERSION}`).
+    image_dynamic: bool
+    origin: str
+    ipc: str | None
+    shm_bytes: int | None
+    shm_setting: str | None
+    network_host: bool
+    publish: tuple[Publish, ...]
+    metrics_port: int | None
+
+    def describe(self) -> str:
+        return f"{self.engine.label} ({self.image or 'image unknown until deploy'}) in {self.origin}"
+
+    @property
+    def host_ipc(self) -> bool:
+        return self.ipc == "host"
+
+    def metrics_publishing(self) -> list[Publish]:
+        """How the metrics port reaches the host: host networking exposes it as is."""
+        if self.metrics_port is None:
+            return []
+        if self.network_host:
+            return [Publish("0.0.0.0", self.metrics_port, self.metrics_port)]
+        return [
+            publish
+            for publish in self.publish
+            if publish.container_port == self.metrics_port and publish.protocol == "tcp"
+        ]
+
+
+@dataclass
+class UserDataView:
+    """What a resource's user data holds, or why it cannot be read."""
+
+    property_name: str
+    user_data: UserData | None
+    # "unknown" (computed at deploy), or None.
+    unreadable: str | None = None
+    servers: list[InferenceServer] = field(default_factory=list)
+
+
+def server_from_container(props: Any) -> InferenceServer | None:
+    """A `docker.Container`, if it runs an inference engine."""
+    image = p.as_str(p.get(props, "image"))
+    entrypoint = [str(word) for word in p.as_list(p.get(props, "entrypoints")) if not p.is_unknown(word)]
+    command = [str(word) for word in p.as_list(p.get(props, "command")) if not p.is_unknown(word)]
+    engine = detect_engine(image, entrypoint, command)
+    if engine is None:
+        return None
+    env_items = [str(item) for item in p.as_list(p.get(props, "envs")) if not p.is_unknown(item)]
+    env: dict[str, str | None] = {item.partition("=")[0]: item.partition("=")[2] for item in env_items}
+    shm_mb = p.as_int(p.get(props, "shmSize"))
+    ports = []
+    for port in p.as_list(p.get(props, "ports")):
+        internal = p.as_int(p.get(port, "internal"))
+        if internal is None:
+            continue
+        ports.append(
+            Publish(
+                p.as_str(p.get(port, "ip")) or "0.0.0.0",
+                p.as_int(p.get(port, "external")),
+                internal,
+                p.as_str(p.get(port, "protocol")) or "tcp",
+            )
+        )
+    return InferenceServer(
+        engine=engine,
+        image=image,
+        image_dynamic=False,
+        origin="the container",
+        ipc=p.as_str(p.get(props, "ipcMode")),
+        # docker.Container.shm_size is in MB.
+        shm_bytes=shm_mb * MIB if shm_mb is not None else None,
+        shm_setting=f"shm_size={shm_mb}" if shm_mb is not None else None,
+        network_host=p.as_str(p.get(props, "networkMode")) == "host",
+        publish=tuple(ports),
+        metrics_port=metrics_port(engine, [*entrypoint, *command], env),
+    )
+
+
+def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
+    image = run.image.text if run.image is not None else None
+    command = [word.text for word in run.command]
+    entrypoint = [run.entrypoint] if run.entrypoint else []
+    engine = detect_engine(image, entrypoint, command)
+    if engine is None:
+        return None
+    env = {setting.name: setting.value for setting in run.env}
+    return InferenceServer(
+        engine=engine,
+        image=image,
+        image_dynamic=bool(run.image and run.image.dynamic),
+        origin=run.origin,
+        ipc=run.ipc,
+        shm_bytes=run.shm_bytes,
+        shm_setting=f"--shm-size {run.shm_size}" if run.shm_size is not None else None,
+        network_host=run.network == "host",
+        publish=tuple(run.publish),
+        metrics_port=metrics_port(engine, command, env),
+    )
+
+
+def user_data_views(resource_type: str, props: Any) -> list[UserDataView]:
+    """Each user-data property the resource sets, decoded."""
+    views: list[UserDataView] = []
+    properties = p.reveal(props)
+    if not isinstance(properties, dict):
+        return views
+    for name, base64_encoded in USER_DATA_PROPERTIES.get(resource_type, ()):
+        # Secret or not: what the instance receives is what matters.
+        value = properties.get(name)
+        if value is None or value == "":
+            continue
+        if p.is_unknown(value):
+            views.append(UserDataView(name, None, "unknown"))
+            continue
+        user_data = read_user_data(str(value), base64_encoded=base64_encoded, origin=name)
+        view = UserDataView(name, user_data)
+        for run in user_data.docker_runs:
+            server = server_from_docker_run(run)
+            if server is not None:
+                view.servers.append(server)
+        views.append(view)
+    return views
+
+
+def inference_servers(resource_type: str, props: Any) -> list[InferenceServer]:
+    """Every inference server this resource runs (a container, or `docker run` lines in its user data)."""
+    if resource_type == CONTAINER:
+        server = server_from_container(props)
+        return [server] if server else []
+    return [server for view in user_data_views(resource_type, props) for server in view.servers]

@@ -1,0 +1,274 @@
+"""The prod stack: vLLM on a GPU Auto Scaling group behind an Application Load Balancer.
+
+Composes the shared network, secrets and instance role with the serving load
+balancer, the GPU cluster and its observability. Every name the instances need
+at boot (secrets, the Auto Scaling group, the metrics namespace and log group)
+is derived from the project and stack names, so the user data is complete at
+preview.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.instance_role import InstanceRole, InstanceRoleArgs
+from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
+from components.network import Network
+from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
+from components.secret import ManagedSecret, ManagedSecretArgs
+from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
+from llmdeploy.boot_time import estimated_weight_bytes, health_check_grace_seconds
+from llmdeploy.engines import VLLM, VllmOptions
+from llmdeploy.userdata_vllm import (
+    QUEUE_DEPTH_METRIC,
+    MetricsPublishing,
+    VllmUserDataArgs,
+    keep_alive_seconds,
+    render_vllm_user_data,
+)
+from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib
+from stacks.aws import network_args, stack_tags
+from stacks.outputs import export_endpoint
+from stacks.settings import ProdSettings
+
+# One namespace for every llmdeploy vLLM fleet; the AutoScalingGroupName dimension tells them apart.
+METRIC_NAMESPACE = "llmdeploy/vllm"
+# What clients and the load balancer's probe need. Everything else, `/metrics`
+# above all, answers 404 at the load balancer.
+FORWARDED_PATHS = (f"{VLLM.openai_path}/*", VLLM.health_path)
+# Prometheus EC2 service discovery finds the instances by this tag (see README).
+SCRAPE_TAG = "llmdeploy:prometheus-scrape"
+
+
+def group_name() -> str:
+    """The Auto Scaling group's name: fixed, so user data and metrics can carry it at preview."""
+    return f"{pulumi.get_project()}-{pulumi.get_stack()}-vllm"
+
+
+def metrics_log_group() -> str:
+    return f"/{pulumi.get_project()}/{pulumi.get_stack()}/vllm-metrics"
+
+
+def vllm_options(settings: ProdSettings) -> VllmOptions:
+    return VllmOptions(
+        model=settings.model,
+        served_model_name=settings.served_name,
+        # Every GPU of the instance.
+        tensor_parallel_size=settings.gpu.gpu_count,
+        max_model_len=settings.max_model_len,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens,
+        generation_config=settings.generation_config,
+        shutdown_timeout=settings.shutdown_timeout,
+        otlp_traces_endpoint=settings.otlp_endpoint,
+        image_tag=settings.image_version_tag,
+        http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
+    )
+
+
+def grace_seconds(settings: ProdSettings) -> int:
+    """ELB health-check grace: the setting, else derived from the model's size on this instance."""
+    if settings.health_check_grace_seconds is not None:
+        return settings.health_check_grace_seconds
+    weights = estimated_weight_bytes(settings.model, settings.gpu, settings.gpu_memory_utilization)
+    return health_check_grace_seconds(weights)
+
+
+def prod_root_volume_gib(settings: ProdSettings) -> int:
+    if settings.root_volume_gib is not None:
+        return settings.root_volume_gib
+    return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[VLLM.name])
+
+
+def discovery_tags() -> dict[str, str]:
+    """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path)."""
+    assert VLLM.metrics_port is not None and VLLM.metrics_path is not None
+    return {
+        SCRAPE_TAG: "true",
+        "prometheus.io/port": str(VLLM.metrics_port),
+        "prometheus.io/path": VLLM.metrics_path,
+        "llmdeploy:engine": VLLM.name,
+    }
+
+
+def metrics_url_pattern() -> str:
+    """The instances' metrics are private: the URL Prometheus reaches on each discovered instance."""
+    return f"http://<instance private IP>:{VLLM.metrics_port}{VLLM.metrics_path}"
+
+
+def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
+    return ManagedSecret(
+        name,
+        ManagedSecretArgs(
+            secret_name=secret_name,
+            # Config secrets lose their mark once read into settings: mark it again.
+            value=pulumi.Output.secret(value),
+            description=description,
+            # The name is fixed (instances fetch by name) and a secret in its recovery
+            # window blocks it; the source of truth is the encrypted stack config.
+            recovery_window_in_days=0,
+            tags=tags,
+        ),
+    )
+
+
+def build(settings: ProdSettings) -> None:
+    tags = stack_tags(settings)
+    network = Network("network", network_args(settings, tags))
+    where = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+
+    api_key = _secret(
+        "vllm-api-key",
+        settings.api_key_secret_name,
+        settings.api_key.get_secret_value(),
+        f"vLLM API key for {where}",
+        tags,
+    )
+    secret_arns: list[pulumi.Input[str]] = [api_key.arn]
+    hf_token_secret_name = settings.hf_token_secret_name
+    if settings.hf_token is not None and hf_token_secret_name is not None:
+        hf_token = _secret(
+            "hf-token",
+            hf_token_secret_name,
+            settings.hf_token.get_secret_value(),
+            f"Hugging Face token for {where} (vLLM)",
+            tags,
+        )
+        secret_arns.append(hf_token.arn)
+    # SSM, the CloudWatch agent, and GetSecretValue on exactly these secrets.
+    role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
+
+    assert VLLM.metrics_port is not None
+    grace = grace_seconds(settings)
+    load_balancer = ServingLoadBalancer(
+        "api",
+        LoadBalancerArgs(
+            vpc_id=network.vpc_id,
+            vpc_cidr_block=network.vpc_cidr_block,
+            public_subnet_ids=network.public_subnet_ids,
+            target_port=VLLM.container_port,
+            health_check_path=VLLM.health_path,
+            forwarded_paths=FORWARDED_PATHS,
+            allowed_cidrs=settings.api_allowed_cidrs,
+            certificate_arn=settings.certificate_arn,
+            allow_plain_http=settings.allow_plain_http,
+            idle_timeout_seconds=settings.idle_timeout_seconds,
+            # In-flight requests of a deregistering instance get as long as vLLM drains.
+            deregistration_delay_seconds=settings.shutdown_timeout,
+            tags=tags,
+        ),
+    )
+
+    name = group_name()
+    metrics = MetricsPublishing(
+        namespace=METRIC_NAMESPACE,
+        log_group=metrics_log_group(),
+        dimensions={"AutoScalingGroupName": name},
+    )
+    user_data = render_vllm_user_data(
+        VllmUserDataArgs(
+            image=settings.image_reference,
+            options=vllm_options(settings),
+            api_key_secret_name=settings.api_key_secret_name,
+            hf_token_secret_name=hf_token_secret_name,
+            metrics=metrics,
+            # Warm instances are stopped mid-boot; the next start finishes the script.
+            every_boot=settings.warm_pool,
+        )
+    )
+    if settings.ami_id is not None:
+        image_id: pulumi.Input[str] = settings.ami_id
+    else:
+        # `insecure_value`: an AMI id is no secret, and the plan should show it.
+        image_id = aws.ssm.get_parameter_output(name=settings.ami_parameter).insecure_value
+
+    if settings.scaling_metric == "queue_depth":
+        scaling = ScalingArgs(
+            metric="queue_depth",
+            target_value=settings.target_queue_depth_per_instance,
+            queue_metric_namespace=METRIC_NAMESPACE,
+            queue_metric_name=QUEUE_DEPTH_METRIC,
+        )
+    else:
+        scaling = ScalingArgs(
+            metric="alb_requests",
+            target_value=settings.target_requests_per_instance,
+            alb_resource_label=pulumi.Output.concat(
+                load_balancer.arn_suffix, "/", load_balancer.target_group_arn_suffix
+            ),
+        )
+
+    cluster = VllmCluster(
+        "vllm",
+        VllmClusterArgs(
+            group_name=name,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            instance_type=settings.instance_type,
+            image_id=image_id,
+            ignore_image_changes=settings.ami_id is None,
+            instance_profile_arn=role.instance_profile_arn,
+            user_data=user_data,
+            root_volume_gib=prod_root_volume_gib(settings),
+            root_device_name=settings.resolved_root_device_name,
+            min_size=settings.min_size,
+            desired_capacity=settings.desired,
+            max_size=settings.max_size,
+            health_check_grace_seconds=grace,
+            target_group_arns=[load_balancer.target_group_arn],
+            api_port=VLLM.container_port,
+            load_balancer_security_group_id=load_balancer.security_group_id,
+            scaling=scaling,
+            metrics_port=VLLM.metrics_port,
+            monitoring_cidrs=settings.monitoring_cidrs,
+            monitoring_security_group_id=settings.monitoring_security_group_id,
+            spot=(
+                SpotArgs(
+                    on_demand_base_capacity=settings.on_demand_base_capacity,
+                    instance_types=settings.spot_instance_types,
+                )
+                if settings.use_spot
+                else None
+            ),
+            warm_pool=WarmPoolArgs(min_size=settings.warm_pool_min_size) if settings.warm_pool else None,
+            tags={**tags, **discovery_tags(), "Name": name},
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[role]),
+    )
+
+    ServingObservability(
+        "observability",
+        ObservabilityArgs(
+            name=name,
+            region=aws.get_region().region,
+            group_name=name,
+            metric_namespace=METRIC_NAMESPACE,
+            log_group_name=metrics.log_group,
+            load_balancer_arn_suffix=load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+            health_check_grace_seconds=grace,
+            thresholds=AlarmThresholds(
+                http_5xx_per_minute=settings.alarm_server_errors_per_minute,
+                p99_response_seconds=settings.alarm_p99_response_seconds,
+                queue_depth_per_instance=settings.alarm_queue_depth_per_instance,
+            ),
+            target_queue_depth=(
+                settings.target_queue_depth_per_instance if settings.scaling_metric == "queue_depth" else None
+            ),
+            alarm_actions=settings.alarm_topic_arns,
+            tags=tags,
+        ),
+    )
+
+    export_endpoint(
+        endpoint=pulumi.Output.concat(load_balancer.base_url, VLLM.openai_path),
+        # Clients send the served name as `model`.
+        model=settings.served_name,
+        engine=VLLM.name,
+        health_url=pulumi.Output.concat(load_balancer.base_url, VLLM.health_path),
+        metrics_url=metrics_url_pattern(),
+    )
+    pulumi.export("asg_name", cluster.group_name)
+    pulumi.export("target_group_arn", load_balancer.target_group_arn)

@@ -1,0 +1,93 @@
+"""`llmdeploy capacity` as a user runs it (its own process, offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def capacity(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LLMDEPLOY_CACHE_DIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "llmdeploy", "capacity", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_a_fitting_model_prints_the_breakdown_and_cost(tmp_path: Path) -> None:
+    done = capacity(
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--instance-type",
+        "g6e.xlarge",
+        "--max-model-len",
+        "8192",
+        "--min-size",
+        "1",
+        "--max-size",
+        "4",
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    for expected in (
+        "- weights",
+        "14.99 GiB",
+        "KV per token        128.0 KiB",
+        "verdict             fits:",
+        "$1.861 at 1 instance(s), $7.444 at 4",
+    ):
+        assert expected in done.stdout, f"missing {expected!r} in:\n{done.stdout}"
+    assert done.stderr == ""
+
+
+def test_an_oversize_context_exits_1_with_the_settings_line(tmp_path: Path) -> None:
+    done = capacity(
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--instance-type",
+        "g5.xlarge",
+        "--max-model-len",
+        "131072",
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("llmdeploy:maxModelLen: found 131072; accepted: at most ")
+    assert "does not fit" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_json_output_chooses_max_model_len(tmp_path: Path) -> None:
+    done = capacity(
+        "--model",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--instance-type",
+        "g6.xlarge",
+        "--format",
+        "json",
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["max_model_len_source"] == "chosen to fit" and document["problems"] == []
+    assert document["max_model_len"] == 32768  # Qwen2.5-7B's own fits an L4
+    breakdown = document["breakdown_gib_per_gpu"]
+    total = (
+        breakdown["weights"] + breakdown["non_torch"] + breakdown["activation_peak"] + breakdown["kv_cache"]
+    )
+    assert abs(total - breakdown["budget"]) < 0.01
+
+
+def test_an_unknown_model_offline_is_one_line(tmp_path: Path) -> None:
+    done = capacity(
+        "--model", "acme/unknown", "--instance-type", "g6e.xlarge", "--offline", tmp_path=tmp_path
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("llmdeploy:model: found 'acme/unknown'")

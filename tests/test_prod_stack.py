@@ -1,0 +1,791 @@
+"""The prod stack (stacks/prod.py and its components) under the mock monitor: the repository's
+program with Pulumi.prod.yaml (or a token-free test base) and config overrides per test."""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks
+
+from components.secret import secret_read_policy
+from llmdeploy import mockrun
+from llmdeploy.cli import main as llmdeploy_main
+from llmdeploy.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
+from llmdeploy.plan import FORMATS, plan_document, render
+from stacks.settings import DLAMI_PARAMETER, ProdSettings, SettingsError, load_settings
+from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
+
+# Shaped like real secrets, fed exactly like decrypted config secrets.
+CANARY_TOKEN = "hf_" + "Pq7Zt" * 6 + "x3M8"
+CANARY_API_KEY = "sk-llmdeploy-canary-" + "9fQ2" * 8
+SSM_AMI = "ami-0fromssm00000001"
+LT_VERSION = 7
+ALB_DNS = "api-alb-1234567890.us-east-1.elb.amazonaws.com"
+ALB_SUFFIX = "app/api-alb-5e1f/0123456789abcdef"
+TG_SUFFIX = "targetgroup/api-tg-77aa/fedcba9876543210"
+TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:000000000000:{TG_SUFFIX}"
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8899-aabbccddeeff"
+
+ASG = "aws:autoscaling/group:Group"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LISTENER = "aws:lb/listener:Listener"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+POLICY = "aws:autoscaling/policy:Policy"
+
+PROD_BASE = Path(__file__).resolve().parent / "programs" / "prod"
+
+
+def secret_arn(name: str) -> str:
+    return f"arn:aws:secretsmanager:us-east-1:000000000000:secret:{name}-Ab12Cd"
+
+
+class ProviderMocks(OfflineMocks):
+    """Test double for the AWS provider: what AWS would compute (ids, ARNs, the ALB's name, the
+    launch template's version, the SSM value), which a preview cannot know; lookups are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, state = super().new_resource(args)
+        if args.typ == "aws:secretsmanager/secret:Secret":
+            state = {**state, "arn": secret_arn(args.inputs["name"])}
+        elif args.typ in ("aws:ec2/subnet:Subnet", SECURITY_GROUP):
+            resource_id = f"{'subnet' if 'subnet' in args.typ else 'sg'}-{args.name}"
+        elif args.typ == LAUNCH_TEMPLATE:
+            resource_id = "lt-0123456789abcdef0"
+            state = {**state, "latestVersion": LT_VERSION}
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            state = {**state, "dnsName": ALB_DNS, "arnSuffix": ALB_SUFFIX}
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            state = {**state, "arn": TG_ARN, "arnSuffix": TG_SUFFIX}
+        elif args.typ == "aws:iam/instanceProfile:InstanceProfile":
+            state = {**state, "arn": "arn:aws:iam::000000000000:instance-profile/vllm-instance-profile"}
+        return resource_id, state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        self.invokes.append((args.token, dict(args.args)))
+        answer, failures = super().call(args)
+        if args.token == "aws:ssm/getParameter:getParameter":
+            answer = {**answer, "value": SSM_AMI, "insecureValue": SSM_AMI}
+        return answer, failures
+
+
+def prod(
+    program: Path = PROD_BASE,
+    *,
+    token: bool = False,
+    api_key: bool = True,
+    mock: mocks.Mocks | None = None,
+    **config: str,
+) -> ProgramRun:
+    values = {f"llmdeploy:{key}": value for key, value in config.items()}
+    secret_keys = []
+    if token:
+        values["llmdeploy:hfToken"] = CANARY_TOKEN
+        secret_keys.append("llmdeploy:hfToken")
+    if api_key:
+        values["llmdeploy:apiKey"] = CANARY_API_KEY
+        secret_keys.append("llmdeploy:apiKey")
+    return run_program(program, "prod", config=values, secret_keys=secret_keys, mock=mock or ProviderMocks())
+
+
+def refusal(**config: str) -> str:
+    with pytest.raises(ProgramRefused) as caught:
+        prod(**config)
+    return str(caught.value)
+
+
+def user_data(run: ProgramRun) -> str:
+    return base64.b64decode(str(inputs(one(run, LAUNCH_TEMPLATE))["userData"])).decode()
+
+
+def docker_run_line(run: ProgramRun) -> list[str]:
+    lines = [line for line in user_data(run).splitlines() if line.startswith("exec docker run ")]
+    assert len(lines) == 1, f"expected one docker run line in the user data, found {lines}"
+    return shlex.split(lines[0].removeprefix("exec "))
+
+
+def after(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def named(run: ProgramRun, type_: str, name: str) -> dict[str, Any]:
+    return inputs(one(run, type_, name))
+
+
+def outputs(run: ProgramRun) -> dict[str, Any]:
+    return dict(plan_document(run)["outputs"])
+
+
+@pytest.fixture
+def registrations(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Resource options as the engine receives them (ignoreChanges, deleteBeforeReplace): the
+    recorded plan keeps inputs only, so this wraps the real monitor's RegisterResource."""
+    seen: dict[str, Any] = {}
+    original = mockrun._RecordingMonitor.RegisterResource
+
+    def spy(self: mockrun._RecordingMonitor, request: Any) -> Any:
+        seen[request.name] = request
+        return original(self, request)
+
+    monkeypatch.setattr(mockrun._RecordingMonitor, "RegisterResource", spy)
+    return seen
+
+
+# ---------------------------------------------------------------------------
+# 1. Network: the ALB in public subnets, instances in private subnets (NAT or endpoints)
+
+
+def test_alb_in_public_subnets_instances_in_private_subnets_across_two_zones() -> None:
+    run = prod()
+    alb = named(run, "aws:lb/loadBalancer:LoadBalancer", "api-alb")
+    asg = named(run, ASG, "vllm-asg")
+    assert alb["subnets"] == ["subnet-network-public-us-east-1a", "subnet-network-public-us-east-1b"]
+    assert asg["vpcZoneIdentifiers"] == [
+        "subnet-network-private-us-east-1a",
+        "subnet-network-private-us-east-1b",
+    ], "instances must sit in private subnets in two zones"
+    assert alb["internal"] is False
+    # The default prod network gives private subnets a way out for Docker Hub and the HF hub.
+    assert len(of_type(run, "aws:ec2/natGateway:NatGateway")) == 1
+
+
+def test_vpc_endpoints_when_asked() -> None:
+    run = prod(vpcEndpoints="true")
+    services = {
+        str(inputs(r)["serviceName"]).rsplit(".", 1)[-1]
+        for r in of_type(run, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    }
+    assert {"secretsmanager", "dkr", "api", "s3", "ssm", "logs", "monitoring"} <= services
+
+
+# ---------------------------------------------------------------------------
+# 2. Launch template, instance role and user data
+
+
+def test_launch_template_boots_the_dlami_from_ssm_with_imdsv2_and_an_encrypted_gp3_root() -> None:
+    mock = ProviderMocks()
+    run = prod(mock=mock)
+    template = named(run, LAUNCH_TEMPLATE, "vllm-lt")
+    lookups = [args["name"] for token, args in mock.invokes if token == "aws:ssm/getParameter:getParameter"]
+    assert lookups == [DLAMI_PARAMETER]
+    assert template["imageId"] == SSM_AMI
+    assert template["instanceType"] == "g5.xlarge"
+    assert template["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 2,
+    }
+    (root,) = template["blockDeviceMappings"]
+    assert root["deviceName"] == "/dev/xvda", "the AL2023 DLAMI's root device"
+    assert root["ebs"] == {
+        "volumeSize": 75 + 25 + 23 + 10,
+        "volumeType": "gp3",
+        "encrypted": "true",
+        "deleteOnTermination": "true",
+    }, "DLAMI + vLLM image + one A10G's worth of weights + headroom"
+    assert template["iamInstanceProfile"] == {
+        "arn": "arn:aws:iam::000000000000:instance-profile/vllm-instance-profile"
+    }
+    assert "keyName" not in template, "no key pair: shell access is SSM Session Manager"
+
+
+def test_an_explicit_ami_skips_the_lookup_and_the_ssm_ami_is_not_followed(
+    registrations: dict[str, Any],
+) -> None:
+    mock = ProviderMocks()
+    run = prod(mock=mock, amiId="ami-0123456789abcdef0", rootDeviceName="/dev/sda1")
+    template = named(run, LAUNCH_TEMPLATE, "vllm-lt")
+    assert template["imageId"] == "ami-0123456789abcdef0"
+    assert template["blockDeviceMappings"][0]["deviceName"] == "/dev/sda1"
+    assert [t for t, _ in mock.invokes if t == "aws:ssm/getParameter:getParameter"] == []
+    assert list(registrations["vllm-lt"].ignoreChanges) == []
+    prod()
+    assert list(registrations["vllm-lt"].ignoreChanges) == ["imageId"], (
+        "an AMI from the SSM parameter must not roll the fleet on every DLAMI release"
+    )
+
+
+def test_instance_role_reads_exactly_the_two_secrets() -> None:
+    run = prod(token=True, modelNeedsToken="true")
+    names = sorted(inputs(r)["name"] for r in of_type(run, "aws:secretsmanager/secret:Secret"))
+    assert names == ["llmdeploy/prod/hf-token", "llmdeploy/prod/vllm-api-key"]
+    for version in of_type(run, "aws:secretsmanager/secretVersion:SecretVersion"):
+        assert inputs(version)["secretString"] == "[secret]", version.urn
+    policy = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-read-secrets")["policy"])
+    assert policy == secret_read_policy([secret_arn(name) for name in names])
+    attached = sorted(
+        inputs(r)["policyArn"].rsplit("/", 1)[1]
+        for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    )
+    assert attached == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+    # Without a token the role reads the API key only.
+    alone = json.loads(named(prod(), "aws:iam/rolePolicy:RolePolicy", "vllm-instance-read-secrets")["policy"])
+    assert alone == secret_read_policy([secret_arn("llmdeploy/prod/vllm-api-key")])
+
+
+def test_the_exact_docker_run_line() -> None:
+    assert shlex.join(docker_run_line(prod(token=True, modelNeedsToken="true"))) == (
+        "docker run --runtime nvidia --gpus all --ipc host -p 8000:8000 "
+        "-v /opt/llmdeploy/huggingface:/root/.cache/huggingface "
+        "-v /opt/llmdeploy/vllm-cache:/root/.cache/vllm "
+        "--env-file /run/llmdeploy-vllm/secrets.env -e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 "
+        "--name llmdeploy-vllm --rm vllm/vllm-openai:v0.30.0 "
+        "--model Qwen/Qwen2.5-7B-Instruct --served-model-name Qwen/Qwen2.5-7B-Instruct --port 8000 "
+        "--tensor-parallel-size 1 --max-model-len 8192 --gpu-memory-utilization 0.9 --max-num-seqs 128 "
+        "--generation-config vllm --shutdown-timeout 120"
+    )
+
+
+def test_settings_reach_the_engine_flags() -> None:
+    argv = docker_run_line(
+        prod(
+            instanceType="g6e.12xlarge",
+            servedModelName="qwen-7b",
+            maxModelLen="32768",
+            gpuMemoryUtilization="0.92",
+            maxNumSeqs="256",
+            generationConfig="auto",
+            shutdownTimeout="300",
+            idleTimeoutSeconds="900",
+            otlpEndpoint="grpc://otel-collector.internal:4317",
+        )
+    )
+    assert after(argv, "--tensor-parallel-size") == "4", "every GPU of the instance"
+    assert after(argv, "--served-model-name") == "qwen-7b"
+    assert after(argv, "--max-model-len") == "32768"
+    assert after(argv, "--gpu-memory-utilization") == "0.92"
+    assert after(argv, "--max-num-seqs") == "256"
+    assert after(argv, "--generation-config") == "auto"
+    assert after(argv, "--shutdown-timeout") == "300"
+    assert after(argv, "--otlp-traces-endpoint") == "grpc://otel-collector.internal:4317"
+    assert "VLLM_HTTP_TIMEOUT_KEEP_ALIVE=905" in argv, "keep-alive above the ALB idle timeout"
+    assert "OTEL_SERVICE_NAME=vllm" in argv
+
+
+def test_an_image_pinned_by_tag_and_digest_keeps_its_version_flags() -> None:
+    image = "vllm/vllm-openai:v0.30.0@sha256:" + "ab" * 32
+    argv = docker_run_line(prod(image=image))
+    assert image in argv and after(argv, "--shutdown-timeout") == "120"
+
+
+def test_secrets_are_fetched_by_name_and_the_unit_outlasts_the_drain() -> None:
+    script = user_data(prod(token=True, modelNeedsToken="true", shutdownTimeout="300"))
+    assert "fetch_secret VLLM_API_KEY llmdeploy/prod/vllm-api-key" in script
+    assert "fetch_secret HF_TOKEN llmdeploy/prod/hf-token" in script
+    assert "ExecStop=/usr/bin/docker stop --time 310 llmdeploy-vllm" in script
+    assert "TimeoutStopSec=340" in script and "Restart=on-failure" in script
+
+
+def test_user_data_configures_the_cloudwatch_agent_for_this_group() -> None:
+    script = user_data(prod())
+    assert '"AutoScalingGroupName": "llmdeploy-prod-vllm"' in script
+    assert '"metric_namespace": "llmdeploy/vllm"' in script
+    assert '"^vllm:num_requests_waiting$"' in script and '"^vllm:kv_cache_usage_perc$"' in script
+    assert "gpu_cache_usage_perc" not in script, "removed in vLLM 0.12"
+    assert "amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s" in script
+
+
+def test_user_data_passes_shellcheck(tmp_path: Path) -> None:
+    shellcheck(user_data(prod(token=True, modelNeedsToken="true")), tmp_path, "user-data.sh")
+    shellcheck(user_data(prod(otlpEndpoint="grpc://otel:4317")), tmp_path, "user-data-otlp.sh")
+
+
+# ---------------------------------------------------------------------------
+# 3. Auto Scaling group
+
+
+def test_group_capacity_health_checks_and_rolling_refresh(registrations: dict[str, Any]) -> None:
+    run = prod(minSize="2", desiredCapacity="3", maxSize="6")
+    asg = named(run, ASG, "vllm-asg")
+    assert (asg["minSize"], asg["desiredCapacity"], asg["maxSize"]) == (2, 3, 6)
+    assert asg["name"] == "llmdeploy-prod-vllm"
+    assert asg["healthCheckType"] == "ELB"
+    assert asg["targetGroupArns"] == [TG_ARN]
+    assert asg["instanceRefresh"] == {
+        "strategy": "Rolling",
+        "preferences": {
+            "minHealthyPercentage": 100,
+            "maxHealthyPercentage": 200,
+            "instanceWarmup": str(asg["healthCheckGracePeriod"]),
+        },
+    }
+    assert asg["launchTemplate"] == {"id": "lt-0123456789abcdef0", "version": str(LT_VERSION)}, (
+        "the template's latest_version, never $Latest: a refresh does not start with $Latest"
+    )
+    assert "$Latest" not in json.dumps(asg)
+    request = registrations["vllm-asg"]
+    assert list(request.ignoreChanges) == ["desiredCapacity"], "the autoscaler owns desired capacity"
+    assert request.deleteBeforeReplace, "a fixed name cannot exist twice"
+
+
+def test_grace_period_derived_from_the_model_never_under_600_and_overridable() -> None:
+    small = named(prod(), ASG, "vllm-asg")["healthCheckGracePeriod"]
+    large = named(
+        prod(model="meta-llama/Llama-3.1-70B-Instruct", instanceType="p4d.24xlarge"), ASG, "vllm-asg"
+    )["healthCheckGracePeriod"]
+    assert 600 <= small < large, (small, large)
+    assert named(prod(healthCheckGraceSeconds="1800"), ASG, "vllm-asg")["healthCheckGracePeriod"] == 1800
+    assert refusal(healthCheckGraceSeconds="300") == (
+        "llmdeploy:healthCheckGraceSeconds: found '300'; accepted: a number of at least 600"
+    )
+
+
+def test_warm_pool_when_asked_with_user_data_that_runs_at_every_boot() -> None:
+    run = prod(warmPool="true", warmPoolMinSize="1")
+    asg = named(run, ASG, "vllm-asg")
+    assert asg["warmPool"] == {
+        "poolState": "Stopped",
+        "minSize": 1,
+        "instanceReusePolicy": {"reuseOnScaleIn": True},
+    }
+    assert "mixedInstancesPolicy" not in asg
+    # Warm instances are stopped as soon as they launch: the bootstrap must finish on a later boot.
+    parts = email.message_from_string(user_data(run)).get_payload()
+    assert "[scripts-user, always]" in parts[0].get_payload()
+    assert "exec docker run --runtime nvidia" in parts[1].get_payload()
+    assert not user_data(prod()).startswith("Content-Type"), "plain script without a warm pool"
+
+
+def test_spot_through_a_mixed_instances_policy_with_an_on_demand_base() -> None:
+    asg = named(
+        prod(useSpot="true", onDemandBaseCapacity="1", spotInstanceTypes='["g6.xlarge"]'), ASG, "vllm-asg"
+    )
+    assert "launchTemplate" not in asg and "warmPool" not in asg
+    assert asg["capacityRebalance"] is True
+    policy = asg["mixedInstancesPolicy"]
+    assert policy["instancesDistribution"] == {
+        "onDemandBaseCapacity": 1,
+        "onDemandPercentageAboveBaseCapacity": 0,
+        "spotAllocationStrategy": "price-capacity-optimized",
+    }
+    template = policy["launchTemplate"]
+    assert template["launchTemplateSpecification"] == {
+        "launchTemplateId": "lt-0123456789abcdef0",
+        "version": str(LT_VERSION),
+    }
+    assert [o["instanceType"] for o in template["overrides"]] == ["g5.xlarge", "g6.xlarge"]
+
+
+# ---------------------------------------------------------------------------
+# 4. Load balancer
+
+
+def test_https_with_a_certificate_and_http_redirected() -> None:
+    run = prod(certificateArn=CERT, allowPlainHttp="false")
+    https = named(run, LISTENER, "api-https")
+    assert (https["port"], https["protocol"], https["certificateArn"]) == (443, "HTTPS", CERT)
+    assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    redirect = named(run, LISTENER, "api-http-redirect")
+    assert (redirect["port"], redirect["protocol"]) == (80, "HTTP")
+    assert redirect["defaultActions"] == [
+        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+    ]
+    forward_listener = one(run, "aws:lb/listenerRule:ListenerRule").property_dependencies["listenerArn"]
+    assert forward_listener == [one(run, LISTENER, "api-https").urn], "rules sit on the HTTPS listener"
+    assert len(of_type(run, LISTENER)) == 2
+
+
+def test_plain_http_only_when_allowed_and_no_certificate() -> None:
+    run = prod()
+    (listener,) = [inputs(r) for r in of_type(run, LISTENER)]
+    assert (listener["port"], listener["protocol"]) == (80, "HTTP")
+    assert "certificateArn" not in listener
+
+
+def test_only_v1_and_health_are_forwarded_everything_else_is_404() -> None:
+    run = prod(certificateArn=CERT)
+    https = named(run, LISTENER, "api-https")
+    assert https["defaultActions"] == [
+        {
+            "type": "fixed-response",
+            "fixedResponse": {"contentType": "text/plain", "messageBody": "Not Found", "statusCode": "404"},
+        }
+    ], "/metrics and every other path must answer 404 at the load balancer"
+    rule = named(run, "aws:lb/listenerRule:ListenerRule", "api-forward")
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/v1/*", "/health"]}}]
+    assert rule["actions"] == [{"type": "forward", "targetGroupArn": TG_ARN}]
+
+
+def test_alb_streaming_timeout_and_header_hygiene() -> None:
+    alb = named(prod(), "aws:lb/loadBalancer:LoadBalancer", "api-alb")
+    assert alb["idleTimeout"] == 300 and alb["dropInvalidHeaderFields"] is True
+    assert (
+        named(prod(idleTimeoutSeconds="1200"), "aws:lb/loadBalancer:LoadBalancer", "api-alb")["idleTimeout"]
+        == 1200
+    )
+
+
+def test_target_group_on_8000_health_checked_and_draining_at_least_the_engine() -> None:
+    group = named(prod(shutdownTimeout="300"), "aws:lb/targetGroup:TargetGroup", "api-tg")
+    assert (group["port"], group["protocol"], group["targetType"]) == (8000, "HTTP", "instance")
+    assert group["healthCheck"]["path"] == "/health" and group["healthCheck"]["matcher"] == "200"
+    assert group["deregistrationDelay"] == 300, "in-flight streams get the whole drain"
+    assert group["deregistrationDelay"] >= 120
+
+
+def test_alb_security_group_admits_only_configured_clients() -> None:
+    run = prod(certificateArn=CERT, apiAllowedCidrs='["0.0.0.0/0"]')
+    group = named(run, SECURITY_GROUP, "api-sg")
+    assert sorted((r["fromPort"], tuple(r["cidrBlocks"])) for r in group["ingress"]) == [
+        (80, ("0.0.0.0/0",)),
+        (443, ("0.0.0.0/0",)),
+    ]
+    (egress,) = group["egress"]
+    assert (egress["fromPort"], egress["toPort"], egress["cidrBlocks"]) == (8000, 8000, ["10.40.0.0/16"])
+
+
+# ---------------------------------------------------------------------------
+# 5. Autoscaling policy
+
+
+def test_target_tracking_on_queue_depth_per_instance() -> None:
+    policy = named(prod(targetQueueDepthPerInstance="3"), POLICY, "vllm-scaling")
+    assert policy["policyType"] == "TargetTrackingScaling"
+    assert policy["autoscalingGroupName"] == "llmdeploy-prod-vllm"
+    assert policy["targetTrackingConfiguration"] == {
+        "targetValue": 3,
+        "customizedMetricSpecification": {
+            "namespace": "llmdeploy/vllm",
+            "metricName": "vllm:num_requests_waiting",
+            "metricDimensions": [{"name": "AutoScalingGroupName", "value": "llmdeploy-prod-vllm"}],
+            "statistic": "Average",
+        },
+    }
+
+
+def test_alb_request_count_per_target_as_the_alternative() -> None:
+    policy = named(prod(scalingMetric="alb_requests", targetRequestsPerInstance="40"), POLICY, "vllm-scaling")
+    assert policy["targetTrackingConfiguration"] == {
+        "targetValue": 40,
+        "predefinedMetricSpecification": {
+            "predefinedMetricType": "ALBRequestCountPerTarget",
+            "resourceLabel": f"{ALB_SUFFIX}/{TG_SUFFIX}",
+        },
+    }
+
+
+# ---------------------------------------------------------------------------
+# 6. Observability and the instances' exposure
+
+
+def test_instances_take_the_api_from_the_alb_only_and_metrics_from_monitoring_only() -> None:
+    run = prod(
+        monitoringCidrs='["10.40.0.0/16", "10.50.0.0/16"]', monitoringSecurityGroupId="sg-0123456789abcdef0"
+    )
+    group = named(run, SECURITY_GROUP, "vllm-sg")
+    sources = sorted(
+        (rule["fromPort"], tuple(rule.get("cidrBlocks", ())) + tuple(rule.get("securityGroups", ())))
+        for rule in group["ingress"]
+    )
+    assert sources == [
+        (8000, ("10.40.0.0/16", "10.50.0.0/16")),
+        (8000, ("sg-0123456789abcdef0",)),
+        (8000, ("sg-api-sg",)),
+    ]
+    assert "0.0.0.0/0" not in json.dumps(group["ingress"]) and '"fromPort": 22' not in json.dumps(group)
+
+
+def test_no_monitoring_configured_means_only_the_alb() -> None:
+    group = named(prod(monitoringCidrs="[]"), SECURITY_GROUP, "vllm-sg")
+    assert [rule.get("securityGroups") for rule in group["ingress"]] == [["sg-api-sg"]]
+
+
+def test_instances_carry_prometheus_ec2_discovery_tags() -> None:
+    run = prod()
+    tags = {t["key"]: (t["value"], t["propagateAtLaunch"]) for t in named(run, ASG, "vllm-asg")["tags"]}
+    assert tags["llmdeploy:prometheus-scrape"] == ("true", True)
+    assert tags["prometheus.io/port"] == ("8000", True)
+    assert tags["prometheus.io/path"] == ("/metrics", True)
+    instance_tags = named(run, LAUNCH_TEMPLATE, "vllm-lt")["tagSpecifications"][0]
+    assert instance_tags["resourceType"] == "instance"
+    assert instance_tags["tags"]["llmdeploy:prometheus-scrape"] == "true"
+
+
+def test_alarms_on_5xx_unhealthy_hosts_p99_and_queue_depth() -> None:
+    run = prod(alarmTopicArns='["arn:aws:sns:us-east-1:123456789012:oncall"]', alarmP99ResponseSeconds="45")
+    alarms = {inputs(a)["name"].removeprefix("llmdeploy-prod-vllm-"): inputs(a) for a in of_type(run, ALARM)}
+    assert set(alarms) == {"alb-5xx", "target-5xx", "unhealthy-hosts", "p99-response-time", "queue-depth"}
+    assert alarms["alb-5xx"]["metricName"] == "HTTPCode_ELB_5XX_Count"
+    assert alarms["alb-5xx"]["dimensions"] == {"LoadBalancer": ALB_SUFFIX}
+    assert alarms["target-5xx"]["metricName"] == "HTTPCode_Target_5XX_Count"
+    unhealthy = alarms["unhealthy-hosts"]
+    assert unhealthy["metricName"] == "UnHealthyHostCount"
+    assert unhealthy["dimensions"] == {"LoadBalancer": ALB_SUFFIX, "TargetGroup": TG_SUFFIX}
+    grace = named(run, ASG, "vllm-asg")["healthCheckGracePeriod"]
+    assert unhealthy["evaluationPeriods"] * unhealthy["period"] > grace, "a loading instance must not page"
+    p99 = alarms["p99-response-time"]
+    assert (p99["metricName"], p99["extendedStatistic"], p99["threshold"]) == (
+        "TargetResponseTime",
+        "p99",
+        45,
+    )
+    queue = alarms["queue-depth"]
+    assert (queue["namespace"], queue["metricName"]) == ("llmdeploy/vllm", "vllm:num_requests_waiting")
+    assert queue["dimensions"] == {"AutoScalingGroupName": "llmdeploy-prod-vllm"}
+    for name, alarm in alarms.items():
+        assert alarm["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:oncall"], name
+
+
+def test_dashboard_shows_ttft_queue_kv_cache_and_tokens_per_second() -> None:
+    run = prod()
+    dashboard = named(run, "aws:cloudwatch/dashboard:Dashboard", "observability-dashboard")
+    assert dashboard["dashboardName"] == "llmdeploy-prod-vllm"
+    body = json.loads(dashboard["dashboardBody"])
+    titles = {w["properties"]["title"]: w["properties"] for w in body["widgets"]}
+    text = json.dumps(body)
+    assert "vllm:time_to_first_token_seconds_p99" in json.dumps(titles["Time to first token (s)"])
+    assert "vllm:num_requests_waiting" in json.dumps(titles["Queue depth per instance"])
+    assert "vllm:kv_cache_usage_perc" in json.dumps(titles["KV-cache usage (fraction of blocks)"])
+    tokens = json.dumps(titles["Tokens per second (fleet)"])
+    assert "vllm:generation_tokens_total" in tokens and "PERIOD(generated)" in tokens
+    assert "gpu_cache_usage_perc" not in text, "removed in vLLM 0.12"
+    assert all(w["properties"]["region"] == "us-east-1" for w in body["widgets"])
+    log_group = named(run, "aws:cloudwatch/logGroup:LogGroup", "observability-metrics-logs")
+    assert log_group["name"] == "/llmdeploy/prod/vllm-metrics" and log_group["retentionInDays"] == 30
+
+
+# ---------------------------------------------------------------------------
+# 7. Outputs
+
+
+def test_outputs_with_https() -> None:
+    assert outputs(prod(certificateArn=CERT)) == {
+        "endpoint": f"https://{ALB_DNS}/v1",
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "engine": "vllm",
+        "health_url": f"https://{ALB_DNS}/health",
+        "metrics_url": "http://<instance private IP>:8000/metrics",
+        "asg_name": "llmdeploy-prod-vllm",
+        "target_group_arn": TG_ARN,
+    }
+
+
+def test_outputs_with_plain_http_and_a_served_name() -> None:
+    result = outputs(prod(servedModelName="qwen-7b"))
+    assert result["endpoint"] == f"http://{ALB_DNS}/v1"
+    assert result["health_url"] == f"http://{ALB_DNS}/health"
+    assert result["model"] == "qwen-7b", "clients send the served name"
+
+
+# ---------------------------------------------------------------------------
+# 8. Secrets never in plaintext
+
+
+def test_canaries_are_absent_from_every_plan_format_user_data_and_plaintext_inputs() -> None:
+    run = prod(token=True, modelNeedsToken="true")
+    script = user_data(run)
+    document = plan_document(run)
+    for canary in (CANARY_TOKEN, CANARY_API_KEY):
+        assert canary not in script, "a secret value reached the user data"
+        for fmt in FORMATS:
+            assert canary not in render(document, fmt), f"a secret leaked into the {fmt} plan"
+        leaks = [text for text in plaintext_strings(run) if canary in text]
+        assert leaks == [], f"a secret leaked outside a secret: {leaks}"
+        assert all(canary not in message for _, message in run.log)
+
+
+def test_canaries_are_absent_from_errors() -> None:
+    with pytest.raises(ProgramRefused) as caught:
+        prod(token=True, instanceType="m5.xlarge", maxSize="0")
+    assert CANARY_TOKEN not in str(caught.value) and CANARY_API_KEY not in str(caught.value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings("prod", minimal_prod_config(apiKey=CANARY_API_KEY, hfToken=CANARY_TOKEN, maxSize="0"))
+    assert CANARY_API_KEY not in str(refused.value) and CANARY_TOKEN not in str(refused.value)
+
+
+# ---------------------------------------------------------------------------
+# Settings refused before any resource is declared: one line each
+
+
+@pytest.mark.parametrize(
+    ("config", "line"),
+    [
+        (
+            {"allowPlainHttp": "false"},
+            "llmdeploy:certificateArn: found nothing, and allowPlainHttp is false; accepted: an ACM "
+            "certificate ARN for HTTPS, or allowPlainHttp true to serve plain HTTP (API key and prompts "
+            "in clear text)",
+        ),
+        (
+            {"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"},
+            "llmdeploy:certificateArn: found 'arn:aws:iam::123456789012:server-certificate/x'; accepted: "
+            "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/...",
+        ),
+        (
+            {"idleTimeoutSeconds": "60"},
+            "llmdeploy:idleTimeoutSeconds: found '60'; accepted: a number of at least 300",
+        ),
+        (
+            {"minSize": "3", "maxSize": "2"},
+            "llmdeploy:minSize: found minSize=3, desiredCapacity=3, maxSize=2; accepted: minSize <= "
+            "desiredCapacity <= maxSize",
+        ),
+        (
+            {"desiredCapacity": "5"},
+            "llmdeploy:desiredCapacity: found minSize=2, desiredCapacity=5, maxSize=4; accepted: minSize "
+            "<= desiredCapacity <= maxSize",
+        ),
+        (
+            {"minSize": "0"},
+            "llmdeploy:minSize: found '0'; accepted: a number greater than 0",
+        ),
+        (
+            {"gpuMemoryUtilization": "0.99"},
+            "llmdeploy:gpuMemoryUtilization: found '0.99'; accepted: a number of at most 0.95",
+        ),
+        (
+            {"useSpot": "true", "warmPool": "true"},
+            "llmdeploy:warmPool: found true with useSpot true; accepted: one of them: EC2 Auto Scaling "
+            "does not combine a warm pool with a mixed instances (Spot) policy",
+        ),
+        (
+            {"useSpot": "true", "spotInstanceTypes": '["g5.12xlarge"]'},
+            "llmdeploy:spotInstanceTypes: found 'g5.12xlarge' (4 x 22 GiB); accepted: types with the "
+            "GPU count of g5.xlarge (1) and at least 22 GiB per GPU: the tensor-parallel size is fixed "
+            "per launch template",
+        ),
+        (
+            {"scalingMetric": "cpu"},
+            "llmdeploy:scalingMetric: found 'cpu'; accepted: one of 'queue_depth' or 'alb_requests'",
+        ),
+        (
+            {"apiAllowedCidrs": "[]"},
+            "llmdeploy:apiAllowedCidrs: found []; accepted: at least one CIDR that may reach the load "
+            "balancer (0.0.0.0/0 for a public API, which the API key then guards)",
+        ),
+        (
+            {"monitoringCidrs": '["10.40.0.0/16", "0.0.0.0/0"]'},
+            "llmdeploy:monitoringCidrs: found '0.0.0.0/0'; accepted: the monitoring networks only: port "
+            "8000 also serves the API, and /metrics is never public",
+        ),
+        (
+            {"natGateway": "false"},
+            "llmdeploy:natGateway: found false with vpcEndpoints false; accepted: natGateway true (Docker "
+            "Hub, the Hugging Face hub), or vpcEndpoints true with the image in ECR and weights the "
+            "instances can reach",
+        ),
+        (
+            {"image": "vllm/vllm-openai:v0.17.1"},
+            "llmdeploy:image: found 'vllm/vllm-openai:v0.17.1'; accepted: vLLM 0.18 or later: earlier "
+            "releases abort in-flight requests on SIGTERM (no --shutdown-timeout), so every scale-in or "
+            "refresh would cut streams",
+        ),
+        (
+            {"image": "vllm/vllm-openai:latest"},
+            "llmdeploy:image: found 'vllm/vllm-openai:latest'; accepted: an image pinned by a version tag "
+            "or a digest (not `latest`, not untagged)",
+        ),
+        (
+            {"maxModelLen": "0"},
+            "llmdeploy:maxModelLen: found '0'; accepted: a number greater than 0",
+        ),
+        (
+            {"shutdownTimeout": "7200"},
+            "llmdeploy:shutdownTimeout: found '7200'; accepted: a number of at most 3600",
+        ),
+        (
+            {"alarmTopicArns": '["oncall"]'},
+            "llmdeploy:alarmTopicArns.0: found 'oncall'; accepted: an SNS topic ARN such as "
+            "arn:aws:sns:us-east-1:123456789012:oncall",
+        ),
+    ],
+)
+def test_bad_settings_stop_the_program_with_one_line(config: dict[str, str], line: str) -> None:
+    assert refusal(**config) == line
+
+
+def minimal_prod_config(**extra: str) -> dict[str, str]:
+    config = {
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "instanceType": "g5.xlarge",
+        "maxModelLen": "8192",
+        "allowPlainHttp": "true",
+        "apiAllowedCidrs": '["203.0.113.0/24"]',
+        **extra,
+    }
+    return {f"llmdeploy:{key}": value for key, value in config.items()}
+
+
+def test_an_api_key_is_required_and_must_be_a_secret() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings("prod", minimal_prod_config())
+    assert caught.value.problems == [
+        "llmdeploy:apiKey: found nothing; accepted: a value (required): API key clients send as "
+        "`Authorization: Bearer ...` (vLLM VLLM_API_KEY; guards /v1/*), as a secret: `pulumi config "
+        "set --secret apiKey ...`. Required: the endpoint is on the internet."
+    ]
+    with pytest.raises(SettingsError) as caught:
+        load_settings("prod", minimal_prod_config(apiKey=CANARY_API_KEY))
+    (line,) = caught.value.problems
+    assert line == (
+        "llmdeploy:apiKey: found a plaintext value ([secret] not shown); accepted: a secret, set with "
+        "`pulumi config set --secret apiKey ...`"
+    )
+    settings = load_settings("prod", minimal_prod_config(apiKey=CANARY_API_KEY), {"llmdeploy:apiKey"})
+    assert isinstance(settings, ProdSettings) and CANARY_API_KEY not in repr(settings)
+
+
+# ---------------------------------------------------------------------------
+# The committed example and the command
+
+
+def test_committed_example_plans_cleanly() -> None:
+    # Pulumi.prod.yaml holds `secure:` placeholders: the plan masks them and never decrypts them.
+    run = run_program(REPO, "prod", mock=ProviderMocks())
+    template = named(run, LAUNCH_TEMPLATE, "vllm-lt")
+    assert template["instanceType"] == "g5.2xlarge"
+    script = base64.b64decode(template["userData"]).decode()
+    assert "--model meta-llama/Llama-3.1-8B-Instruct" in script
+    assert "fetch_secret HF_TOKEN llmdeploy/prod/hf-token" in script
+    assert outputs(run)["model"] == "llama-3.1-8b-instruct"
+
+
+def test_every_key_the_example_documents_is_a_prod_setting() -> None:
+    text = (REPO / "Pulumi.prod.yaml").read_text()
+    documented = set(re.findall(r"^\s*#?\s*llmdeploy:(\w+):", text, flags=re.MULTILINE))
+    known = {info.alias or name for name, info in ProdSettings.model_fields.items()}
+    assert documented - known == set(), "Pulumi.prod.yaml documents keys the settings do not accept"
+    assert len(documented) > 40
+
+
+def test_llmdeploy_plan_prod_json_shows_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert llmdeploy_main(["plan", "prod", "--program", str(REPO), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    types = {resource["type"] for resource in document["resources"]}
+    assert {
+        "llmdeploy:components:Network",
+        "llmdeploy:components:ManagedSecret",
+        "llmdeploy:components:InstanceRole",
+        "llmdeploy:components:ServingLoadBalancer",
+        "llmdeploy:components:VllmCluster",
+        "llmdeploy:components:ServingObservability",
+        LAUNCH_TEMPLATE,
+        ASG,
+        POLICY,
+        LISTENER,
+        "aws:lb/listenerRule:ListenerRule",
+        "aws:lb/targetGroup:TargetGroup",
+        ALARM,
+        "aws:cloudwatch/dashboard:Dashboard",
+    } <= types
+    assert set(document["outputs"]) == {
+        "endpoint",
+        "model",
+        "engine",
+        "health_url",
+        "metrics_url",
+        "asg_name",
+        "target_group_arn",
+    }
+    assert document["outputs"]["engine"] == "vllm"
