@@ -1,14 +1,16 @@
 """Preflight: what would make `pulumi up` of a GPU stack fail late, checked first with boto3.
 
 New accounts have 0 vCPUs of GPU quota, instance types are offered in some
-zones only, the DLAMI parameter is published per region, and a missing
-Hugging Face token secret shows only when the engine starts. Each check
-answers pass or fail with what to do; `PREFLIGHT_CHECKS` is the list to extend.
+zones only, the DLAMI parameter is published per region, a missing Hugging
+Face token secret shows only when the engine starts, and a destroyed stack's
+secrets keep their names for days. Each check answers pass or fail with what
+to do; `PREFLIGHT_CHECKS` is the list to extend.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,11 @@ class PreflightTarget:
     availability_zones: tuple[str, ...] = ()
     # `aws:region`; None leaves it to AWS_REGION or the profile.
     region: str | None = None
+    # With Spot: instances always bought On-Demand, and more types for the Spot pools.
+    on_demand_base_capacity: int = 0
+    spot_instance_types: tuple[str, ...] = ()
+    # A secret `pulumi up` creates from the stack's apiKey (prod); None when there is none.
+    api_key_secret_name: str | None = None
 
 
 def preflight_target_from_settings(stack: str, settings: Any, region: str | None) -> PreflightTarget:
@@ -47,13 +54,14 @@ def preflight_target_from_settings(stack: str, settings: Any, region: str | None
     """
     kind = str(settings.kind)
     is_prod = kind == "prod"
+    spot = bool(settings.use_spot) if is_prod else False
     return PreflightTarget(
         stack=stack,
         kind=kind,
         instance_type=str(settings.instance_type),
         # Staging is one instance; prod can grow to max_size.
         instance_count=int(settings.max_size) if is_prod else 1,
-        use_spot=bool(settings.use_spot) if is_prod else False,
+        use_spot=spot,
         ami_parameter=getattr(settings, "ami_parameter", None),
         ami_id=getattr(settings, "ami_id", None),
         hf_token_secret_name=getattr(settings, "hf_token_secret_name", None),
@@ -61,6 +69,9 @@ def preflight_target_from_settings(stack: str, settings: Any, region: str | None
         hf_token_secret_managed=getattr(settings, "hf_token", None) is not None,
         availability_zones=tuple(getattr(settings, "availability_zones", None) or ()),
         region=region,
+        on_demand_base_capacity=int(getattr(settings, "on_demand_base_capacity", 0)) if spot else 0,
+        spot_instance_types=tuple(getattr(settings, "spot_instance_types", None) or ()) if spot else (),
+        api_key_secret_name=getattr(settings, "api_key_secret_name", None) if is_prod else None,
     )
 
 
@@ -100,6 +111,48 @@ def vcpu_quota_for(instance_type: str, use_spot: bool) -> VcpuQuota | None:
     return VCPU_QUOTAS[(family, use_spot)] if family else None
 
 
+@dataclass(frozen=True)
+class QuotaDemand:
+    quota: VcpuQuota
+    vcpus: int
+    # How the number comes about: "2 x g5.xlarge x 4 vCPUs, On-Demand".
+    basis: str
+
+
+def quota_demands(target: PreflightTarget, vcpus: Mapping[str, int]) -> list[QuotaDemand]:
+    """The vCPUs each quota must allow with the stack at its largest.
+
+    With Spot, the On-Demand base counts against the On-Demand quota and the rest
+    against the Spot quota of each class the Spot types belong to, at the largest
+    type of that class (the group may fill its Spot capacity with any of them).
+    Every type must have a quota class (`vcpu_quota_for` is not None).
+    """
+    on_demand = (
+        min(target.on_demand_base_capacity, target.instance_count)
+        if target.use_spot
+        else target.instance_count
+    )
+    spot = target.instance_count - on_demand
+    demands = []
+    if on_demand:
+        quota = vcpu_quota_for(target.instance_type, use_spot=False)
+        assert quota is not None
+        each = vcpus[target.instance_type]
+        basis = f"{on_demand} x {target.instance_type} x {each} vCPUs, On-Demand"
+        demands.append(QuotaDemand(quota, on_demand * each, basis))
+    if spot:
+        largest: dict[VcpuQuota, str] = {}
+        for name in dict.fromkeys((target.instance_type, *target.spot_instance_types)):
+            quota = vcpu_quota_for(name, use_spot=True)
+            assert quota is not None
+            if quota not in largest or vcpus[name] > vcpus[largest[quota]]:
+                largest[quota] = name
+        for quota, name in largest.items():
+            basis = f"{spot} x {name} x {vcpus[name]} vCPUs, Spot"
+            demands.append(QuotaDemand(quota, spot * vcpus[name], basis))
+    return demands
+
+
 def quota_increase_command(quota: VcpuQuota, desired: int, region: str) -> str:
     return (
         f"aws service-quotas request-service-quota-increase --service-code ec2 "
@@ -115,16 +168,16 @@ def quota_increase_command(quota: VcpuQuota, desired: int, region: str) -> str:
 class PreflightContext:
     target: PreflightTarget
     aws: Aws
-    _instance_type: dict[str, Any] | None = field(default=None, repr=False)
+    _instance_types: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def region(self) -> str:
         return self.aws.region
 
-    def instance_type_info(self) -> dict[str, Any]:
-        """`describe_instance_types` for the stack's type, asked once."""
-        if self._instance_type is None:
-            name = self.target.instance_type
+    def instance_type_info(self, name: str | None = None) -> dict[str, Any]:
+        """`describe_instance_types` for one type (default: the stack's), asked once per type."""
+        name = name or self.target.instance_type
+        if name not in self._instance_types:
             try:
                 response = self.aws.call(
                     "ec2", "describe_instance_types", f"instance type {name}", InstanceTypes=[name]
@@ -138,8 +191,8 @@ class PreflightContext:
                     "set instanceType to a GPU type such as g6e.xlarge or g5.2xlarge "
                     "(`aws ec2 describe-instance-types` lists them)",
                 )
-            self._instance_type = types[0]
-        return self._instance_type
+            self._instance_types[name] = types[0]
+        return self._instance_types[name]
 
 
 def check_credentials(context: PreflightContext) -> Outcome:
@@ -209,26 +262,35 @@ def _quota_value(context: PreflightContext, quota: VcpuQuota) -> float:
 
 def check_gpu_quota(context: PreflightContext) -> Outcome:
     target = context.target
-    quota = vcpu_quota_for(target.instance_type, target.use_spot)
-    if quota is None:
+    types = list(
+        dict.fromkeys((target.instance_type, *(target.spot_instance_types if target.use_spot else ())))
+    )
+    without_quota = [name for name in types if quota_class(name) is None]
+    if without_quota:
         return failed(
-            f"{target.instance_type} is not a G, VT or P instance type, so no GPU vCPU quota applies",
-            "use a GPU instance type (g5, g6, g6e, p4d, p5...): the engines need NVIDIA GPUs",
+            f"{', '.join(without_quota)}: not a G, VT or P instance type, so no GPU vCPU quota applies",
+            "use GPU instance types (g5, g6, g6e, p4d, p5...): the engines need NVIDIA GPUs",
         )
-    vcpus = int(context.instance_type_info()["VCpuInfo"]["DefaultVCpus"])
-    needed = target.instance_count * vcpus
-    value = _quota_value(context, quota)
-    market = "Spot" if target.use_spot else "On-Demand"
-    have = f"{quota.code} {quota.name}: {value:g} vCPUs"
-    need = f"needs {needed} ({target.instance_count} x {target.instance_type} x {vcpus} vCPUs, {market})"
-    if value < needed:
-        zero = " (new accounts start at 0 for GPU instances)" if value == 0 else ""
+    vcpus = {name: int(context.instance_type_info(name)["VCpuInfo"]["DefaultVCpus"]) for name in types}
+    lines, short = [], []
+    for demand in quota_demands(target, vcpus):
+        value = _quota_value(context, demand.quota)
+        enough = value >= demand.vcpus
+        zero = " (new accounts start at 0 for GPU instances)" if value == 0 and not enough else ""
+        lines.append(
+            f"{demand.quota.code} {demand.quota.name}: {value:g} vCPUs{zero}; "
+            f"needs {demand.vcpus} ({demand.basis})"
+        )
+        if not enough:
+            short.append(demand)
+    if short:
+        commands = "; ".join(quota_increase_command(d.quota, d.vcpus, context.region) for d in short)
         return failed(
-            f"{have}{zero}; {need}",
-            f"request an increase to at least {needed} (it counts every running instance of the class in "
-            f"{context.region}): {quota_increase_command(quota, needed, context.region)}",
+            "; ".join(lines),
+            f"request an increase (a quota counts every running instance of its class in "
+            f"{context.region}): {commands}",
         )
-    return passed(f"{have}; {need}")
+    return passed("; ".join(lines))
 
 
 def check_ami(context: PreflightContext) -> Outcome:
@@ -266,18 +328,17 @@ def check_ami(context: PreflightContext) -> Outcome:
     return passed(f"{target.ami_parameter} resolves to {value}")
 
 
-def check_hf_token_secret(context: PreflightContext) -> Outcome:
-    # Only the secret's metadata is read: the token itself never leaves Secrets Manager here.
-    name = context.target.hf_token_secret_name
-    managed = context.target.hf_token_secret_managed
+def _secret_outcome(context: PreflightContext, name: str, created_from: str | None) -> Outcome:
+    """A secret the stack reads: it must exist with a value, or, when `pulumi up` creates it
+    from the config key `created_from`, it may be missing but not deleted (its name is then
+    taken until the recovery window ends). Only metadata is read, never the value."""
+    managed = created_from is not None
     region = context.region
-    if not name:
-        return skipped("the model needs no Hugging Face token")
     try:
         secret = context.aws.call("secretsmanager", "describe_secret", f"secret {name}", SecretId=name)
     except AwsResourceMissing:
         if managed:
-            return passed(f"secret {name} does not exist yet: `pulumi up` creates it from hfToken")
+            return passed(f"secret {name} does not exist yet: `pulumi up` creates it from {created_from}")
         return failed(
             f"secret {name} does not exist in {region}",
             f"create it without echoing the token: `aws secretsmanager create-secret --name {name} "
@@ -297,7 +358,7 @@ def check_hf_token_secret(context: PreflightContext) -> Outcome:
         )
     stages = [stage for stages in (secret.get("VersionIdsToStages") or {}).values() for stage in stages]
     if managed:
-        return passed(f"secret {name} exists; `pulumi up` keeps its value in step with hfToken")
+        return passed(f"secret {name} exists; `pulumi up` keeps its value in step with {created_from}")
     if "AWSCURRENT" not in stages:
         return failed(
             f"secret {name} has no current value",
@@ -307,12 +368,28 @@ def check_hf_token_secret(context: PreflightContext) -> Outcome:
     return passed(f"secret {name} exists with a current value")
 
 
+def check_hf_token_secret(context: PreflightContext) -> Outcome:
+    target = context.target
+    if not target.hf_token_secret_name:
+        return skipped("the model needs no Hugging Face token")
+    created_from = "hfToken" if target.hf_token_secret_managed else None
+    return _secret_outcome(context, target.hf_token_secret_name, created_from)
+
+
+def check_api_key_secret(context: PreflightContext) -> Outcome:
+    name = context.target.api_key_secret_name
+    if not name:
+        return skipped(f"{context.target.kind} stack: no API key secret")
+    return _secret_outcome(context, name, "apiKey")
+
+
 PREFLIGHT_CHECKS: list[Check[PreflightContext]] = [
     Check("credentials", check_credentials),
     Check("instance-type", check_instance_type, requires=("credentials",)),
     Check("gpu-quota", check_gpu_quota, requires=("credentials",)),
     Check("ami", check_ami, requires=("credentials",)),
     Check("hf-token-secret", check_hf_token_secret, requires=("credentials",)),
+    Check("api-key-secret", check_api_key_secret, requires=("credentials",)),
 ]
 
 

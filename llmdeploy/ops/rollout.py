@@ -4,8 +4,9 @@
 one until they are replaced. An instance refresh replaces them in rolling
 batches while the group keeps `min_healthy_percentage` of its capacity in
 service. LLM engines take minutes to load a model, so the default launches
-each new instance before terminating an old one (min 100 %, max 150 %): the
-group briefly runs more instances, and so needs GPU quota above its size.
+each new instance before terminating an old one (min 100 %, max 200 %, as the
+prod stack's own refresh on a launch-template change): the group briefly runs
+up to twice its instances, and so needs GPU quota above its size.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal, TextIO
 from llmdeploy.ops.aws import Aws, AwsResourceMissing, OpsError
 
 # The stack output naming the prod Auto Scaling group.
-ASG_OUTPUT = "autoscaling_group_name"
+ASG_OUTPUT = "asg_name"
 
 ACTIVE_STATUSES = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
 TERMINAL_STATUSES = ("Successful", "Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful")
@@ -45,7 +46,7 @@ class RolloutTarget:
 @dataclass(frozen=True)
 class RefreshPreferences:
     min_healthy_percentage: int = 100
-    max_healthy_percentage: int = 150
+    max_healthy_percentage: int = 200
     # None: the group's DefaultInstanceWarmup, else its health-check grace period.
     instance_warmup_seconds: int | None = None
     # Leave instances already on the desired launch template alone.
@@ -183,7 +184,7 @@ def describe_group(aws: Aws, name: str) -> dict[str, Any]:
     if not groups:
         raise AwsResourceMissing(
             f"not found: Auto Scaling group {name} in {aws.region}",
-            "check the stack's autoscaling_group_name output (or --asg) and the region",
+            f"check the stack's {ASG_OUTPUT} output (or --asg) and the region",
         )
     return dict(groups[0])
 

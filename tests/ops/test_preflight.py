@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from llmdeploy.ops.preflight import (
     PreflightTarget,
     preflight_target_from_settings,
     quota_class,
+    quota_demands,
     run_preflight,
     vcpu_quota_for,
 )
@@ -96,33 +96,6 @@ def test_vcpu_quota_code_for_class_and_market(instance_type: str, spot: bool, co
     assert quota is not None and quota.code == code, f"{instance_type} spot={spot}: {quota}"
 
 
-def test_adapter_reads_prod_settings_by_attribute_name() -> None:
-    settings = SimpleNamespace(
-        kind="prod",
-        instance_type="g6e.xlarge",
-        ami_parameter=DLAMI_PARAMETER,
-        ami_id=None,
-        min_size=1,
-        max_size=4,
-        use_spot=True,
-        hf_token_secret_name="llmdeploy/hf-token",
-        availability_zones=["us-east-1a", "us-east-1b"],
-    )
-    target = preflight_target_from_settings("prod-eu", settings, "eu-west-1")
-    assert target == PreflightTarget(
-        stack="prod-eu",
-        kind="prod",
-        instance_type="g6e.xlarge",
-        instance_count=4,
-        use_spot=True,
-        ami_parameter=DLAMI_PARAMETER,
-        ami_id=None,
-        hf_token_secret_name="llmdeploy/hf-token",
-        availability_zones=("us-east-1a", "us-east-1b"),
-        region="eu-west-1",
-    )
-
-
 STAGING_STACK_FILE = """\
 config:
   aws:region: us-east-1
@@ -141,14 +114,14 @@ def staging_program(directory: Path, stack: str = "staging", extra: str = "") ->
     return directory
 
 
-def staging_target(program: Path, stack: str = "staging") -> PreflightTarget:
+def target_from_program(program: Path, stack: str = "staging") -> PreflightTarget:
     config = read_stack(program, stack)
     settings = load_stack_settings(program, config)
     return as_in_the_program(config, lambda: preflight_target_from_settings(stack, settings, config.region))
 
 
 def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
-    target = staging_target(staging_program(tmp_path))
+    target = target_from_program(staging_program(tmp_path))
     assert target == PreflightTarget(
         stack="staging",
         kind="staging",
@@ -166,9 +139,53 @@ def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
     )
 
 
+PROD_STACK_FILE = """\
+config:
+  aws:region: us-east-1
+  llmdeploy:model: meta-llama/Llama-3.1-8B-Instruct
+  llmdeploy:instanceType: g5.2xlarge
+  llmdeploy:apiKey:
+    secure: v1:cGxhY2Vob2xkZXI=:bm90IGEgcmVhbCBrZXk=
+  llmdeploy:maxModelLen: 8192
+  llmdeploy:minSize: 1
+  llmdeploy:maxSize: 4
+  llmdeploy:allowPlainHttp: true
+  llmdeploy:apiAllowedCidrs: ["203.0.113.0/24"]
+"""
+
+
+def prod_program(directory: Path, extra: str = "") -> Path:
+    (directory / "Pulumi.yaml").write_text("name: llmdeploy\nruntime: python\n")
+    (directory / "Pulumi.prod.yaml").write_text(PROD_STACK_FILE + extra)
+    return directory
+
+
+def test_adapter_reads_the_real_prod_settings(tmp_path: Path) -> None:
+    spot = "  llmdeploy:useSpot: true\n  llmdeploy:onDemandBaseCapacity: 1\n  llmdeploy:spotInstanceTypes: [g6.2xlarge]\n"
+    program = prod_program(tmp_path, spot + "  llmdeploy:availabilityZones: [us-east-1a, us-east-1b]\n")
+    target = target_from_program(program, "prod")
+    assert target == PreflightTarget(
+        stack="prod",
+        kind="prod",
+        instance_type="g5.2xlarge",
+        instance_count=4,
+        use_spot=True,
+        ami_parameter=DLAMI_PARAMETER,
+        ami_id=None,
+        # No hfToken: the model needs none.
+        hf_token_secret_name=None,
+        hf_token_secret_managed=False,
+        availability_zones=("us-east-1a", "us-east-1b"),
+        region="us-east-1",
+        on_demand_base_capacity=1,
+        spot_instance_types=("g6.2xlarge",),
+        api_key_secret_name="llmdeploy/prod/vllm-api-key",
+    )
+
+
 def test_adapter_names_the_secret_after_the_stack(tmp_path: Path) -> None:
     program = staging_program(tmp_path, "gpu-eu", "  llmdeploy:kind: staging\n")
-    target = staging_target(program, "gpu-eu")
+    target = target_from_program(program, "gpu-eu")
     assert target.hf_token_secret_name == "llmdeploy/gpu-eu/hf-token"
 
 
@@ -211,6 +228,38 @@ def test_zero_gpu_quota_fails_with_the_increase_command(
         "aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-DB2E81BA "
         "--desired-value 8 --region us-east-1"
     ) in result.remedy
+
+
+def test_spot_demands_split_between_the_on_demand_base_and_the_spot_types() -> None:
+    target = replace(
+        PROD,
+        instance_count=4,
+        use_spot=True,
+        on_demand_base_capacity=1,
+        spot_instance_types=("g6e.2xlarge", "g5.xlarge", "p4d.24xlarge"),
+    )
+    vcpus = {"g5.xlarge": 4, "g6e.2xlarge": 8, "p4d.24xlarge": 96}
+    assert [(d.quota.code, d.vcpus, d.basis) for d in quota_demands(target, vcpus)] == [
+        ("L-DB2E81BA", 4, "1 x g5.xlarge x 4 vCPUs, On-Demand"),
+        # Spot may fill the other three with the largest type of each class.
+        ("L-3819A6DF", 24, "3 x g6e.2xlarge x 8 vCPUs, Spot"),
+        ("L-7212CCBC", 288, "3 x p4d.24xlarge x 96 vCPUs, Spot"),
+    ]
+
+
+def test_spot_base_needs_on_demand_quota_too(aws_env: MotoServer, quotas: ServiceQuotasTestDouble) -> None:
+    quotas.set_applied(G_SPOT, 64)
+    quotas.set_applied(G_ON_DEMAND, 0)
+    target = replace(PROD, instance_count=4, use_spot=True, on_demand_base_capacity=1)
+    result = preflight(target)["gpu-quota"]
+    assert result.status == "fail", result
+    assert result.detail == (
+        "L-DB2E81BA Running On-Demand G and VT instances: 0 vCPUs (new accounts start at 0 for GPU instances); "
+        "needs 4 (1 x g5.xlarge x 4 vCPUs, On-Demand); "
+        "L-3819A6DF All G and VT Spot Instance Requests: 64 vCPUs; needs 12 (3 x g5.xlarge x 4 vCPUs, Spot)"
+    )
+    assert "--quota-code L-DB2E81BA --desired-value 4" in result.remedy
+    assert "L-3819A6DF" not in result.remedy
 
 
 def test_quota_below_max_size_fails(aws_env: MotoServer, quotas: ServiceQuotasTestDouble) -> None:
@@ -353,6 +402,19 @@ def test_a_deleted_secret_blocks_the_stack_from_creating_its_own(
     assert "--force-delete-without-recovery" in result.remedy
 
 
+def test_a_deleted_api_key_secret_blocks_a_prod_stack(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble
+) -> None:
+    secrets = aws_env.client("secretsmanager")
+    secrets.create_secret(Name="llmdeploy/prod/vllm-api-key", SecretString="k")
+    secrets.delete_secret(SecretId="llmdeploy/prod/vllm-api-key", RecoveryWindowInDays=7)
+    result = preflight(replace(PROD, api_key_secret_name="llmdeploy/prod/vllm-api-key"))["api-key-secret"]
+    assert result.status == "fail", result
+    assert result.detail.startswith("secret llmdeploy/prod/vllm-api-key is scheduled for deletion")
+    staging = preflight(replace(PROD, kind="staging"))["api-key-secret"]
+    assert (staging.status, staging.detail) == ("skip", "staging stack: no API key secret")
+
+
 def test_no_token_needed_skips_the_secret_check(aws_env: MotoServer, quotas: ServiceQuotasTestDouble) -> None:
     result = preflight(PROD)["hf-token-secret"]
     assert (result.status, result.detail) == ("skip", "the model needs no Hugging Face token")
@@ -449,7 +511,7 @@ def test_command_on_a_staging_stack(
     assert main(["preflight", "staging", "--program", str(program)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Preflight of stack staging (staging) in us-east-1: 1 x g5.2xlarge"
-    assert out[-1] == "All 5 checks passed."
+    assert out[-1] == "No check failed; 1 of 6 skipped."
     assert any(line.startswith("gpu-quota        PASS    L-DB2E81BA") for line in out), out
 
     quotas.set_applied(G_ON_DEMAND, 4)
@@ -464,3 +526,18 @@ def test_command_without_stack_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "Pulumi.yaml").write_text("name: llmdeploy\nruntime: python\n")
     assert main(["preflight", "prod", "--program", str(tmp_path)]) == 1
     assert f"error: Pulumi.prod.yaml: not found in {tmp_path}" in capsys.readouterr().err
+
+
+def test_command_on_a_prod_stack(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = aws_env.client("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    program = prod_program(tmp_path, f"  llmdeploy:amiId: {image}\n")
+    quotas.set_applied(G_ON_DEMAND, 32)
+    assert main(["preflight", "prod", "--program", str(program), "--format", "json"]) == 0
+    checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["gpu-quota"]["detail"].endswith("needs 32 (4 x g5.2xlarge x 8 vCPUs, On-Demand)")
+    assert checks["api-key-secret"]["detail"] == (
+        "secret llmdeploy/prod/vllm-api-key does not exist yet: `pulumi up` creates it from apiKey"
+    )
+    assert checks["hf-token-secret"]["status"] == "skip"

@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.ops.rollout import ProgressReporter, RefreshPreferences, RefreshState
+from llmdeploy.ops.rollout import ASG_OUTPUT, ProgressReporter, RefreshPreferences, RefreshState
+from tests.conftest import plan_of
 from tests.fixtures.aws_test_doubles import InstanceRefreshTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, TEST_CREDENTIALS, MotoServer, deny, use_credentials
 
@@ -88,7 +89,7 @@ def test_start_and_follow_to_success(
     assert {key: value for key, value in started.items() if key.startswith(("Preferences", "Strategy"))} == {
         "Strategy": "Rolling",
         "Preferences.MinHealthyPercentage": "100",
-        "Preferences.MaxHealthyPercentage": "150",
+        "Preferences.MaxHealthyPercentage": "200",
         "Preferences.SkipMatching": "true",
     }
 
@@ -239,9 +240,7 @@ def test_group_name_from_the_stack_outputs(
 ) -> None:
     create_group(refreshes.moto)
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(
-        json.dumps({"endpoint": "https://llm.example.com/v1", "autoscaling_group_name": GROUP})
-    )
+    outputs.write_text(json.dumps({"endpoint": "https://llm.example.com/v1", "asg_name": GROUP}))
     code, lines, _ = rollout(capsys, tmp_path, "--outputs", str(outputs), "--no-wait")
     assert code == 0
     assert lines[0].startswith(f"Auto Scaling group {GROUP}:")
@@ -249,7 +248,7 @@ def test_group_name_from_the_stack_outputs(
     code, _, err = rollout(capsys, tmp_path, "--outputs", str(outputs))
     assert code == 1
     assert err.splitlines() == [
-        "error: autoscaling_group_name: found nothing in the stack outputs; accepted: the Auto Scaling group name",
+        "error: asg_name: found nothing in the stack outputs; accepted: the Auto Scaling group name",
         "what to do: pass --asg NAME",
     ]
 
@@ -334,6 +333,10 @@ def test_rollback_progress_reads_the_rollback_details() -> None:
 def test_default_preferences_launch_before_terminating() -> None:
     assert RefreshPreferences().to_api() == {
         "MinHealthyPercentage": 100,
-        "MaxHealthyPercentage": 150,
+        "MaxHealthyPercentage": 200,
         "SkipMatching": True,
     }
+
+
+def test_the_prod_stack_exports_the_group_name_rollout_reads() -> None:
+    assert ASG_OUTPUT in plan_of("prod")["outputs"]

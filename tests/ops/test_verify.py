@@ -18,6 +18,7 @@ from llmdeploy.ops.verify import (
     HEALTH_URL_OUTPUT,
     INSTANCE_ID_OUTPUT,
     MODEL_OUTPUT,
+    TARGET_GROUP_OUTPUT,
     looks_like_prometheus,
     public_metrics_url,
 )
@@ -472,7 +473,10 @@ def test_metrics_url_is_on_the_public_origin() -> None:
     assert public_metrics_url("http://10.0.0.5:8000/v1") == "http://10.0.0.5:8000/metrics"
 
 
-def test_the_staging_stack_exports_what_verify_reads() -> None:
-    outputs = plan_of("staging")["outputs"]
-    wanted = {ENDPOINT_OUTPUT, MODEL_OUTPUT, HEALTH_URL_OUTPUT, INSTANCE_ID_OUTPUT}
-    assert wanted <= set(outputs), f"the staging stack's outputs lack {sorted(wanted - set(outputs))}"
+@pytest.mark.parametrize(
+    ("stack", "aws_output"), [("staging", INSTANCE_ID_OUTPUT), ("prod", TARGET_GROUP_OUTPUT)]
+)
+def test_the_stacks_export_what_verify_reads(stack: str, aws_output: str) -> None:
+    outputs = plan_of(stack)["outputs"]
+    wanted = {ENDPOINT_OUTPUT, MODEL_OUTPUT, HEALTH_URL_OUTPUT, aws_output}
+    assert wanted <= set(outputs), f"the {stack} stack's outputs lack {sorted(wanted - set(outputs))}"
