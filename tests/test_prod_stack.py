@@ -240,7 +240,7 @@ def test_instance_role_reads_exactly_the_two_secrets() -> None:
 
 def test_the_exact_docker_run_line() -> None:
     assert shlex.join(docker_run_line(prod(token=True, modelNeedsToken="true"))) == (
-        "docker run --runtime nvidia --gpus all --ipc host -p 8000:8000 "
+        "docker run --runtime nvidia --gpus all --ipc=host -p 8000:8000 "
         "-v /opt/llmdeploy/huggingface:/root/.cache/huggingface "
         "-v /opt/llmdeploy/vllm-cache:/root/.cache/vllm "
         "--env-file /run/llmdeploy-vllm/secrets.env -e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 "
