@@ -8,6 +8,11 @@ load + compile kills every instance before it serves, and starts the next one.
 The estimate is deliberately pessimistic (a cold cache, a NAT gateway, gp3's
 baseline throughput): a grace period that is too long only delays replacing an
 instance that really died; one too short never lets the fleet come up.
+
+The weight size is the capacity planner's (`llmdeploy.capacity.weight_bytes`, from
+the model's config.json: parameter count, dtype, quantization), the same figure
+that sizes the KV cache. Only a model the planner cannot size (offline and not
+bundled, an architecture it does not know) falls back to a guess from its name.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import math
 import re
 
+from llmdeploy.capacity import weight_bytes
 from llmdeploy.gpus import GpuInstanceType
+from llmdeploy.models import ModelArchitecture
 
 GB = 1000**3
 # The floor: image pull plus the smallest model plus compile already take minutes.
@@ -35,6 +42,7 @@ LOAD_BYTES_PER_SECOND = 125 * 1024**2
 COMPILE_SECONDS = 240
 SAFETY_FACTOR = 1.25
 
+# The name-based fallback, for models the planner cannot size.
 # Bytes per parameter by what the name says about quantization.
 _QUANTIZED = (
     (re.compile(r"awq|gptq|int4|4bit|w4a16|nf4|q4", re.I), 0.5),
@@ -60,8 +68,8 @@ def bytes_per_parameter(model: str) -> float:
     return 2.0  # bf16 / fp16
 
 
-def estimated_weight_bytes(model: str, gpu: GpuInstanceType, gpu_memory_utilization: float) -> int:
-    """Weights on disk: from the name's parameter count, never above what the GPUs can hold.
+def weight_bytes_from_name(model: str, gpu: GpuInstanceType, gpu_memory_utilization: float) -> int:
+    """The fallback guess of the weights: the name's parameter count, never above what the GPUs hold.
 
     A model whose name states no size is budgeted at the most the instance's GPUs
     can serve (weights beyond that cannot be loaded anyway).
@@ -71,6 +79,24 @@ def estimated_weight_bytes(model: str, gpu: GpuInstanceType, gpu_memory_utilizat
     if billions is None:
         return bound
     return min(bound, int(billions * 1e9 * bytes_per_parameter(model)))
+
+
+def weight_bytes_to_load(
+    model: str,
+    architecture: ModelArchitecture | None,
+    gpu: GpuInstanceType,
+    gpu_memory_utilization: float,
+) -> int:
+    """Bytes a new instance downloads and loads: the planner's figure for a model it could size.
+
+    `architecture` is the planner's (`CapacityAssessment.architecture`), None when it could not
+    read the model's config.json; only then is the size guessed from the name. The planner's
+    figure is the weights as served (bf16/fp16, or as a quantized checkpoint stores them), which
+    is what a safetensors checkpoint in that dtype holds.
+    """
+    if architecture is not None:
+        return weight_bytes(architecture, architecture.quantization)
+    return weight_bytes_from_name(model, gpu, gpu_memory_utilization)
 
 
 def boot_seconds(weight_bytes: int) -> float:

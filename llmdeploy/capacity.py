@@ -140,7 +140,7 @@ class CapacityRequest:
     kv_cache_dtype: str | None = None  # "auto" or "fp8"
     min_size: int = 1
     max_size: int = 1
-    hf_token: str | None = None
+    hf_token: str | None = field(default=None, repr=False)  # never in a repr, a log or an error
     allow_network: bool = True
     keys: ConfigKeys | None = None
 
@@ -229,6 +229,7 @@ class CapacityAssessment:
     request: CapacityRequest
     problems: list[str] = field(default_factory=list)
     unknown: str | None = None
+    unknown_reason: str | None = None  # why the model could not be sized (ModelConfigError's line)
     estimate: CapacityEstimate | None = None
     architecture: ModelArchitecture | None = None
     instance: GpuInstanceType | None = None
@@ -535,6 +536,7 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
     try:
         arch = resolve_model(request.model, token=request.hf_token, allow_network=request.allow_network)
     except ModelConfigError as error:
+        assessment.unknown_reason = str(error)
         assessment.unknown = (
             f"llmdeploy:{keys.model}: found {request.model!r}; accepted: a model whose config.json "
             f"llmdeploy can read and size ({error})"
@@ -590,6 +592,42 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
         f"or an instance type that fits: {_describe_fits(alternatives)}"
     )
     return assessment
+
+
+def assess_fleet_capacity(
+    request: CapacityRequest, more_instance_types: Sequence[str], more_key: str
+) -> CapacityAssessment:
+    """Capacity of a group that launches `request.instance_type` or any of `more_instance_types`.
+
+    An Auto Scaling group with Spot pools runs every instance type from one launch template, so
+    with one set of engine flags: each type must serve one sequence of the same max-model-len.
+    Their problems name `more_key` (the config key listing them) instead of the instance type's.
+    When max-model-len is unset, the length chosen is the longest that every type fits; a type
+    with as much GPU memory can still fit less, since vLLM batches 8192 tokens in its profile run
+    (not 2048) on GPUs of 70 GiB or more (`vllm_batch_defaults`).
+
+    The assessment returned, and its output, are `request.instance_type`'s.
+    """
+    primary = assess_capacity(request)
+    others = [name for name in dict.fromkeys(more_instance_types) if name != request.instance_type]
+    if primary.problems or primary.estimate is None or not others:
+        return primary
+    keys = replace(request.config_keys, instance_type=more_key)
+    length = primary.estimate.max_model_len
+    problems: list[str] = []
+    for name in others:
+        other = assess_capacity(replace(request, instance_type=name, keys=keys))
+        problems += other.problems
+        if not other.problems and other.max_model_len is not None:
+            length = min(length, other.max_model_len)
+    if problems:
+        primary.problems.extend(problems)
+        return primary
+    if request.max_model_len is None and length < primary.estimate.max_model_len:
+        fleet = assess_capacity(replace(request, max_model_len=length))
+        fleet.max_model_len_chosen = True
+        return fleet
+    return primary
 
 
 def _instance_problem(

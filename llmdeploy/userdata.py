@@ -79,7 +79,7 @@ def docker_run_argv(run: DockerRun) -> list[str]:
     if run.shm_size:
         argv += ["--shm-size", run.shm_size]
     if run.ipc_host:
-        argv += ["--ipc", "host"]
+        argv.append("--ipc=host")
     for host_port, container_port in run.ports:
         argv += ["-p", f"{host_port}:{container_port}"]
     for host_path, container_path in run.volumes:

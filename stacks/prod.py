@@ -18,7 +18,8 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
-from llmdeploy.boot_time import estimated_weight_bytes, health_check_grace_seconds
+from llmdeploy.boot_time import health_check_grace_seconds, weight_bytes_to_load
+from llmdeploy.capacity import CapacityAssessment
 from llmdeploy.engines import VLLM, VllmOptions
 from llmdeploy.userdata_vllm import (
     QUEUE_DEPTH_METRIC,
@@ -29,7 +30,7 @@ from llmdeploy.userdata_vllm import (
 )
 from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib
 from stacks.aws import network_args, stack_tags
-from stacks.outputs import export_endpoint
+from stacks.outputs import export_capacity, export_endpoint
 from stacks.settings import ProdSettings
 
 # One namespace for every llmdeploy vLLM fleet; the AutoScalingGroupName dimension tells them apart.
@@ -50,13 +51,20 @@ def metrics_log_group() -> str:
     return f"/{pulumi.get_project()}/{pulumi.get_stack()}/vllm-metrics"
 
 
-def vllm_options(settings: ProdSettings) -> VllmOptions:
+def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """--max-model-len: as set, else the planner's choice (settings refuse an unset one it cannot make)."""
+    chosen = settings.max_model_len or capacity.max_model_len
+    assert chosen is not None  # ProdSettings._fits_the_gpus
+    return chosen
+
+
+def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
     return VllmOptions(
         model=settings.model,
         served_model_name=settings.served_name,
         # Every GPU of the instance.
         tensor_parallel_size=settings.gpu.gpu_count,
-        max_model_len=settings.max_model_len,
+        max_model_len=engine_max_model_len(settings, capacity),
         gpu_memory_utilization=settings.gpu_memory_utilization,
         max_num_seqs=settings.max_num_seqs,
         max_num_batched_tokens=settings.max_num_batched_tokens,
@@ -68,11 +76,13 @@ def vllm_options(settings: ProdSettings) -> VllmOptions:
     )
 
 
-def grace_seconds(settings: ProdSettings) -> int:
-    """ELB health-check grace: the setting, else derived from the model's size on this instance."""
+def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """ELB health-check grace: the setting, else derived from the model's size (the planner's)."""
     if settings.health_check_grace_seconds is not None:
         return settings.health_check_grace_seconds
-    weights = estimated_weight_bytes(settings.model, settings.gpu, settings.gpu_memory_utilization)
+    weights = weight_bytes_to_load(
+        settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
+    )
     return health_check_grace_seconds(weights)
 
 
@@ -141,7 +151,9 @@ def build(settings: ProdSettings) -> None:
     role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
 
     assert VLLM.metrics_port is not None
-    grace = grace_seconds(settings)
+    # Settings validation assessed it already; model configs are cached, so this is arithmetic.
+    capacity = settings.capacity()
+    grace = grace_seconds(settings, capacity)
     load_balancer = ServingLoadBalancer(
         "api",
         LoadBalancerArgs(
@@ -170,7 +182,7 @@ def build(settings: ProdSettings) -> None:
     user_data = render_vllm_user_data(
         VllmUserDataArgs(
             image=settings.image_reference,
-            options=vllm_options(settings),
+            options=vllm_options(settings, capacity),
             api_key_secret_name=settings.api_key_secret_name,
             hf_token_secret_name=hf_token_secret_name,
             metrics=metrics,
@@ -272,3 +284,4 @@ def build(settings: ProdSettings) -> None:
     )
     pulumi.export("asg_name", cluster.group_name)
     pulumi.export("target_group_arn", load_balancer.target_group_arn)
+    export_capacity(capacity)

@@ -35,7 +35,14 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.capacity import TGI_KEYS, CapacityRequest, capacity_problems
+from llmdeploy.capacity import (
+    TGI_KEYS,
+    VLLM_KEYS,
+    CapacityAssessment,
+    CapacityRequest,
+    assess_fleet_capacity,
+    capacity_problems,
+)
 from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
 from llmdeploy.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB
@@ -649,10 +656,13 @@ class ProdSettings(AwsSettings):
     )
     max_size: PositiveInt = Field(default=2, description="Most instances. Default 2.")
 
-    max_model_len: PositiveInt = Field(
-        description="vLLM --max-model-len: prompt plus output tokens per sequence. Required: a model's "
-        "own (often 128k) does not fit most GPUs, and vLLM refuses to start when one sequence "
-        "does not fit the KV cache."
+    max_model_len: PositiveInt | None = Field(
+        default=None,
+        description="vLLM --max-model-len: prompt plus output tokens per sequence; vLLM refuses to start "
+        "when one sequence does not fit the KV cache, so a value that cannot is a settings error. "
+        "Default: chosen to fit, the longest multiple of 256 (at most the model's own) with which one "
+        "sequence fits on every instance type of the group (the plan's `capacity` output shows it); "
+        "required when the capacity planner cannot size the model.",
     )
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=0.95)] = Field(
         default=0.9, description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9."
@@ -852,6 +862,54 @@ class ProdSettings(AwsSettings):
         return self
 
     @property
+    def fleet_instance_types(self) -> list[str]:
+        """Every type the group may launch from its one launch template: instanceType, Spot pools."""
+        spot = [t for t in self.spot_instance_types if t != self.instance_type] if self.use_spot else []
+        return [self.instance_type, *dict.fromkeys(spot)]
+
+    @property
+    def capacity_request(self) -> CapacityRequest:
+        """What llmdeploy.capacity needs: vLLM's flags on instanceType, for minSize to maxSize instances."""
+        return CapacityRequest(
+            model=self.model,
+            instance_type=self.instance_type,
+            engine="vllm",
+            max_model_len=self.max_model_len,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+            # No quantization key: vLLM serves a quantized checkpoint as its config.json says.
+            min_size=self.min_size,
+            max_size=self.max_size,
+            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
+            keys=VLLM_KEYS,
+        )
+
+    def capacity(self) -> CapacityAssessment:
+        """The planner's assessment of the group: instanceType, and each Spot type with the same flags."""
+        return assess_fleet_capacity(
+            self.capacity_request, self.fleet_instance_types[1:], to_camel("spot_instance_types")
+        )
+
+    @model_validator(mode="after")
+    def _fits_the_gpus(self) -> ProdSettings:
+        # vLLM refuses to start when one max-model-len sequence does not fit its KV cache, after
+        # the image pull and the download, and the group replaces the instance again and again:
+        # say so at preview instead. Runs after _prod_consistent (validators run in order), so the
+        # Spot types already have the GPU count of instanceType.
+        assessment = self.capacity()
+        problems = list(assessment.problems)
+        if not problems and self.max_model_len is None and assessment.max_model_len is None:
+            problems.append(
+                f"{key_of('max_model_len')}: found nothing, and the capacity planner cannot size "
+                f"{self.model!r} to choose it ({assessment.unknown_reason}); accepted: a length in "
+                "tokens, e.g. `pulumi config set maxModelLen 8192`"
+            )
+        if problems:
+            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
+        return self
+
+    @property
     def desired(self) -> int:
         return self.desired_capacity if self.desired_capacity is not None else self.min_size
 
@@ -968,7 +1026,8 @@ def _lines_from(
     for item in error.errors():
         loc = tuple(item["loc"])
         if item["type"] == "setting":
-            lines.append(item["msg"])
+            # One model validator may find several problems (the capacity planner): one line each.
+            lines += item["msg"].split("\n")
             continue
         key = _key_for(loc)
         value = _raw_at(raw, loc)

@@ -13,9 +13,7 @@ import pytest
 
 from llmdeploy.mockrun import ProgramRun, run_program
 from llmdeploy.plan import plan_document
-
-REPO = Path(__file__).resolve().parent.parent
-PROGRAMS = Path(__file__).resolve().parent / "programs"
+from tests.support import REPO
 
 # Tests never reach the Hugging Face hub: model configs come from the bundled set, or from a
 # loopback test double in the tests that set HF_ENDPOINT and lift this.

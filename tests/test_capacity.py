@@ -16,6 +16,7 @@ from llmdeploy.capacity import (
     CapacityRequest,
     activation_peak_bytes,
     assess_capacity,
+    assess_fleet_capacity,
     capacity_problems,
     choose_max_model_len,
     cost_per_hour,
@@ -313,3 +314,64 @@ def test_assessment_keeps_the_chosen_length() -> None:
     assert (
         assessment.max_model_len_chosen and assessment.max_model_len == assessment.output()["max_model_len"]
     )
+
+
+# ---------------------------------------------------------------------------
+# A group of several instance types (prod's Spot pools): one set of flags for all
+
+# Both 8 x 80 GiB, but vLLM profiles 8192 batched tokens on the H100 and 2048 on the A100
+# (`vllm_batch_defaults`), so at a low utilization the H100 holds fewer KV tokens.
+A100_GROUP = dict(
+    model=LLAMA31_70B, instance_type="p4de.24xlarge", gpu_memory_utilization=0.3, max_num_seqs=128
+)
+
+
+def test_a_group_is_assessed_as_its_first_type_when_every_type_fits() -> None:
+    alone = assess_capacity(request(max_model_len=8192))
+    group = assess_fleet_capacity(
+        request(max_model_len=8192), ["g6e.2xlarge", "g6e.xlarge"], "spotInstanceTypes"
+    )
+    assert group.problems == [] and group.output() == alone.output()
+    assert assess_fleet_capacity(request(), [], "spotInstanceTypes").output() == alone.output()
+
+
+def test_a_type_of_the_group_that_cannot_serve_the_length_is_a_problem_line() -> None:
+    arch = resolve_model(LLAMA31_70B)
+    a100_longest = choose_max_model_len(
+        arch, instance("p4de.24xlarge"), request(**A100_GROUP, max_model_len=None)
+    )
+    h100_longest = choose_max_model_len(
+        arch, instance("p5.48xlarge"), request(**A100_GROUP, max_model_len=None)
+    )
+    assert a100_longest is not None and h100_longest is not None and h100_longest < a100_longest
+    group = assess_fleet_capacity(
+        request(**A100_GROUP, max_model_len=a100_longest), ["p5.48xlarge"], "spotInstanceTypes"
+    )
+    assert assess_capacity(request(**A100_GROUP, max_model_len=a100_longest)).problems == []
+    (line,) = group.problems
+    assert line.startswith(
+        f"llmdeploy:maxModelLen: found {a100_longest}; accepted: at most {h100_longest} tokens on p5.48xlarge"
+    )
+
+
+def test_a_type_of_the_group_whose_gpus_cannot_hold_the_model_names_the_groups_key() -> None:
+    tiny = assess_fleet_capacity(
+        request(model=LLAMA31_70B, instance_type="p4de.24xlarge"), ["g6e.xlarge"], "spotInstanceTypes"
+    )
+    (line,) = tiny.problems
+    assert line.startswith(
+        "llmdeploy:spotInstanceTypes: found 'g6e.xlarge'; accepted: an instance type whose GPUs"
+    )
+
+
+def test_an_unset_length_is_the_longest_every_type_of_the_group_fits() -> None:
+    arch = resolve_model(LLAMA31_70B)
+    h100_longest = choose_max_model_len(
+        arch, instance("p5.48xlarge"), request(**A100_GROUP, max_model_len=None)
+    )
+    group = assess_fleet_capacity(
+        request(**A100_GROUP, max_model_len=None), ["p5.48xlarge"], "spotInstanceTypes"
+    )
+    assert group.problems == [] and group.max_model_len == h100_longest
+    assert group.max_model_len_chosen and group.output()["max_model_len_source"] == "chosen to fit"
+    assert group.output()["instance_type"] == "p4de.24xlarge", "the output is the group's own type's"

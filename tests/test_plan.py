@@ -8,7 +8,8 @@ import pytest
 
 from llmdeploy.mockrun import ProgramError, ProgramRefused, run_program
 from llmdeploy.plan import FORMATS, plan_document, render
-from tests.conftest import PROGRAMS, REPO, llmdeploy_cli, plan_of
+from tests.conftest import llmdeploy_cli, plan_of
+from tests.support import PROGRAMS, REPO
 
 SECRETS_PROGRAM = PROGRAMS / "secrets_program"
 PLAIN_TOKEN = "hf_PLAINTEXTreadWITHrequireSecret0123456789"
@@ -144,4 +145,4 @@ def test_base64_user_data_is_decoded_for_reading_in_text_and_markdown_only() -> 
     for fmt in ("text", "markdown"):
         rendered = render(document, fmt)
         assert "userData: (base64; decoded for reading) |" in rendered
-        assert "exec docker run --runtime nvidia --gpus all --ipc host" in rendered
+        assert "exec docker run --runtime nvidia --gpus all --ipc=host" in rendered

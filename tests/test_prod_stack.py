@@ -16,8 +16,12 @@ from pulumi.runtime import mocks
 
 from components.secret import secret_read_policy
 from llmdeploy import mockrun
+from llmdeploy.boot_time import health_check_grace_seconds, weight_bytes_from_name
+from llmdeploy.capacity import CapacityRequest, assess_capacity, plan_capacity, weight_bytes
 from llmdeploy.cli import main as llmdeploy_main
+from llmdeploy.gpus import gpu_instance_type
 from llmdeploy.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
+from llmdeploy.models import resolve_model
 from llmdeploy.plan import FORMATS, plan_document, render
 from stacks.settings import DLAMI_PARAMETER, ProdSettings, SettingsError, load_settings
 from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
@@ -236,7 +240,7 @@ def test_instance_role_reads_exactly_the_two_secrets() -> None:
 
 def test_the_exact_docker_run_line() -> None:
     assert shlex.join(docker_run_line(prod(token=True, modelNeedsToken="true"))) == (
-        "docker run --runtime nvidia --gpus all --ipc host -p 8000:8000 "
+        "docker run --runtime nvidia --gpus all --ipc=host -p 8000:8000 "
         "-v /opt/llmdeploy/huggingface:/root/.cache/huggingface "
         "-v /opt/llmdeploy/vllm-cache:/root/.cache/vllm "
         "--env-file /run/llmdeploy-vllm/secrets.env -e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 "
@@ -336,9 +340,30 @@ def test_grace_period_derived_from_the_model_never_under_600_and_overridable() -
     )["healthCheckGracePeriod"]
     assert 600 <= small < large, (small, large)
     assert named(prod(healthCheckGraceSeconds="1800"), ASG, "vllm-asg")["healthCheckGracePeriod"] == 1800
+    assert (
+        named(prod(healthCheckGraceSeconds="1800", model="acme/private-model"), ASG, "vllm-asg")[
+            "healthCheckGracePeriod"
+        ]
+        == 1800
+    )
     assert refusal(healthCheckGraceSeconds="300") == (
         "llmdeploy:healthCheckGraceSeconds: found '300'; accepted: a number of at least 600"
     )
+
+
+def test_grace_period_from_the_planners_weights_and_from_the_name_only_for_unknown_models() -> None:
+    g5 = gpu_instance_type("g5.xlarge")
+    assert g5 is not None
+    phi = "microsoft/Phi-3-mini-4k-instruct"  # 3.8B parameters; its name states no size
+    grace = named(prod(model=phi, maxModelLen="4096"), ASG, "vllm-asg")["healthCheckGracePeriod"]
+    assert grace == health_check_grace_seconds(weight_bytes(resolve_model(phi))) == 840
+    assert grace < health_check_grace_seconds(weight_bytes_from_name(phi, g5, 0.9)), (
+        "the name-based guess budgets all the GPU memory for a name without a size"
+    )
+    # A model the planner cannot size (offline, not bundled): the name's guess is the fallback.
+    unknown = named(prod(model="acme/private-8B"), ASG, "vllm-asg")["healthCheckGracePeriod"]
+    assert unknown == health_check_grace_seconds(weight_bytes_from_name("acme/private-8B", g5, 0.9))
+    assert unknown == health_check_grace_seconds(16 * 10**9)
 
 
 def test_warm_pool_when_asked_with_user_data_that_runs_at_every_boot() -> None:
@@ -560,7 +585,9 @@ def test_dashboard_shows_ttft_queue_kv_cache_and_tokens_per_second() -> None:
 
 
 def test_outputs_with_https() -> None:
-    assert outputs(prod(certificateArn=CERT)) == {
+    result = outputs(prod(certificateArn=CERT))
+    assert set(result.pop("capacity")) >= {"kv_cache_tokens", "concurrent_sequences", "cost_per_hour_usd"}
+    assert result == {
         "endpoint": f"https://{ALB_DNS}/v1",
         "model": "Qwen/Qwen2.5-7B-Instruct",
         "engine": "vllm",
@@ -576,6 +603,165 @@ def test_outputs_with_plain_http_and_a_served_name() -> None:
     assert result["endpoint"] == f"http://{ALB_DNS}/v1"
     assert result["health_url"] == f"http://{ALB_DNS}/health"
     assert result["model"] == "qwen-7b", "clients send the served name"
+
+
+# ---------------------------------------------------------------------------
+# 7b. Capacity (the planner, llmdeploy.capacity): what cannot serve is a settings error, the plan
+# shows KV tokens, concurrent sequences and the cost per hour at minSize and maxSize
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+# The longest multiple of 256 with which one Llama-3.1-8B sequence fits one A10G at vLLM 0.9/128.
+LLAMA_8B_ON_A10G = 21248
+
+
+def prod_program_without(tmp_path: Path, key: str) -> Path:
+    """The test base program with `key` left out: a run's config can add keys, not remove them."""
+    program = tmp_path / "prod-program"
+    program.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (program / name).symlink_to(REPO / name)
+    lines = (PROD_BASE / "Pulumi.prod.yaml").read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.strip().startswith(f"llmdeploy:{key}:")]
+    assert len(kept) == len(lines) - 1, f"the test base sets llmdeploy:{key} once"
+    (program / "Pulumi.prod.yaml").write_text("".join(kept))
+    return program
+
+
+def test_prod_exports_its_capacity_and_the_cost_at_min_and_max_size() -> None:
+    capacity = outputs(prod())["capacity"]
+    expected = plan_capacity(
+        CapacityRequest(
+            model="Qwen/Qwen2.5-7B-Instruct",
+            instance_type="g5.xlarge",
+            engine="vllm",
+            max_model_len=8192,
+            gpu_memory_utilization=0.9,
+            max_num_seqs=128,
+            min_size=2,
+            max_size=4,
+        )
+    )
+    assert capacity == json.loads(json.dumps(expected)), "the plan must show the planner's figures"
+    assert (capacity["engine"], capacity["max_model_len"], capacity["max_model_len_source"]) == (
+        "vllm",
+        8192,
+        "set",
+    )
+    assert capacity["concurrent_sequences"] == capacity["kv_cache_tokens"] // 8192 >= 1
+    # minSize 2 and maxSize 4 g5.xlarge at $1.006/h.
+    assert capacity["cost_per_hour_usd"] == {
+        "min": 2.012,
+        "max": 4.024,
+        "instances": [2, 4],
+        "region": "us-east-1",
+    }
+    smaller = outputs(prod(minSize="1", maxSize="6", gpuMemoryUtilization="0.8"))["capacity"]
+    assert smaller["cost_per_hour_usd"] == {
+        "min": 1.006,
+        "max": 6.036,
+        "instances": [1, 6],
+        "region": "us-east-1",
+    }
+    assert smaller["kv_cache_tokens"] < capacity["kv_cache_tokens"], "the utilization the engine gets"
+
+
+def test_prod_refuses_a_max_model_len_the_kv_cache_cannot_hold() -> None:
+    line = refusal(model=LLAMA_8B, maxModelLen="131072")
+    assert line.startswith(
+        f"llmdeploy:maxModelLen: found 131072; accepted: at most {LLAMA_8B_ON_A10G} tokens on g5.xlarge "
+        "(Llama-3.1-8B-Instruct on 1 x A10G: one 131072-token sequence needs 16.00 GiB of KV cache per "
+        "GPU, 2.61 GiB is left after 14.99 GiB of weights), or an instance type that fits: g6e.xlarge "
+        "(1 x L40S 45776 MiB, $1.861/h, "
+    ), line
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            "prod",
+            minimal_prod_config(model=LLAMA_8B, maxModelLen="131072", apiKey=CANARY_API_KEY),
+            {"llmdeploy:apiKey"},
+        )
+    assert caught.value.problems == [line], "one line, as every settings problem"
+
+
+def test_prod_refuses_a_model_whose_weights_overflow_the_gpus() -> None:
+    line = refusal(model=LLAMA_70B)
+    assert line.startswith(
+        "llmdeploy:instanceType: found 'g5.xlarge'; accepted: an instance type whose GPUs hold "
+        "Llama-3.1-70B-Instruct's 131.45 GiB of weights per GPU and one 8192-token sequence "
+        "(1 x A10G leave 17.39 GiB per GPU): g6e.12xlarge (4 x L40S 45776 MiB, $10.4926/h, "
+    ), line
+    assert "\n" not in line
+
+
+def test_an_unset_max_model_len_is_chosen_to_fit_and_is_what_vllm_runs_with(tmp_path: Path) -> None:
+    program = prod_program_without(tmp_path, "maxModelLen")
+    run = prod(program, model=LLAMA_8B)
+    capacity = outputs(run)["capacity"]
+    assert (capacity["max_model_len"], capacity["max_model_len_source"]) == (
+        LLAMA_8B_ON_A10G,
+        "chosen to fit",
+    )
+    assert after(docker_run_line(run), "--max-model-len") == str(LLAMA_8B_ON_A10G)
+    assert capacity["kv_cache_tokens"] >= LLAMA_8B_ON_A10G, "one sequence of the chosen length fits"
+    planner = assess_capacity(
+        CapacityRequest(
+            model=LLAMA_8B, instance_type="g5.xlarge", gpu_memory_utilization=0.9, max_num_seqs=128
+        )
+    )
+    assert planner.max_model_len == LLAMA_8B_ON_A10G and planner.max_model_len_chosen
+    # A model whose own context fits gets its own (Qwen2.5-7B: 32768).
+    qwen = prod(program)
+    assert after(docker_run_line(qwen), "--max-model-len") == "32768"
+    assert outputs(qwen)["capacity"]["max_model_len"] == 32768
+
+
+def test_an_unset_max_model_len_needs_a_model_the_planner_can_size(tmp_path: Path) -> None:
+    with pytest.raises(ProgramRefused) as caught:
+        prod(prod_program_without(tmp_path, "maxModelLen"), model="acme/private-model")
+    line = str(caught.value)
+    assert line.startswith(
+        "llmdeploy:maxModelLen: found nothing, and the capacity planner cannot size 'acme/private-model' "
+        "to choose it (acme/private-model: not bundled, not cached, and the hub is off limits (offline); "
+    ), line
+    assert line.endswith("; accepted: a length in tokens, e.g. `pulumi config set maxModelLen 8192`")
+    assert "\n" not in line
+    # Set, it is a warning and an unknown capacity (as staging): the planner cannot check it.
+    run = prod(model="acme/private-model")
+    assert outputs(run)["capacity"]["unknown"].startswith("llmdeploy:model: found 'acme/private-model'")
+    assert any(
+        level == "warning" and message.startswith("capacity not estimated, so not checked:")
+        for level, message in run.log
+    ), run.log
+
+
+def test_every_spot_instance_type_is_checked_with_the_groups_flags(tmp_path: Path) -> None:
+    # One launch template, so one --max-model-len for every Spot pool. Both types have 8 x 80 GiB,
+    # but vLLM profiles 8192 batched tokens on the H100 and 2048 on the A100: at a low utilization
+    # the p5 holds fewer KV tokens than the p4de.
+    group = {
+        "model": LLAMA_70B,
+        "instanceType": "p4de.24xlarge",
+        "gpuMemoryUtilization": "0.3",
+        "useSpot": "true",
+        "spotInstanceTypes": '["p5.48xlarge"]',
+    }
+    assert outputs(prod(**{**group, "useSpot": "false", "maxModelLen": "86016"}))["capacity"]["verdict"] == (
+        "fits: 1 concurrent sequence of 86016 tokens"
+    )
+    line = refusal(**group, maxModelLen="86016")
+    assert line.startswith(
+        "llmdeploy:maxModelLen: found 86016; accepted: at most 77568 tokens on p5.48xlarge "
+        "(Llama-3.1-70B-Instruct on 8 x H100: one 86016-token sequence needs 3.28 GiB of KV cache per GPU, "
+    ), line
+    # Unset, the length is the longest that every type of the group fits.
+    program = prod_program_without(tmp_path, "maxModelLen")
+    alone = outputs(prod(program, **{**group, "useSpot": "false"}))["capacity"]
+    assert alone["max_model_len"] == 86016
+    run = prod(program, **group)
+    capacity = outputs(run)["capacity"]
+    assert (capacity["max_model_len"], capacity["max_model_len_source"]) == (77568, "chosen to fit")
+    assert capacity["instance_type"] == "p4de.24xlarge"
+    assert after(docker_run_line(run), "--max-model-len") == "77568"
 
 
 # ---------------------------------------------------------------------------
@@ -787,5 +973,15 @@ def test_llmdeploy_plan_prod_json_shows_the_stack(capsys: pytest.CaptureFixture[
         "metrics_url",
         "asg_name",
         "target_group_arn",
+        "capacity",
     }
     assert document["outputs"]["engine"] == "vllm"
+    # The committed example: Llama-3.1-8B at 8192 tokens on one A10G, 2 to 4 g5.2xlarge.
+    capacity = document["outputs"]["capacity"]
+    assert capacity["max_model_len"] == 8192 and capacity["concurrent_sequences"] >= 1
+    assert capacity["cost_per_hour_usd"] == {
+        "min": 2.424,
+        "max": 4.848,
+        "instances": [2, 4],
+        "region": "us-east-1",
+    }

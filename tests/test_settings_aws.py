@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from stacks.settings import (
     DLAMI_PARAMETER,
     SettingsError,
     StagingSettings,
+    StrictSettings,
+    _lines_from,
     hf_token_secret_name_for,
     load_settings,
 )
@@ -177,3 +181,21 @@ def test_a_full_bring_your_own_network_is_accepted() -> None:
         publicAddress="false",
     )
     assert settings.bring_your_own_network
+
+
+def test_a_validator_with_several_problems_gives_one_line_each() -> None:
+    # The capacity validators join the planner's lines with newlines; each becomes its own problem.
+    class TwoProblems(StrictSettings):
+        size: int = 1
+
+        @model_validator(mode="after")
+        def _check(self) -> TwoProblems:
+            lines = ["llmdeploy:a: found 1; accepted: 2", "llmdeploy:b: found 3; accepted: 4"]
+            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(lines)})
+
+    with pytest.raises(ValidationError) as caught:
+        TwoProblems.model_validate({})
+    assert _lines_from(caught.value, {}, TwoProblems, set()) == [
+        "llmdeploy:a: found 1; accepted: 2",
+        "llmdeploy:b: found 3; accepted: 4",
+    ]

@@ -63,7 +63,7 @@ def test_docker_run_argv_puts_options_before_the_image_and_engine_arguments_afte
         )
     )
     assert argv == [
-        "docker", "run", "--gpus", "all", "--shm-size", "2g", "--ipc", "host", "-p", "1:2",
+        "docker", "run", "--gpus", "all", "--shm-size", "2g", "--ipc=host", "-p", "1:2",
         "-v", "/a:/b", "--env-file", "/run/x/secrets.env", "-e", "A=1", "-e", "B=2",
         "--name", "x", "--rm", "img:1", "--flag", "x",
     ]  # fmt: skip

@@ -70,7 +70,7 @@ def docker_run_argv(args: VllmUserDataArgs) -> list[str]:
 
 def test_docker_run_line_is_exactly_the_production_one() -> None:
     assert docker_run_argv(user_data_args()) == [
-        "docker", "run", "--runtime", "nvidia", "--gpus", "all", "--ipc", "host",
+        "docker", "run", "--runtime", "nvidia", "--gpus", "all", "--ipc=host",
         "-p", "8000:8000",
         "-v", "/opt/llmdeploy/huggingface:/root/.cache/huggingface",
         "-v", "/opt/llmdeploy/vllm-cache:/root/.cache/vllm",
