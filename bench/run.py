@@ -3,6 +3,11 @@
 - plan: wall time of `llmdeploy plan STACK --format json` as a user runs it
   (a new process each time), after one warm-up run so bytecode is cached.
   Target (issue 2): under 2 s per stack on the 2-core CI machine.
+- check: the same for `llmdeploy check STACK --format json` (the plan's run plus
+  the policy pack in its own process, driven over the Analyzer protocol).
+
+The capacity planner's accuracy is a separate record: `python bench/capacity_accuracy.py`
+rewrites bench/results/capacity_accuracy.md.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ def stacks() -> list[str]:
     return sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
 
 
-def time_plan(stack: str) -> list[float]:
-    command = [sys.executable, "-m", "llmdeploy", "plan", stack, "--format", "json"]
+def time_command(command_name: str, stack: str) -> list[float]:
+    command = [sys.executable, "-m", "llmdeploy", command_name, stack, "--format", "json"]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True)  # warm-up
     timings = []
     for _ in range(RUNS):
@@ -38,11 +43,12 @@ def main() -> None:
         f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
         f"cpus={__import__('os').cpu_count()}"
     )
-    print(f"llmdeploy plan STACK --format json, {RUNS} runs after a warm-up (seconds)")
-    print(f"{'stack':<10}{'median':>8}{'min':>8}{'max':>8}")
-    for stack in stacks():
-        timings = time_plan(stack)
-        print(f"{stack:<10}{statistics.median(timings):>8.2f}{min(timings):>8.2f}{max(timings):>8.2f}")
+    for command_name in ("plan", "check"):
+        print(f"\nllmdeploy {command_name} STACK --format json, {RUNS} runs after a warm-up (seconds)")
+        print(f"{'stack':<10}{'median':>8}{'min':>8}{'max':>8}")
+        for stack in stacks():
+            timings = time_command(command_name, stack)
+            print(f"{stack:<10}{statistics.median(timings):>8.2f}{min(timings):>8.2f}{max(timings):>8.2f}")
 
 
 if __name__ == "__main__":

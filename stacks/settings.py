@@ -115,6 +115,13 @@ class StrictSettings(BaseModel):
     # Config keys (camelCase) the user stored as Pulumi secrets: their values
     # must stay secret wherever they flow (e.g. a proxy URL with credentials).
     _secret_config_keys: frozenset[str] = PrivateAttr(default=frozenset())
+    # The stack these settings were read for: names derived from it (secrets,
+    # groups) must be the same inside the program and in `llmdeploy preflight`.
+    _stack_name: str = PrivateAttr(default="")
+
+    @property
+    def stack_name(self) -> str:
+        return self._stack_name
 
     def is_secret(self, field_name: str) -> bool:
         return to_camel(field_name) in self._secret_config_keys
@@ -465,7 +472,7 @@ class AwsSettings(CommonSettings):
         """Where the token lives in Secrets Manager; None when no token is configured."""
         if self.hf_token is None:
             return None
-        return hf_token_secret_name_for(pulumi.get_project(), pulumi.get_stack())
+        return hf_token_secret_name_for(PROJECT, self.stack_name)
 
 
 def _field_of(key: str) -> str:
@@ -928,7 +935,7 @@ class ProdSettings(AwsSettings):
 
     @property
     def api_key_secret_name(self) -> str:
-        return api_key_secret_name_for(pulumi.get_project(), pulumi.get_stack())
+        return api_key_secret_name_for(PROJECT, self.stack_name)
 
     @property
     def resolved_root_device_name(self) -> str:
@@ -1113,6 +1120,7 @@ def load_settings(
     if problems:
         raise SettingsError(problems)
     settings._secret_config_keys = frozenset(secrets)
+    settings._stack_name = stack
     return settings
 
 

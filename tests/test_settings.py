@@ -119,3 +119,18 @@ def test_dev_allows_an_unpinned_image_but_says_it_is_the_users_choice() -> None:
     settings = load_settings("dev", full_keys({"model": "m", "image": "ollama/ollama:latest"}))
     assert isinstance(settings, DevSettings)
     assert settings.image_reference == "ollama/ollama:latest"
+
+
+def test_names_derived_from_the_stack_are_the_same_outside_the_program() -> None:
+    # `llmdeploy preflight` reads settings outside any Pulumi program: the secret it looks
+    # for must be the one the program creates for that stack.
+    from pathlib import Path
+
+    from llmdeploy.mockrun import read_project, read_stack_config
+
+    program = Path(__file__).resolve().parent / "programs" / "staging"
+    config = read_stack_config(program, read_project(program), "staging")
+    values = {**config.values, "llmdeploy:kind": "staging", "llmdeploy:hfToken": "hf_" + "x" * 34}
+    settings = load_settings("staging-eu", values, {"llmdeploy:hfToken"})
+    assert settings.stack_name == "staging-eu"
+    assert settings.hf_token_secret_name == "llmdeploy/staging-eu/hf-token"  # type: ignore[attr-defined]

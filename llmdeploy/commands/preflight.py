@@ -11,7 +11,7 @@ from llmdeploy.commands.plan import add_program_arguments
 from llmdeploy.ops.aws import OpsError, open_aws
 from llmdeploy.ops.checks import any_failed, render_json, render_table
 from llmdeploy.ops.preflight import preflight_target_from_settings, run_preflight
-from llmdeploy.ops.stack import as_in_the_program, load_stack_settings, read_stack, resolve_kind
+from llmdeploy.ops.stack import load_stack_settings, read_stack, resolve_kind
 
 
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +41,7 @@ def handle(args: argparse.Namespace) -> int:
         resolve_kind(config, args.stack, None, "preflight")
         settings = load_stack_settings(program_dir, config)
         region = args.region or config.region
-        target = as_in_the_program(
-            config, lambda: preflight_target_from_settings(args.stack, settings, region)
-        )
+        target = preflight_target_from_settings(args.stack, settings, region)
         aws = open_aws(target.region, args.profile)
     except OpsError as error:
         print(error.report(), file=sys.stderr)

@@ -9,11 +9,14 @@ to do; `PREFLIGHT_CHECKS` is the list to extend.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmdeploy.capacity import CapacityRequest, assess_capacity
+from llmdeploy.mockrun import SECRET_STAND_IN
 from llmdeploy.ops.aws import Aws, AwsResourceMissing
 from llmdeploy.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
 
@@ -44,14 +47,12 @@ class PreflightTarget:
     spot_instance_types: tuple[str, ...] = ()
     # A secret `pulumi up` creates from the stack's apiKey (prod); None when there is none.
     api_key_secret_name: str | None = None
+    # What the capacity planner needs (llmdeploy.capacity); None skips the capacity check.
+    capacity_request: CapacityRequest | None = None
 
 
 def preflight_target_from_settings(stack: str, settings: Any, region: str | None) -> PreflightTarget:
-    """Adapter from a staging or prod settings model (by attribute name only).
-
-    Read it inside the program's context (`llmdeploy.ops.stack.as_in_the_program`):
-    the models name the token's secret after the Pulumi project and stack.
-    """
+    """Adapter from a staging or prod settings model (by attribute name only)."""
     kind = str(settings.kind)
     is_prod = kind == "prod"
     spot = bool(settings.use_spot) if is_prod else False
@@ -72,7 +73,16 @@ def preflight_target_from_settings(stack: str, settings: Any, region: str | None
         on_demand_base_capacity=int(getattr(settings, "on_demand_base_capacity", 0)) if spot else 0,
         spot_instance_types=tuple(getattr(settings, "spot_instance_types", None) or ()) if spot else (),
         api_key_secret_name=getattr(settings, "api_key_secret_name", None) if is_prod else None,
+        capacity_request=_without_stand_in_token(getattr(settings, "capacity_request", None)),
     )
+
+
+def _without_stand_in_token(request: CapacityRequest | None) -> CapacityRequest | None:
+    # Preflight reads the stack file without decrypting it: a `secure:` token is only a
+    # stand-in, useless to the hub; the planner then falls back to HF_TOKEN from the environment.
+    if request is not None and request.hf_token == SECRET_STAND_IN:
+        return dataclasses.replace(request, hf_token=None)
+    return request
 
 
 # ---------------------------------------------------------------------------
@@ -383,6 +393,37 @@ def check_api_key_secret(context: PreflightContext) -> Outcome:
     return _secret_outcome(context, name, "apiKey")
 
 
+def check_capacity(context: PreflightContext) -> Outcome:
+    """The capacity planner's verdict: does one sequence at max-model-len fit the GPUs?
+
+    Settings already refuse a config that cannot serve, so this mostly reports the
+    figures; it runs again here because the model's config may be readable now (hub
+    access) where the offline plan could not size it.
+    """
+    request = context.target.capacity_request
+    if request is None:
+        return skipped("no capacity request for this stack")
+    assessment = assess_capacity(request)
+    if assessment.problems:
+        return failed(
+            "; ".join(assessment.problems),
+            "pick one of the instance types named, or lower the context length"
+            " (maxModelLen / maxTotalTokens)",
+        )
+    if assessment.estimate is None:
+        return failed(
+            f"capacity unknown: {assessment.unknown_reason or assessment.unknown}",
+            "check the model name, and for a gated model that the token can read it "
+            "(HF_TOKEN in the environment), so the planner can read its config.json",
+        )
+    estimate = assessment.estimate
+    figures = {
+        "kv_cache_tokens": float(estimate.kv_cache_tokens),
+        "max_model_len": float(estimate.max_model_len),
+    }
+    return passed(str(assessment.output()["verdict"]), figures)
+
+
 PREFLIGHT_CHECKS: list[Check[PreflightContext]] = [
     Check("credentials", check_credentials),
     Check("instance-type", check_instance_type, requires=("credentials",)),
@@ -390,6 +431,7 @@ PREFLIGHT_CHECKS: list[Check[PreflightContext]] = [
     Check("ami", check_ami, requires=("credentials",)),
     Check("hf-token-secret", check_hf_token_secret, requires=("credentials",)),
     Check("api-key-secret", check_api_key_secret, requires=("credentials",)),
+    Check("capacity", check_capacity),
 ]
 
 

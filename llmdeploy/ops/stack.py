@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-from pulumi.runtime import settings as pulumi_settings
 
 from llmdeploy.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.ops.aws import OpsError
@@ -94,18 +90,3 @@ def load_stack_settings(program_dir: Path, config: StackConfig) -> Any:
         return load_settings(config.stack, config.values, config.secret_keys)
     except SettingsError as error:
         raise OpsError(str(error), f"fix Pulumi.{config.stack}.yaml") from None
-
-
-def as_in_the_program(config: StackConfig, read: Callable[[], T]) -> T:
-    """`read()` with Pulumi's project and stack set as they are inside the stack's program.
-
-    Settings properties may ask `pulumi.get_project()` / `get_stack()` (the token's
-    Secrets Manager name does); outside a program those answer 'project' and 'stack'.
-    Pulumi keeps them in context variables, so a copied context confines the change.
-    """
-
-    def run() -> T:
-        pulumi_settings.configure(pulumi_settings.Settings(project=config.project, stack=config.stack))
-        return read()
-
-    return contextvars.copy_context().run(run)

@@ -20,7 +20,7 @@ from llmdeploy.ops.preflight import (
     run_preflight,
     vcpu_quota_for,
 )
-from llmdeploy.ops.stack import as_in_the_program, load_stack_settings, read_stack
+from llmdeploy.ops.stack import load_stack_settings, read_stack
 from stacks.settings import DLAMI_PARAMETER
 from tests.fixtures.aws_test_doubles import ServiceQuotasTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, Credentials, MotoServer, deny, use_credentials
@@ -117,12 +117,22 @@ def staging_program(directory: Path, stack: str = "staging", extra: str = "") ->
 def target_from_program(program: Path, stack: str = "staging") -> PreflightTarget:
     config = read_stack(program, stack)
     settings = load_stack_settings(program, config)
-    return as_in_the_program(config, lambda: preflight_target_from_settings(stack, settings, config.region))
+    return preflight_target_from_settings(stack, settings, config.region)
 
 
 def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
     target = target_from_program(staging_program(tmp_path))
-    assert target == PreflightTarget(
+    request = target.capacity_request
+    assert request is not None
+    assert (request.engine, request.model, request.instance_type, request.max_model_len) == (
+        "tgi",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "g5.2xlarge",
+        8192,
+    )
+    # The stack file's token is an undecrypted stand-in: not sent to the hub (HF_TOKEN is).
+    assert request.hf_token is None
+    assert replace(target, capacity_request=None) == PreflightTarget(
         stack="staging",
         kind="staging",
         instance_type="g5.2xlarge",
@@ -164,7 +174,8 @@ def test_adapter_reads_the_real_prod_settings(tmp_path: Path) -> None:
     spot = "  llmdeploy:useSpot: true\n  llmdeploy:onDemandBaseCapacity: 1\n  llmdeploy:spotInstanceTypes: [g6.2xlarge]\n"
     program = prod_program(tmp_path, spot + "  llmdeploy:availabilityZones: [us-east-1a, us-east-1b]\n")
     target = target_from_program(program, "prod")
-    assert target == PreflightTarget(
+    assert target.capacity_request is not None and target.capacity_request.engine == "vllm"
+    assert replace(target, capacity_request=None) == PreflightTarget(
         stack="prod",
         kind="prod",
         instance_type="g5.2xlarge",
@@ -511,7 +522,10 @@ def test_command_on_a_staging_stack(
     assert main(["preflight", "staging", "--program", str(program)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Preflight of stack staging (staging) in us-east-1: 1 x g5.2xlarge"
-    assert out[-1] == "No check failed; 1 of 6 skipped."
+    assert out[-1] == "No check failed; 1 of 7 skipped."
+    assert any(line.startswith("PASS  capacity") or "capacity" in line and "fits" in line for line in out), (
+        out
+    )
     assert any(line.startswith("gpu-quota        PASS    L-DB2E81BA") for line in out), out
 
     quotas.set_applied(G_ON_DEMAND, 4)
@@ -541,3 +555,39 @@ def test_command_on_a_prod_stack(
         "secret llmdeploy/prod/vllm-api-key does not exist yet: `pulumi up` creates it from apiKey"
     )
     assert checks["hf-token-secret"]["status"] == "skip"
+
+
+def test_capacity_verdict_passes_with_the_figures_and_fails_an_oversize_model(
+    aws_env: MotoServer, quotas: ServiceQuotasTestDouble
+) -> None:
+    from llmdeploy.capacity import CapacityRequest
+
+    fits = replace(
+        PROD,
+        capacity_request=CapacityRequest(
+            model="meta-llama/Llama-3.1-8B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+        ),
+    )
+    result = preflight(fits)["capacity"]
+    assert result.status == "pass", result
+    assert result.detail.startswith("fits: ") and result.figures["max_model_len"] == 8192
+
+    oversize = replace(
+        PROD,
+        capacity_request=CapacityRequest(
+            model="meta-llama/Llama-3.1-70B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+        ),
+    )
+    result = preflight(oversize)["capacity"]
+    assert result.status == "fail"
+    assert "llmdeploy:instanceType" in result.detail or "llmdeploy:model" in result.detail, result.detail
+    assert "lower the context length" in result.remedy
+
+    unknown = replace(
+        PROD,
+        capacity_request=CapacityRequest(
+            model="example-org/not-a-bundled-model", instance_type="g5.xlarge", max_model_len=8192
+        ),
+    )
+    result = preflight(unknown)["capacity"]
+    assert result.status == "fail" and result.detail.startswith("capacity unknown: "), result
