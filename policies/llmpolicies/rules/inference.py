@@ -162,8 +162,8 @@ pinned_image_tag = ResourceValidationPolicy(
     severity=Severity.MEDIUM,
     tags=["reliability", "supply-chain"],
     remediation_steps=(
-        "Use a released tag (vllm/vllm-openai:v0.31.0, ghcr.io/huggingface/text-generation-inference:3.3.7, "
-        "ollama/ollama:0.32.0) or an @sha256 digest, so a redeploy serves what was reviewed."
+        "Use a released tag (vllm/vllm-openai:v0.30.0, ghcr.io/huggingface/text-generation-inference:3.3.7, "
+        "ollama/ollama:0.32.13) or an @sha256 digest, so a redeploy serves what was reviewed."
     ),
 )
 
