@@ -41,6 +41,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc, plugin_pb2
 
 from llmdeploy.mockrun import STACK_TYPE, ProgramRun, RecordedResource
+from llmdeploy.violations import Violation
 
 # The pack that ships with llmdeploy (a sibling of the package in the repository).
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -79,17 +80,6 @@ class PolicySetting:
 
     level: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    urn: str
-    level: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"policy": self.policy, "urn": self.urn, "level": self.level, "message": self.message}
 
 
 @dataclass

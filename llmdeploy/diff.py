@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from llmdeploy.mockrun import COMPUTED_MARK, SECRET_MARK
+from llmdeploy.violations import Violation
 
 FORMATS = ("text", "markdown", "json")
 POLICY_LEVELS = ("mandatory", "advisory", "disabled")
@@ -181,14 +182,6 @@ def read_plan(data: Any, source: str = "plan") -> Plan:
         resources=tuple(resources),
         outputs=data["outputs"],
     )
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    urn: str
-    level: str
-    message: str
 
 
 def read_check_results(data: Any, source: str = "check results") -> tuple[Violation, ...]:
