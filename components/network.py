@@ -146,25 +146,25 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-        public: dict[str, aws.ec2.Subnet] = {}
-        private: dict[str, aws.ec2.Subnet] = {}
-        for zone, cidrs in plan.items():
-            public[zone] = aws.ec2.Subnet(
-                f"{name}-public-{zone}",
+        def subnet(tier: str, zone: str, cidr: str, routes: aws.ec2.RouteTable) -> aws.ec2.Subnet:
+            created = aws.ec2.Subnet(
+                f"{name}-{tier}-{zone}",
                 vpc_id=vpc.id,
                 availability_zone=zone,
-                cidr_block=cidrs.public_cidr,
+                cidr_block=cidr,
                 # Instances ask for a public address explicitly; none by default.
                 map_public_ip_on_launch=False,
-                tags=tags(f"public-{zone}"),
+                tags=tags(f"{tier}-{zone}"),
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}",
-                subnet_id=public[zone].id,
-                route_table_id=public_routes.id,
-                opts=child,
+                f"{name}-{tier}-{zone}", subnet_id=created.id, route_table_id=routes.id, opts=child
             )
+            return created
+
+        public = {
+            zone: subnet("public", zone, cidrs.public_cidr, public_routes) for zone, cidrs in plan.items()
+        }
 
         private_route_list: list[aws.ec2.RouteTableRouteArgs] = []
         if args.nat_gateway:
@@ -189,22 +189,9 @@ class Network(pulumi.ComponentResource):
             tags=tags("private"),
             opts=child,
         )
-        for zone, cidrs in plan.items():
-            private[zone] = aws.ec2.Subnet(
-                f"{name}-private-{zone}",
-                vpc_id=vpc.id,
-                availability_zone=zone,
-                cidr_block=cidrs.private_cidr,
-                map_public_ip_on_launch=False,
-                tags=tags(f"private-{zone}"),
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}",
-                subnet_id=private[zone].id,
-                route_table_id=private_routes.id,
-                opts=child,
-            )
+        private = {
+            zone: subnet("private", zone, cidrs.private_cidr, private_routes) for zone, cidrs in plan.items()
+        }
 
         if args.vpc_endpoints:
             self._endpoints(

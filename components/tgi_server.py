@@ -108,38 +108,38 @@ class TgiServer(pulumi.ComponentResource):
             tags={**args.tags, "Name": f"{name}-sg"},
             opts=child,
         )
-        for index, cidr in enumerate(args.api_allowed_cidrs):
+
+        def tcp_ingress(
+            rule: str,
+            port: int,
+            description: str,
+            cidr_ipv4: str | None = None,
+            referenced_security_group_id: str | None = None,
+        ) -> None:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-api-{index}",
+                f"{name}-{rule}",
                 security_group_id=group.id,
-                description=f"TGI API from {cidr}",
+                description=description,
                 ip_protocol="tcp",
-                from_port=args.api_port,
-                to_port=args.api_port,
-                cidr_ipv4=cidr,
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=cidr_ipv4,
+                referenced_security_group_id=referenced_security_group_id,
                 opts=child,
             )
+
+        for index, cidr in enumerate(args.api_allowed_cidrs):
+            tcp_ingress(f"api-{index}", args.api_port, f"TGI API from {cidr}", cidr_ipv4=cidr)
         for index, cidr in enumerate(args.monitoring_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-metrics-{index}",
-                security_group_id=group.id,
-                description=f"TGI metrics from monitoring {cidr}",
-                ip_protocol="tcp",
-                from_port=TGI.metrics_port,
-                to_port=TGI.metrics_port,
-                cidr_ipv4=cidr,
-                opts=child,
+            tcp_ingress(
+                f"metrics-{index}", TGI.metrics_port, f"TGI metrics from monitoring {cidr}", cidr_ipv4=cidr
             )
         if args.monitoring_security_group_id:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-metrics-sg",
-                security_group_id=group.id,
-                description="TGI metrics from the monitoring security group",
-                ip_protocol="tcp",
-                from_port=TGI.metrics_port,
-                to_port=TGI.metrics_port,
+            tcp_ingress(
+                "metrics-sg",
+                TGI.metrics_port,
+                "TGI metrics from the monitoring security group",
                 referenced_security_group_id=args.monitoring_security_group_id,
-                opts=child,
             )
         # Out to ghcr.io, the Hugging Face hub (CDN addresses, so no narrower rule
         # holds), Secrets Manager, SSM and CloudWatch. The provider removes AWS's
