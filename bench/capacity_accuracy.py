@@ -24,7 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from llmdeploy.capacity import (  # noqa: E402
+from llmdeploy.core.capacity import (  # noqa: E402
     CUDA_RESERVED_FRACTION,
     GIB,
     activation_peak_bytes,
@@ -34,8 +34,8 @@ from llmdeploy.capacity import (  # noqa: E402
     weight_bytes,
     weight_bytes_per_gpu,
 )
-from llmdeploy.gpus import gpu_instance_type  # noqa: E402
-from llmdeploy.models import resolve_model  # noqa: E402
+from llmdeploy.core.gpus import gpu_instance_type  # noqa: E402
+from llmdeploy.core.models import resolve_model  # noqa: E402
 
 MEASURED = REPO / "bench" / "results" / "capacity_measured.json"
 RESULT = REPO / "bench" / "results" / "capacity_accuracy.md"

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.ollama_model import OllamaModel
-from llmdeploy.engines import OLLAMA
+from llmdeploy.core.engines import OLLAMA
 
 
 @dataclass(frozen=True)

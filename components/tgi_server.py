@@ -17,8 +17,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.instance_role import InstanceRole, InstanceRoleArgs
-from llmdeploy.engines import TGI, TgiOptions, tgi_arguments
-from llmdeploy.userdata import ContainerService, DockerRun, SecretEnv, render_user_data
+from llmdeploy.core.engines import TGI, TgiOptions, tgi_arguments
+from llmdeploy.core.userdata import ContainerService, DockerRun, SecretEnv, render_user_data
 
 SERVICE_NAME = "llmdeploy-tgi"
 # The host directory mounted at TGI's cache (/data, HF_HOME in the image): the

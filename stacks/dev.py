@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.ollama import OllamaServer, OllamaServerArgs
-from llmdeploy.engines import OLLAMA, OllamaOptions, ollama_environment
+from llmdeploy.core.engines import OLLAMA, OllamaOptions, ollama_environment
 from stacks.outputs import export_endpoint
 from stacks.settings import DevSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from llmdeploy.capacity import CapacityAssessment, CapacityRequest, assess_capacity
+from llmdeploy.core.capacity import CapacityAssessment, CapacityRequest, assess_capacity
 
 ENDPOINT_OUTPUTS = ("endpoint", "model", "engine", "health_url", "metrics_url")
 

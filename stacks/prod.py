@@ -18,17 +18,17 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
-from llmdeploy.boot_time import health_check_grace_seconds, weight_bytes_to_load
-from llmdeploy.capacity import CapacityAssessment
-from llmdeploy.engines import VLLM, VllmOptions
-from llmdeploy.userdata_vllm import (
+from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
+from llmdeploy.core.capacity import CapacityAssessment
+from llmdeploy.core.engines import VLLM, VllmOptions
+from llmdeploy.core.userdata_vllm import (
     QUEUE_DEPTH_METRIC,
     MetricsPublishing,
     VllmUserDataArgs,
     keep_alive_seconds,
     render_vllm_user_data,
 )
-from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib
+from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.settings import ProdSettings

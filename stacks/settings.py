@@ -34,8 +34,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from llmdeploy.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.capacity import (
+from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
+from llmdeploy.core.capacity import (
     TGI_KEYS,
     VLLM_KEYS,
     CapacityAssessment,
@@ -43,9 +43,9 @@ from llmdeploy.capacity import (
     assess_fleet_capacity,
     capacity_problems,
 )
-from llmdeploy.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
-from llmdeploy.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
-from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB
+from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
+from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
 STACK_KINDS = ("dev", "staging", "prod")
@@ -574,7 +574,7 @@ class StagingSettings(AwsSettings):
 
     @property
     def capacity_request(self) -> CapacityRequest:
-        """What llmdeploy.capacity needs to know: TGI's limits on this instance type (one instance)."""
+        """What llmdeploy.core.capacity needs to know: TGI's limits on this instance type (one instance)."""
         return CapacityRequest(
             model=self.model,
             instance_type=self.instance_type,
@@ -876,7 +876,7 @@ class ProdSettings(AwsSettings):
 
     @property
     def capacity_request(self) -> CapacityRequest:
-        """What llmdeploy.capacity needs: vLLM's flags on instanceType, for minSize to maxSize instances."""
+        """What the capacity planner needs: vLLM's flags on instanceType, for minSize to maxSize instances."""
         return CapacityRequest(
             model=self.model,
             instance_type=self.instance_type,

@@ -7,8 +7,8 @@ import pulumi
 from components.network import Network
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
-from llmdeploy.engines import TGI, TgiOptions
-from llmdeploy.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
+from llmdeploy.core.engines import TGI, TgiOptions
+from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.settings import StagingSettings

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from llmdeploy.mockrun import ProgramRun, run_program
-from llmdeploy.plan import plan_document
+from llmdeploy.cli.mockrun import ProgramRun, run_program
+from llmdeploy.cli.plan import plan_document
 from tests.support import REPO
 
 # Tests never reach the Hugging Face hub: model configs come from the bundled set, or from a

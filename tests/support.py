@@ -1,4 +1,4 @@
-"""Helpers for tests that run Pulumi programs under the mock monitor (llmdeploy.mockrun)."""
+"""Helpers for tests that run Pulumi programs under the mock monitor (llmdeploy.cli.mockrun)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from llmdeploy.mockrun import ProgramRun, RecordedResource, is_secret_value, plain_struct
+from llmdeploy.cli.mockrun import ProgramRun, RecordedResource, is_secret_value, plain_struct
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = Path(__file__).resolve().parent / "programs"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmdeploy.boot_time import (
+from llmdeploy.core.boot_time import (
     MIN_GRACE_SECONDS,
     boot_seconds,
     bytes_per_parameter,
@@ -16,9 +16,9 @@ from llmdeploy.boot_time import (
     weight_bytes_from_name,
     weight_bytes_to_load,
 )
-from llmdeploy.capacity import weight_bytes
-from llmdeploy.gpus import gpu_instance_type
-from llmdeploy.models import resolve_model
+from llmdeploy.core.capacity import weight_bytes
+from llmdeploy.core.gpus import gpu_instance_type
+from llmdeploy.core.models import resolve_model
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.capacity import (
+from llmdeploy.core.capacity import (
     GIB,
     TGI_WIGGLE_ROOM,
     CapacityError,
@@ -30,8 +30,8 @@ from llmdeploy.capacity import (
     weight_bytes,
     weight_bytes_per_gpu,
 )
-from llmdeploy.gpus import GpuInstanceType, gpu_instance_type
-from llmdeploy.models import clear_resolve_cache, engine_quantization, resolve_model
+from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type
+from llmdeploy.core.models import clear_resolve_cache, engine_quantization, resolve_model
 
 LLAMA3_8B = "meta-llama/Meta-Llama-3-8B"
 LLAMA31_8B = "meta-llama/Llama-3.1-8B-Instruct"

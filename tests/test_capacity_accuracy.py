@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from llmdeploy.capacity import kv_bytes_per_token, weight_bytes
-from llmdeploy.models import resolve_model
+from llmdeploy.core.capacity import kv_bytes_per_token, weight_bytes
+from llmdeploy.core.models import resolve_model
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 

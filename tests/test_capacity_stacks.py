@@ -1,6 +1,6 @@
 """The planner wired into the stacks: settings refuse a config that cannot serve, the plan shows capacity.
 
-The staging program runs offline under the mock monitor (llmdeploy.mockrun) with the test base
+The staging program runs offline under the mock monitor (llmdeploy.cli.mockrun) with the test base
 config of tests/programs/staging (Qwen2.5-7B-Instruct on g5.xlarge, TGI 4096/8192).
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.capacity import TGI_KEYS, CapacityRequest, plan_capacity
-from llmdeploy.mockrun import ProgramRefused, ProgramRun, run_program
-from llmdeploy.plan import plan_document
+from llmdeploy.cli.mockrun import ProgramRefused, ProgramRun, run_program
+from llmdeploy.cli.plan import plan_document
+from llmdeploy.core.capacity import TGI_KEYS, CapacityRequest, plan_capacity
 
 STAGING_BASE = Path(__file__).resolve().parent / "programs" / "staging"
 

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from llmdeploy.commands import catalog as catalog_command
-from llmdeploy.gpus import (
+from llmdeploy.cli.commands import catalog as catalog_command
+from llmdeploy.core.gpus import (
     GpuInstanceType,
     catalogue,
     gpu_instance_type,
@@ -154,7 +154,7 @@ def refresh_args(output: Path, endpoint: str, **overrides: Any) -> argparse.Name
 @pytest.mark.slow
 def test_refresh_regenerates_the_catalogue_from_ec2(moto_ec2: str, tmp_path: Path) -> None:
     output = tmp_path / "gpu_instances.json"
-    shipped = resources.files("llmdeploy").joinpath("data/gpu_instances.json").read_text()
+    shipped = resources.files("llmdeploy.core").joinpath("data/gpu_instances.json").read_text()
     output.write_text(shipped)  # prices are carried over when --prices is not given
     assert catalog_command.handle_refresh(refresh_args(output, moto_ec2)) == 0
     refreshed = parse_catalogue(json.loads(output.read_text()))

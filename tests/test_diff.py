@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.diff import (
+from llmdeploy.cli.diff import (
     ABSENT,
     DiffInputError,
     Plan,
@@ -29,8 +29,8 @@ from llmdeploy.diff import (
     redact,
     redact_text,
 )
-from llmdeploy.mockrun import run_program
-from llmdeploy.plan import plan_document
+from llmdeploy.cli.mockrun import run_program
+from llmdeploy.cli.plan import plan_document
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_PROGRAM = Path(__file__).parent / "programs" / "gpu_instance"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmdeploy.engines import (
+from llmdeploy.core.engines import (
     ENGINES,
     OLLAMA,
     TGI,

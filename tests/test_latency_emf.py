@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from llmdeploy.instance import latency_emf
-from llmdeploy.instance.latency_emf import (
+from llmdeploy.core.instance import latency_emf
+from llmdeploy.core.instance.latency_emf import (
     Histogram,
     emf_event,
     increase,

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from llmdeploy.models import (
+from llmdeploy.core.models import (
     ModelConfigError,
     architecture_from_config,
     bundled_model_names,
@@ -24,7 +24,8 @@ from llmdeploy.models import (
 
 QWEN_CONFIG = json.loads(
     (
-        Path(__file__).resolve().parent.parent / "llmdeploy/data/models/Qwen/Qwen2.5-7B-Instruct/config.json"
+        Path(__file__).resolve().parent.parent
+        / "llmdeploy/core/data/models/Qwen/Qwen2.5-7B-Instruct/config.json"
     ).read_text()
 )
 

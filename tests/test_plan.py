@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from llmdeploy.mockrun import ProgramError, ProgramRefused, run_program
-from llmdeploy.plan import FORMATS, plan_document, render
+from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.plan import FORMATS, plan_document, render
 from tests.conftest import llmdeploy_cli, plan_of
 from tests.support import PROGRAMS, REPO
 
@@ -131,7 +131,7 @@ def test_base64_user_data_is_decoded_for_reading_in_text_and_markdown_only() -> 
     import base64
     import gzip
 
-    from llmdeploy.plan import decoded_user_data
+    from llmdeploy.cli.plan import decoded_user_data
 
     script = "#!/bin/bash\nset -euo pipefail\necho hello\n"
     assert decoded_user_data(base64.b64encode(script.encode()).decode()) == script

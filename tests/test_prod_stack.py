@@ -15,14 +15,14 @@ import pytest
 from pulumi.runtime import mocks
 
 from components.secret import secret_read_policy
-from llmdeploy import mockrun
-from llmdeploy.boot_time import health_check_grace_seconds, weight_bytes_from_name
-from llmdeploy.capacity import CapacityRequest, assess_capacity, plan_capacity, weight_bytes
 from llmdeploy.cli import main as llmdeploy_main
-from llmdeploy.gpus import gpu_instance_type
-from llmdeploy.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
-from llmdeploy.models import resolve_model
-from llmdeploy.plan import FORMATS, plan_document, render
+from llmdeploy.cli import mockrun
+from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
+from llmdeploy.cli.plan import FORMATS, plan_document, render
+from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_from_name
+from llmdeploy.core.capacity import CapacityRequest, assess_capacity, plan_capacity, weight_bytes
+from llmdeploy.core.gpus import gpu_instance_type
+from llmdeploy.core.models import resolve_model
 from stacks.settings import DLAMI_PARAMETER, ProdSettings, SettingsError, load_settings
 from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
 
@@ -606,7 +606,7 @@ def test_outputs_with_plain_http_and_a_served_name() -> None:
 
 
 # ---------------------------------------------------------------------------
-# 7b. Capacity (the planner, llmdeploy.capacity): what cannot serve is a settings error, the plan
+# 7b. Capacity (the planner, llmdeploy.core.capacity): what cannot serve is a settings error, the plan
 # shows KV tokens, concurrent sequences and the cost per hour at minSize and maxSize
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"

@@ -126,7 +126,7 @@ def test_names_derived_from_the_stack_are_the_same_outside_the_program() -> None
     # for must be the one the program creates for that stack.
     from pathlib import Path
 
-    from llmdeploy.mockrun import read_project, read_stack_config
+    from llmdeploy.cli.mockrun import read_project, read_stack_config
 
     program = Path(__file__).resolve().parent / "programs" / "staging"
     config = read_stack_config(program, read_project(program), "staging")

@@ -9,8 +9,8 @@ from pulumi.runtime import mocks
 
 from components.network import INTERFACE_ENDPOINT_SERVICES, subnet_plan, zone_index
 from components.secret import secret_read_policy
-from llmdeploy.mockrun import OfflineMocks, ProgramRun, is_secret_value, run_program
-from llmdeploy.plan import FORMATS, plan_document, render
+from llmdeploy.cli.mockrun import OfflineMocks, ProgramRun, is_secret_value, run_program
+from llmdeploy.cli.plan import FORMATS, plan_document, render
 from tests.support import PROGRAMS, inputs, of_type, one, plaintext_strings
 
 PROGRAM = PROGRAMS / "aws_shared"

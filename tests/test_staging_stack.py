@@ -14,10 +14,10 @@ from pulumi.runtime import mocks
 from components.secret import secret_read_policy
 from components.tgi_server import tgi_container_service
 from llmdeploy.cli import main as llmdeploy_main
-from llmdeploy.engines import TgiOptions
-from llmdeploy.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
-from llmdeploy.plan import FORMATS, plan_document, render
-from llmdeploy.userdata import fetch_secrets_script, start_script
+from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
+from llmdeploy.cli.plan import FORMATS, plan_document, render
+from llmdeploy.core.engines import TgiOptions
+from llmdeploy.core.userdata import fetch_secrets_script, start_script
 from stacks.settings import DLAMI_PARAMETER
 from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
 

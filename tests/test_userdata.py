@@ -1,4 +1,4 @@
-"""The user data renderers (llmdeploy/userdata.py), tested as pure functions and as real bash."""
+"""The user data renderers (llmdeploy/core/userdata.py), tested as pure functions and as real bash."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.userdata import (
+from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
     ContainerService,

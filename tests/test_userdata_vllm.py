@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.engines import VLLM, VllmOptions
-from llmdeploy.userdata import (
+from llmdeploy.core.engines import VLLM, VllmOptions
+from llmdeploy.core.userdata import (
     USER_DATA_LIMIT_BYTES,
     fetch_secrets_script,
     service_docker_argv,
     start_script,
     systemd_unit,
 )
-from llmdeploy.userdata_vllm import (
+from llmdeploy.core.userdata_vllm import (
     CWAGENT_CONFIG_PATH,
     LATENCY_SCRIPT_PATH,
     PROMETHEUS_CONFIG_PATH,

@@ -1,9 +1,14 @@
-"""Root volume sizing (llmdeploy/volumes.py)."""
+"""Root volume sizing (llmdeploy/core/volumes.py)."""
 
 from __future__ import annotations
 
-from llmdeploy.gpus import gpu_instance_type
-from llmdeploy.volumes import DLAMI_ROOT_SNAPSHOT_GIB, ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
+from llmdeploy.core.gpus import gpu_instance_type
+from llmdeploy.core.volumes import (
+    DLAMI_ROOT_SNAPSHOT_GIB,
+    ENGINE_IMAGE_GIB,
+    root_volume_gib,
+    weights_disk_factor,
+)
 
 
 def test_root_volume_holds_the_ami_the_image_and_what_the_gpus_can_serve() -> None:

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from llmdeploy.ops.aws import (
+from llmdeploy.cli.ops.aws import (
     RETRY_MAX_ATTEMPTS,
     AwsAccessDenied,
     AwsCallFailed,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from llmdeploy.ops.aws import OpsError
-from llmdeploy.ops.checks import (
+from llmdeploy.cli.ops.aws import OpsError
+from llmdeploy.cli.ops.checks import (
     Check,
     Outcome,
     any_failed,

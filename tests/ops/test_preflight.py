@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.ops.aws import open_aws
-from llmdeploy.ops.checks import CheckResult
-from llmdeploy.ops.preflight import (
+from llmdeploy.cli.ops.aws import open_aws
+from llmdeploy.cli.ops.checks import CheckResult
+from llmdeploy.cli.ops.preflight import (
     PreflightTarget,
     preflight_target_from_settings,
     quota_class,
@@ -20,7 +20,7 @@ from llmdeploy.ops.preflight import (
     run_preflight,
     vcpu_quota_for,
 )
-from llmdeploy.ops.stack import load_stack_settings, read_stack
+from llmdeploy.cli.ops.stack import load_stack_settings, read_stack
 from stacks.settings import DLAMI_PARAMETER
 from tests.fixtures.aws_test_doubles import ServiceQuotasTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, Credentials, MotoServer, deny, use_credentials
@@ -559,7 +559,7 @@ def test_command_on_a_prod_stack(
 def test_capacity_verdict_passes_with_the_figures_and_fails_an_oversize_model(
     aws_env: MotoServer, quotas: ServiceQuotasTestDouble
 ) -> None:
-    from llmdeploy.capacity import CapacityRequest
+    from llmdeploy.core.capacity import CapacityRequest
 
     fits = replace(
         PROD,

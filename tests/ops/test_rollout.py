@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.ops.rollout import ASG_OUTPUT, ProgressReporter, RefreshPreferences, RefreshState
+from llmdeploy.cli.ops.rollout import ASG_OUTPUT, ProgressReporter, RefreshPreferences, RefreshState
 from tests.conftest import plan_of
 from tests.fixtures.aws_test_doubles import InstanceRefreshTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, TEST_CREDENTIALS, MotoServer, deny, use_credentials

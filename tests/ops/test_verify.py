@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from llmdeploy.cli import main
-from llmdeploy.ops.verify import (
+from llmdeploy.cli.ops.verify import (
     ENDPOINT_OUTPUT,
     HEALTH_URL_OUTPUT,
     INSTANCE_ID_OUTPUT,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.check import PolicyPackProcess
+from llmdeploy.cli.check import PolicyPackProcess
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR = REPO / "policies"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from llmdeploy.check import CheckResult, PolicyPackProcess, PolicySetting
-from llmdeploy.mockrun import run_program
+from llmdeploy.cli.check import CheckResult, PolicyPackProcess, PolicySetting
+from llmdeploy.cli.mockrun import run_program
 
 PROGRAMS = Path(__file__).parent / "programs"
 # A made-up token in Hugging Face's shape: it must never come out of a check.

@@ -13,7 +13,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from llmdeploy import cli
-from llmdeploy.check import (
+from llmdeploy.cli.check import (
     PolicyConfigError,
     PolicyPackProcess,
     PolicySetting,
@@ -23,8 +23,8 @@ from llmdeploy.check import (
     reconcile_config,
     stack_policy_config,
 )
-from llmdeploy.commands import check as check_command
-from llmdeploy.mockrun import run_program
+from llmdeploy.cli.commands import check as check_command
+from llmdeploy.cli.mockrun import run_program
 from tests.policies.conftest import PACK_DIR, REPO
 from tests.policies.helpers import CANARY, program_dir, project_name
 

@@ -11,7 +11,7 @@ import yaml
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 
-from llmdeploy.check import CONFIGURED_STACKS, PolicyPackProcess, read_policy_config, reconcile_config
+from llmdeploy.cli.check import CONFIGURED_STACKS, PolicyPackProcess, read_policy_config, reconcile_config
 from tests.policies.conftest import PACK_DIR, REPO
 
 REQUIRED_POLICIES = {

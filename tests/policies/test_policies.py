@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmdeploy.check import PolicyPackProcess, PolicySetting, format_json
+from llmdeploy.cli.check import PolicyPackProcess, PolicySetting, format_json
 from tests.policies.helpers import CANARY, check, messages, names
 
 # policy -> (program case, resources the violating program must be reported for, one per violation,

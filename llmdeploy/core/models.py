@@ -5,7 +5,7 @@ heads, head dim, vocabulary, context length, dtype and quantization. They come
 from the model's `config.json`, looked up in this order:
 
 1. a local path (a model directory holding `config.json`, or the file itself);
-2. the bundled set under `llmdeploy/data/models/<org>/<name>/config.json`
+2. the bundled set under `llmdeploy/core/data/models/<org>/<name>/config.json`
    (common models, the published files as they are on the Hugging Face hub),
    so the offline plan works with no network;
 3. the on-disk cache (`$LLMDEPLOY_CACHE_DIR`, else `$XDG_CACHE_HOME/llmdeploy`,
@@ -290,7 +290,7 @@ def architecture_from_config(config: Mapping[str, Any], name: str, source: str) 
 
 def bundled_model_names() -> list[str]:
     """Repo ids of the models whose config.json ships with llmdeploy."""
-    root = resources.files("llmdeploy").joinpath("data/models")
+    root = resources.files("llmdeploy.core").joinpath("data/models")
     names: list[str] = []
     for org in root.iterdir():
         if org.is_dir():
@@ -302,7 +302,7 @@ def _bundled_config(name: str) -> dict[str, Any] | None:
     wanted = name.strip().lower()
     for bundled in bundled_model_names():
         if bundled.lower() == wanted:
-            path = resources.files("llmdeploy").joinpath(f"data/models/{bundled}/config.json")
+            path = resources.files("llmdeploy.core").joinpath(f"data/models/{bundled}/config.json")
             return dict(json.loads(path.read_text()))
     return None
 

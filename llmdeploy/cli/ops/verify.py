@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import openai
 
-from llmdeploy.ops.aws import Aws, OpsError
-from llmdeploy.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
+from llmdeploy.cli.ops.aws import Aws, OpsError
+from llmdeploy.cli.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
 
 # Stack outputs verify reads. The first five every stack exports (stacks/outputs.py).
 ENDPOINT_OUTPUT = "endpoint"

@@ -119,7 +119,7 @@ def catalogue_document(
 
 @cache
 def catalogue() -> GpuCatalogue:
-    text = resources.files("llmdeploy").joinpath("data/gpu_instances.json").read_text()
+    text = resources.files("llmdeploy.core").joinpath("data/gpu_instances.json").read_text()
     return parse_catalogue(json.loads(text))
 
 

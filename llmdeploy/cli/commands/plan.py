@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from llmdeploy.mockrun import ProgramError, ProgramRefused, run_program
-from llmdeploy.plan import FORMATS, plan_document, render
+from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.plan import FORMATS, plan_document, render
 
 
 def add_program_arguments(parser: argparse.ArgumentParser) -> None:

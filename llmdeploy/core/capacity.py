@@ -1,7 +1,7 @@
 """Capacity arithmetic: will this model serve at this context length on this instance?
 
-Pure functions over a model architecture (`llmdeploy.models`) and an instance
-type (`llmdeploy.gpus`). All figures are per GPU unless named otherwise: with
+Pure functions over a model architecture (`llmdeploy.core.models`) and an instance
+type (`llmdeploy.core.gpus`). All figures are per GPU unless named otherwise: with
 tensor parallelism every GPU holds 1/TP of the weights and of every token's KV
 cache, and the engine's limits apply to each GPU.
 
@@ -62,8 +62,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from llmdeploy.gpus import GpuInstanceType, catalogue, gpu_instance_type, gpu_instance_type_names
-from llmdeploy.models import (
+from llmdeploy.core.gpus import GpuInstanceType, catalogue, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.models import (
     ModelArchitecture,
     ModelConfigError,
     WeightQuantization,

@@ -6,7 +6,7 @@ appending a `Check` to a command's list:
 
     PREFLIGHT_CHECKS.append(Check("capacity", check_capacity, requires=("instance-type",)))
 
-A check that raises `OpsError` (every AWS error does, through `llmdeploy.ops.aws`)
+A check that raises `OpsError` (every AWS error does, through `llmdeploy.cli.ops.aws`)
 fails with the error's message and remedy; any other exception is a bug and
 propagates.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from llmdeploy.ops.aws import OpsError
+from llmdeploy.cli.ops.aws import OpsError
 
 Status = Literal["pass", "fail", "skip"]
 ContextT = TypeVar("ContextT")

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 
 # Each module registers one subcommand; its handler returns the exit code.
 COMMAND_MODULES = (
-    "llmdeploy.commands.plan",
-    "llmdeploy.commands.diff",
-    "llmdeploy.commands.catalog",
-    "llmdeploy.commands.capacity",
-    "llmdeploy.commands.check",
-    "llmdeploy.commands.preflight",
-    "llmdeploy.commands.verify",
-    "llmdeploy.commands.rollout",
+    "llmdeploy.cli.commands.plan",
+    "llmdeploy.cli.commands.diff",
+    "llmdeploy.cli.commands.catalog",
+    "llmdeploy.cli.commands.capacity",
+    "llmdeploy.cli.commands.check",
+    "llmdeploy.cli.commands.preflight",
+    "llmdeploy.cli.commands.verify",
+    "llmdeploy.cli.commands.rollout",
 )
 
 

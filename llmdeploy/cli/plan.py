@@ -20,7 +20,7 @@ import gzip
 import json
 from typing import Any
 
-from llmdeploy.mockrun import ProgramRun, plain_struct
+from llmdeploy.cli.mockrun import ProgramRun, plain_struct
 
 FORMATS = ("text", "json", "markdown")
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmdeploy.mockrun import ProgramError, read_project, read_stack_config
-from llmdeploy.ops.aws import OpsError
+from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
+from llmdeploy.cli.ops.aws import OpsError
 from stacks.settings import PROJECT, SettingsError, load_settings, stack_kind
 
 AWS_KINDS = ("staging", "prod")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-from llmdeploy.ops.aws import Aws, AwsResourceMissing, OpsError
+from llmdeploy.cli.ops.aws import Aws, AwsResourceMissing, OpsError
 
 # The stack output naming the prod Auto Scaling group.
 ASG_OUTPUT = "asg_name"

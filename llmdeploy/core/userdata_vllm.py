@@ -1,6 +1,6 @@
 """User data for a vLLM serving instance: pure functions, tested directly (and through shellcheck).
 
-Built on the shared renderer (`llmdeploy/userdata.py`): the vLLM container is a
+Built on the shared renderer (`llmdeploy/core/userdata.py`): the vLLM container is a
 `ContainerService` (secrets fetched by name at every start into a root-only
 tmpfs env file, a systemd unit whose stop timeout is above vLLM's drain). On
 top of it this module adds what an autoscaled fleet needs:
@@ -8,7 +8,7 @@ top of it this module adds what an autoscaled fleet needs:
 - the CloudWatch agent, scraping vLLM's `/metrics` through its Prometheus
   support into CloudWatch (EMF): queue depth for target tracking, KV-cache
   usage, running requests and token counters for alarms and the dashboard;
-- the latency publisher (`llmdeploy/instance/latency_emf.py`) for the
+- the latency publisher (`llmdeploy/core/instance/latency_emf.py`) for the
   histograms the agent drops (time to first token and the other latencies).
 
 The script is known at preview: built from settings and names (the secrets'
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from llmdeploy.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
-from llmdeploy.userdata import (
+from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
+from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
     ContainerService,
@@ -186,7 +186,7 @@ def cloudwatch_agent_config(metrics: MetricsPublishing) -> dict[str, Any]:
 
 
 def latency_script() -> str:
-    return resources.files("llmdeploy").joinpath("instance/latency_emf.py").read_text()
+    return resources.files("llmdeploy.core").joinpath("instance/latency_emf.py").read_text()
 
 
 def latency_command(metrics: MetricsPublishing) -> list[str]:
@@ -262,7 +262,7 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
         *write_file(CWAGENT_CONFIG_PATH, json.dumps(cloudwatch_agent_config(metrics), indent=1), "0644"),
         f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}",
         "",
-        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/instance/latency_emf.py, compressed.",
+        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/core/instance/latency_emf.py, compressed.",
         f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
         *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
         *write_file(f"/etc/systemd/system/{LATENCY_SERVICE_NAME}.service", latency_unit(metrics), "0644"),

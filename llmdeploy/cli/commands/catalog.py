@@ -2,7 +2,7 @@
 
 `refresh` reads EC2 `DescribeInstanceTypes` (GpuInfo, vCPUs, memory) with
 boto3 across every page, keeps whole NVIDIA GPUs on x86_64, and writes
-`llmdeploy/data/gpu_instances.json` with its source and date. Prices are
+`llmdeploy/core/data/gpu_instances.json` with its source and date. Prices are
 optional: `--prices` reads on-demand Linux prices for `--price-region` from the
 AWS Pricing API; without it the prices already in the catalogue are kept.
 Needs AWS credentials (any that may call ec2:DescribeInstanceTypes and
@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.gpus import (
+from llmdeploy.core.gpus import (
     GpuInstanceType,
     catalogue_document,
     instance_type_from_ec2,
@@ -41,7 +41,7 @@ PRICE_FILTERS = {
 
 
 def default_output() -> Path:
-    return Path(str(resources.files("llmdeploy").joinpath("data/gpu_instances.json")))
+    return Path(str(resources.files("llmdeploy.core").joinpath("data/gpu_instances.json")))
 
 
 def register(subparsers: Any) -> None:
@@ -208,7 +208,7 @@ def handle_refresh(args: argparse.Namespace) -> int:
 
 
 def handle_list(args: argparse.Namespace) -> int:
-    from llmdeploy.gpus import catalogue
+    from llmdeploy.core.gpus import catalogue
 
     cat = catalogue()
     if args.format == "json":

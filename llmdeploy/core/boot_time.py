@@ -9,7 +9,7 @@ The estimate is deliberately pessimistic (a cold cache, a NAT gateway, gp3's
 baseline throughput): a grace period that is too long only delays replacing an
 instance that really died; one too short never lets the fleet come up.
 
-The weight size is the capacity planner's (`llmdeploy.capacity.weight_bytes`, from
+The weight size is the capacity planner's (`llmdeploy.core.capacity.weight_bytes`, from
 the model's config.json: parameter count, dtype, quantization), the same figure
 that sizes the KV cache. Only a model the planner cannot size (offline and not
 bundled, an architecture it does not know) falls back to a guess from its name.
@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 import re
 
-from llmdeploy.capacity import weight_bytes
-from llmdeploy.gpus import GpuInstanceType
-from llmdeploy.models import ModelArchitecture
+from llmdeploy.core.capacity import weight_bytes
+from llmdeploy.core.gpus import GpuInstanceType
+from llmdeploy.core.models import ModelArchitecture
 
 GB = 1000**3
 # The floor: image pull plus the smallest model plus compile already take minutes.

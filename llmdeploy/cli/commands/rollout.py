@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.commands.plan import add_program_arguments
-from llmdeploy.commands.preflight import add_aws_arguments
-from llmdeploy.ops.aws import OpsError, open_aws
-from llmdeploy.ops.outputs import stack_outputs
-from llmdeploy.ops.rollout import (
+from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.commands.preflight import add_aws_arguments
+from llmdeploy.cli.ops.aws import OpsError, open_aws
+from llmdeploy.cli.ops.outputs import stack_outputs
+from llmdeploy.cli.ops.rollout import (
     ASG_OUTPUT,
     Action,
     ProgressReporter,
@@ -19,7 +19,7 @@ from llmdeploy.ops.rollout import (
     RolloutTarget,
     run_rollout,
 )
-from llmdeploy.ops.stack import has_project, read_stack
+from llmdeploy.cli.ops.stack import has_project, read_stack
 
 DEFAULTS = RefreshPreferences()
 

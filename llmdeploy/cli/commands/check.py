@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.check import (
+from llmdeploy.cli.check import (
     DEFAULT_PACK_DIR,
     FORMATS,
     PolicyConfigError,
@@ -19,8 +19,8 @@ from llmdeploy.check import (
     read_policy_config,
     stack_policy_config,
 )
-from llmdeploy.commands.plan import add_program_arguments
-from llmdeploy.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 
 
 def register(subparsers: Any) -> None:

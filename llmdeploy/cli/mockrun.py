@@ -226,7 +226,7 @@ class OfflineMocks(mocks.Mocks):
         return "", dict(args.inputs)
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        from llmdeploy.plan_invokes import answer_invoke
+        from llmdeploy.cli.plan_invokes import answer_invoke
 
         # The SDK's MockMonitor iterates the failures: an empty list, not None.
         return answer_invoke(args.token, args.args), []

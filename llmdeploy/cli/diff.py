@@ -1,7 +1,7 @@
 """What changes between two plan documents, and between their policy check results.
 
 Pure functions over the JSON that `llmdeploy plan --format json` writes (see
-`llmdeploy.plan`) and the list that `llmdeploy check --format json` writes
+`llmdeploy.cli.plan`) and the list that `llmdeploy check --format json` writes
 (objects with `policy`, `urn`, `level`, `message`). `llmdeploy diff` and the
 pull-request job render the result as text, markdown or JSON.
 
@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from llmdeploy.mockrun import COMPUTED_MARK, SECRET_MARK
-from llmdeploy.violations import Violation
+from llmdeploy.cli.mockrun import COMPUTED_MARK, SECRET_MARK
+from llmdeploy.cli.violations import Violation
 
 FORMATS = ("text", "markdown", "json")
 POLICY_LEVELS = ("mandatory", "advisory", "disabled")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.diff import (
+from llmdeploy.cli.diff import (
     FORMATS,
     DiffInputError,
     Violation,

@@ -40,11 +40,11 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc, plugin_pb2
 
-from llmdeploy.mockrun import STACK_TYPE, ProgramRun, RecordedResource
-from llmdeploy.violations import Violation
+from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
+from llmdeploy.cli.violations import Violation
 
 # The pack that ships with llmdeploy (a sibling of the package in the repository).
-DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
+DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 # Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
 # policy mandatory.
 CONFIGURED_STACKS = ("dev", "staging", "prod")

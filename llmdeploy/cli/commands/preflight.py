@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.commands.plan import add_program_arguments
-from llmdeploy.ops.aws import OpsError, open_aws
-from llmdeploy.ops.checks import any_failed, render_json, render_table
-from llmdeploy.ops.preflight import preflight_target_from_settings, run_preflight
-from llmdeploy.ops.stack import load_stack_settings, read_stack, resolve_kind
+from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.ops.aws import OpsError, open_aws
+from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
+from llmdeploy.cli.ops.preflight import preflight_target_from_settings, run_preflight
+from llmdeploy.cli.ops.stack import load_stack_settings, read_stack, resolve_kind
 
 
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:

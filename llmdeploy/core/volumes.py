@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from llmdeploy.gpus import GpuInstanceType
+from llmdeploy.core.gpus import GpuInstanceType
 
 # The Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) ships a
 # 75 GiB root snapshot; a smaller root volume fails at launch.

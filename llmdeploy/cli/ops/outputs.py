@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.ops.aws import OpsError
+from llmdeploy.cli.ops.aws import OpsError
 
 PULUMI_TIMEOUT_SECONDS = 120
 

@@ -1,6 +1,6 @@
 """`llmdeploy capacity --model M --instance-type T`: will the model serve there, and what does it cost.
 
-Prints the memory breakdown of `llmdeploy.capacity` (weights, engine
+Prints the memory breakdown of `llmdeploy.core.capacity` (weights, engine
 overheads, KV cache), the tokens the KV cache holds, the concurrent sequences
 at max-model-len, a verdict and the cost per hour. Exit code 1 when the model
 cannot serve one sequence, with the same lines settings validation prints.
@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from llmdeploy.capacity import (
+from llmdeploy.core.capacity import (
     GIB,
     CapacityAssessment,
     CapacityRequest,
@@ -22,7 +22,7 @@ from llmdeploy.capacity import (
     gib,
     serving_dtype_bytes,
 )
-from llmdeploy.gpus import catalogue
+from llmdeploy.core.gpus import catalogue
 
 
 def register(subparsers: Any) -> None:

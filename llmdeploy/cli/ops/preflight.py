@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmdeploy.capacity import CapacityRequest, assess_capacity
-from llmdeploy.mockrun import SECRET_STAND_IN
-from llmdeploy.ops.aws import Aws, AwsResourceMissing
-from llmdeploy.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
+from llmdeploy.cli.mockrun import SECRET_STAND_IN
+from llmdeploy.cli.ops.aws import Aws, AwsResourceMissing
+from llmdeploy.cli.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
+from llmdeploy.core.capacity import CapacityRequest, assess_capacity
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class PreflightTarget:
     spot_instance_types: tuple[str, ...] = ()
     # A secret `pulumi up` creates from the stack's apiKey (prod); None when there is none.
     api_key_secret_name: str | None = None
-    # What the capacity planner needs (llmdeploy.capacity); None skips the capacity check.
+    # What the capacity planner needs (llmdeploy.core.capacity); None skips the capacity check.
     capacity_request: CapacityRequest | None = None
 
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.commands.plan import add_program_arguments
-from llmdeploy.commands.preflight import add_aws_arguments
-from llmdeploy.ops.aws import Aws, OpsError, open_aws
-from llmdeploy.ops.checks import any_failed, render_json, render_table
-from llmdeploy.ops.outputs import stack_outputs
-from llmdeploy.ops.stack import AWS_KINDS, has_project, read_stack, resolve_kind
-from llmdeploy.ops.verify import (
+from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.commands.preflight import add_aws_arguments
+from llmdeploy.cli.ops.aws import Aws, OpsError, open_aws
+from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
+from llmdeploy.cli.ops.outputs import stack_outputs
+from llmdeploy.cli.ops.stack import AWS_KINDS, has_project, read_stack, resolve_kind
+from llmdeploy.cli.ops.verify import (
     ENDPOINT_OUTPUT,
     HEALTH_URL_OUTPUT,
     INSTANCE_ID_OUTPUT,
