@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,77 @@ def llmdeploy_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[s
 @pytest.fixture
 def canary() -> str:
     return CANARY_TOKEN
+
+
+# ---------------------------------------------------------------------------
+# Tiers: every test is exactly one of unit, integration, e2e (`pytest -m unit` runs one tier).
+# A test may name its tier with a marker; otherwise its tier follows from what it uses:
+#   e2e          runs the real `llmdeploy` command in its own process (llmdeploy_cli);
+#   integration  starts a server or another process (a server fixture, subprocess, the policy pack);
+#   unit         everything else: pure functions and in-process runs under the mock monitor.
+TIERS = ("unit", "integration", "e2e")
+E2E_NAMES = frozenset({"llmdeploy_cli"})
+INTEGRATION_NAMES = frozenset({"subprocess", "ServerProcess", "PolicyPackProcess", "check_program_run"})
+# Fixtures that start a server or a process (the fixtures that use them are covered, since pytest
+# lists a test's fixture closure).
+SERVER_FIXTURES = frozenset(
+    {"moto_server", "llama_server", "pack", "service_quotas_server", "instance_refresh_server"}
+)
+# Modules whose tests start the policy pack through `main(["check", ...])`, which no name shows.
+INTEGRATION_MODULES = frozenset({"tests/policies/test_check_command.py"})
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _code_objects(constant)
+
+
+def _names_used(function: Callable[..., Any], seen: set[int] | None = None) -> set[str]:
+    """Global names `function` uses, followed through the tests' own helper functions."""
+    seen = set() if seen is None else seen
+    function = getattr(function, "__wrapped__", function)
+    code = getattr(function, "__code__", None)
+    if code is None or id(code) in seen:
+        return set()
+    seen.add(id(code))
+    names: set[str] = set()
+    for inner in _code_objects(code):
+        names.update(inner.co_names)
+    found = set(names)
+    module_globals = getattr(function, "__globals__", {})
+    for name in names:
+        helper = module_globals.get(name)
+        if callable(helper) and str(getattr(helper, "__module__", "")).startswith("tests"):
+            found |= _names_used(helper, seen)
+    return found
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The one tier of a collected test (see TIERS)."""
+    marked = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+    if marked:
+        if len(set(marked)) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: marked {sorted(set(marked))}; accepted: one of {TIERS}")
+        return marked[0]
+    names: set[str] = set()
+    function = getattr(item, "function", None)
+    if function is not None:
+        names |= _names_used(function)
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    for definitions in getattr(fixture_info, "name2fixturedefs", {}).values():
+        for definition in definitions:
+            names |= _names_used(definition.func)
+    if names & E2E_NAMES:
+        return "e2e"
+    module = Path(str(item.path)).relative_to(REPO).as_posix()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if names & INTEGRATION_NAMES or fixtures & SERVER_FIXTURES or module in INTEGRATION_MODULES:
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item))

@@ -20,6 +20,7 @@ redactor that knows every secret value of the run, and Hugging Face tokens.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -43,8 +44,25 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 from llmdeploy.cli.violations import Violation
 
-# The pack that ships with llmdeploy (a sibling of the package in the repository).
-DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+# The wheel ships the repository's `policies/` directory as this package (pyproject's package-dir), with
+# PulumiPolicy.yaml and config/ as package data; a unique name, so it collides with nothing installed.
+INSTALLED_PACK = "llmdeploy_policy_pack"
+
+
+def _shipped_pack_dir() -> Path:
+    """The pack that ships with llmdeploy: `policies/` beside the package in a source checkout (so each
+    checkout checks with its own pack), else the installed `llmdeploy_policy_pack`."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "policies" / "PulumiPolicy.yaml").is_file():
+        return checkout / "policies"
+    spec = importlib.util.find_spec(INSTALLED_PACK)
+    if spec is None or not spec.submodule_search_locations:
+        # Not installed either: PolicyPackProcess.start() names the directory it found no pack in.
+        return checkout / "policies"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+DEFAULT_PACK_DIR = _shipped_pack_dir()
 # Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
 # policy mandatory.
 CONFIGURED_STACKS = ("dev", "staging", "prod")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.cli.ops.aws import OpsError
-from stacks.settings import PROJECT, SettingsError, load_settings, stack_kind
+from llmdeploy.cli.program import ProgramModuleError, import_from_program
 
 AWS_KINDS = ("staging", "prod")
 T = TypeVar("T")
@@ -17,6 +18,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class StackConfig:
     project: str
+    # The program's config namespace (`<namespace>:kind`), from its settings.
+    namespace: str
     stack: str
     # None when neither `llmdeploy:kind` nor the stack name says; `kind_problem` says why.
     kind: str | None
@@ -26,6 +29,14 @@ class StackConfig:
     values: dict[str, str]
     secret_keys: frozenset[str]
     has_stack_file: bool
+
+
+def program_settings(program_dir: Path) -> ModuleType:
+    """The program's `stacks.settings`, imported from its directory (the wheel ships no `stacks`)."""
+    try:
+        return import_from_program(program_dir, "stacks.settings")
+    except ProgramModuleError as error:
+        raise OpsError(str(error), "run from the Pulumi program directory or pass --program DIR") from None
 
 
 def has_project(program_dir: Path) -> bool:
@@ -39,15 +50,17 @@ def read_stack(program_dir: Path, stack: str) -> StackConfig:
     except ProgramError as error:
         raise OpsError(str(error), "run from the Pulumi program directory or pass --program DIR") from None
     config = read_stack_config(program_dir, project, stack)
-    prefix = f"{PROJECT}:"
+    settings = program_settings(program_dir)
+    prefix = f"{settings.PROJECT}:"
     raw = {key[len(prefix) :]: value for key, value in config.values.items() if key.startswith(prefix)}
     kind: str | None
     try:
-        kind, kind_problem = stack_kind(stack, raw), ""
-    except SettingsError as error:
+        kind, kind_problem = settings.stack_kind(stack, raw), ""
+    except settings.SettingsError as error:
         kind, kind_problem = None, str(error)
     return StackConfig(
         project=str(project["name"]),
+        namespace=settings.PROJECT,
         stack=stack,
         kind=kind,
         kind_problem=kind_problem,
@@ -66,14 +79,15 @@ def resolve_kind(config: StackConfig | None, stack: str, kind_argument: str | No
             config.kind_problem
             if config
             else (
-                f"{PROJECT}:kind: found nothing (no Pulumi.yaml here), and the stack name {stack!r} "
+                f"--kind: found nothing (no Pulumi.yaml here), and the stack name {stack!r} "
                 f"is not a stack kind; accepted: one of {', '.join(AWS_KINDS)}"
             )
         )
         raise OpsError(problem, "pass --kind staging or --kind prod")
     if kind not in AWS_KINDS:
+        where = f"{config.namespace}:kind" if config and not kind_argument else "--kind"
         raise OpsError(
-            f"{PROJECT}:kind: found {kind!r}; accepted: one of {', '.join(AWS_KINDS)} "
+            f"{where}: found {kind!r}; accepted: one of {', '.join(AWS_KINDS)} "
             f"(`llmdeploy {command}` works on the AWS stacks; dev runs on this machine)"
         )
     return kind
@@ -86,7 +100,8 @@ def load_stack_settings(program_dir: Path, config: StackConfig) -> Any:
             f"Pulumi.{config.stack}.yaml: not found in {program_dir}",
             f"create the stack (`pulumi stack init {config.stack}`) and its config, or pass --program DIR",
         )
+    settings = program_settings(program_dir)
     try:
-        return load_settings(config.stack, config.values, config.secret_keys)
-    except SettingsError as error:
+        return settings.load_settings(config.stack, config.values, config.secret_keys)
+    except settings.SettingsError as error:
         raise OpsError(str(error), f"fix Pulumi.{config.stack}.yaml") from None
