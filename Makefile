@@ -20,9 +20,15 @@ $(VENV)/.installed: pyproject.toml
 plan: install
 	$(BIN)/llmdeploy plan $(STACK) --format $(FORMAT)
 
-## test: the whole test suite
+# Tests run on every core (pytest-xdist); each worker starts its own servers on free ports.
+# --dist loadscope keeps a module's tests on one worker, so a module's fixtures start once.
+WORKERS ?= auto
+# TIER=unit|integration|e2e runs one tier (tests/conftest.py gives every test exactly one).
+TIER ?=
+
+## test: the whole test suite, in parallel (make test TIER=unit for one tier, WORKERS=0 for serial)
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(if $(TIER),-m $(TIER)) $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
 	$(BIN)/ruff check .

@@ -29,7 +29,7 @@ def import_from_program(program_dir: Path, module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        if error.name is None or not module.startswith(error.name):
+        if error.name is None or not (module == error.name or module.startswith(f"{error.name}.")):
             raise  # a module the program itself imports is missing: the program's own error
         raise ProgramModuleError(
             f"{program_dir}: found no module {module!r}; accepted: an llmdeploy program directory "
