@@ -58,7 +58,7 @@ class PublishedRun:
     logit_rows: int
 
 
-# vllm#12330 as shared/ENGINE_FACTS.md records it: 0.9 x 39.39 GiB - 14.96 - 9.37 = 11.12 (no non-torch).
+# vllm#12330's log: 0.9 x 39.39 GiB - 14.96 - 9.37 = 11.12 (no non-torch).
 # vllm#10511 (youkaichao, 2024-12-13, `vllm serve meta-llama/Meta-Llama-3-8B`, V0 defaults: 8192 batched
 # tokens, 256 sequences).
 PUBLISHED = (
@@ -121,7 +121,7 @@ def published_section() -> list[str]:
         f"activation peak, {a100.activation_gib:.2f} GiB, is {ratio:.1f} times what the per-token model "
         f"gives for the same profile shape ({a100_activation:.2f} GiB) and what vllm#10511 logged for the "
         f"same model a month earlier ({h100.activation_gib:.2f} GiB). The setting behind it is not "
-        "recorded (ENGINE_FACTS.md gives no batch settings for that log); on such a configuration the "
+        "recorded (the issue gives no batch settings for that log); on such a configuration the "
         "planner promises more KV cache than that vLLM found. Current vLLM samples one row per sequence in "
         "its profile run (`profile_run`, `_dummy_sampler_run`), the shape the planner models.",
         "",

@@ -93,6 +93,6 @@ def test_grace_never_under_600_seconds_and_grows_with_the_model() -> None:
     assert small % 60 == 0 and large % 60 == 0
     # Covers the estimate with margin.
     assert large >= boot_seconds(140 * 10**9)
-    # An 8B model in bf16: ENGINE_FACTS gives 5 to 15 minutes for 8B-70B models (more on a cold
+    # An 8B model in bf16: 8B-70B models take 5 to 15 minutes to serve (more on a cold
     # cache); the budget for the small end stays within 20 minutes.
     assert 600 <= small <= 1200

@@ -12,7 +12,6 @@ import pytest
 from llmdeploy.core.capacity import (
     GIB,
     TGI_WIGGLE_ROOM,
-    CapacityError,
     CapacityRequest,
     activation_peak_bytes,
     assess_capacity,
@@ -24,7 +23,6 @@ from llmdeploy.core.capacity import (
     estimate,
     fitting_instance_types,
     kv_bytes_per_token,
-    plan_capacity,
     vllm_batch_defaults,
     vllm_kv_budget_bytes,
     weight_bytes,
@@ -64,7 +62,7 @@ def request(**overrides: object) -> CapacityRequest:
 
 def test_kv_bytes_per_token_is_2_x_layers_x_kv_heads_x_head_dim_x_bytes() -> None:
     arch = resolve_model(LLAMA3_8B)
-    # ENGINE_FACTS: Llama-3-8B, 32 layers, 8 KV heads, head_dim 128, bf16 -> 131,072 B, 1 GiB per 8k tokens.
+    # Llama-3-8B, 32 layers, 8 KV heads, head_dim 128, bf16 -> 131,072 B, 1 GiB per 8k tokens.
     assert kv_bytes_per_token(arch) == 2 * 32 * 8 * 128 * 2 == 131_072
     assert kv_bytes_per_token(arch) * 8192 == GIB
     assert kv_bytes_per_token(arch, dtype_bytes=1) == 65_536  # --kv-cache-dtype fp8
@@ -98,7 +96,7 @@ def test_activation_model_matches_the_published_profile_peak() -> None:
 
 
 def test_published_budget_arithmetic_gives_the_published_kv_memory() -> None:
-    # vllm#12330 (ENGINE_FACTS): A100-40GB (39.39 GiB to CUDA) at 0.9, weights 14.96 GiB,
+    # vllm#12330: A100-40GB (39.39 GiB to CUDA) at 0.9, weights 14.96 GiB,
     # activation peak 9.37 GiB, 11.12 GiB left for the KV cache.
     kv = vllm_kv_budget_bytes(39.39 * GIB, 0.9, weight_bytes(resolve_model(LLAMA3_8B)), 0, 9.37 * GIB)
     assert round(kv / GIB, 2) == 11.12
@@ -218,7 +216,7 @@ def test_an_unknown_model_leaves_capacity_unknown_not_refused() -> None:
     assert assessment.unknown.startswith(
         "llmdeploy:model: found 'acme/never-heard-of'; accepted: a model whose"
     )
-    assert plan_capacity(unknown) == {
+    assert assessment.output() == {
         "model": "acme/never-heard-of",
         "instance_type": "g6e.xlarge",
         "unknown": assessment.unknown,
@@ -278,8 +276,8 @@ def test_cost_per_hour_at_min_and_max_size() -> None:
     assert (unpriced["min"], unpriced["max"]) == (None, None)
 
 
-def test_plan_capacity_output_for_the_stack() -> None:
-    output = plan_capacity(request(max_model_len=None, min_size=1, max_size=3))
+def test_capacity_output_for_the_stack() -> None:
+    output = assess_capacity(request(max_model_len=None, min_size=1, max_size=3)).output()
     assert output["max_model_len_source"] == "chosen to fit"
     assert output["kv_cache_tokens"] >= output["max_model_len"]
     assert output["concurrent_sequences"] == output["kv_cache_tokens"] // output["max_model_len"]
@@ -303,10 +301,9 @@ def test_plan_capacity_output_for_the_stack() -> None:
     }
 
 
-def test_plan_capacity_raises_with_the_problems() -> None:
-    with pytest.raises(CapacityError) as refused:
-        plan_capacity(request(instance_type="g5.xlarge", max_model_len=131072))
-    assert refused.value.problems[0].startswith("llmdeploy:maxModelLen: found 131072")
+def test_capacity_problems_name_the_setting() -> None:
+    problems = assess_capacity(request(instance_type="g5.xlarge", max_model_len=131072)).problems
+    assert problems[0].startswith("llmdeploy:maxModelLen: found 131072")
 
 
 def test_assessment_keeps_the_chosen_length() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from llmdeploy.cli.mockrun import ProgramRefused, ProgramRun, run_program
 from llmdeploy.cli.plan import plan_document
-from llmdeploy.core.capacity import TGI_KEYS, CapacityRequest, plan_capacity
+from llmdeploy.core.capacity import TGI_KEYS, CapacityRequest, assess_capacity
 
 STAGING_BASE = Path(__file__).resolve().parent / "programs" / "staging"
 
@@ -34,7 +34,7 @@ def capacity_output(run: ProgramRun) -> dict:
 
 def test_staging_exports_its_capacity_and_cost() -> None:
     capacity = capacity_output(staging())
-    expected = plan_capacity(
+    expected = assess_capacity(
         CapacityRequest(
             model="Qwen/Qwen2.5-7B-Instruct",
             instance_type="g5.xlarge",
@@ -43,7 +43,7 @@ def test_staging_exports_its_capacity_and_cost() -> None:
             max_input_tokens=4096,
             keys=TGI_KEYS,
         )
-    )
+    ).output()
     assert capacity == json.loads(json.dumps(expected)), "the plan must show the planner's figures"
     assert capacity["engine"] == "tgi" and capacity["max_model_len"] == 8192
     assert capacity["max_model_len_source"] == "set"

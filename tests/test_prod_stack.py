@@ -20,7 +20,7 @@ from llmdeploy.cli import mockrun
 from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_from_name
-from llmdeploy.core.capacity import CapacityRequest, assess_capacity, plan_capacity, weight_bytes
+from llmdeploy.core.capacity import CapacityRequest, assess_capacity, weight_bytes
 from llmdeploy.core.gpus import gpu_instance_type
 from llmdeploy.core.models import resolve_model
 from stacks.settings import DLAMI_PARAMETER, ProdSettings, SettingsError, load_settings
@@ -630,7 +630,7 @@ def prod_program_without(tmp_path: Path, key: str) -> Path:
 
 def test_prod_exports_its_capacity_and_the_cost_at_min_and_max_size() -> None:
     capacity = outputs(prod())["capacity"]
-    expected = plan_capacity(
+    expected = assess_capacity(
         CapacityRequest(
             model="Qwen/Qwen2.5-7B-Instruct",
             instance_type="g5.xlarge",
@@ -641,7 +641,7 @@ def test_prod_exports_its_capacity_and_the_cost_at_min_and_max_size() -> None:
             min_size=2,
             max_size=4,
         )
-    )
+    ).output()
     assert capacity == json.loads(json.dumps(expected)), "the plan must show the planner's figures"
     assert (capacity["engine"], capacity["max_model_len"], capacity["max_model_len_source"]) == (
         "vllm",

@@ -1,7 +1,7 @@
 """How long a new serving instance takes before it answers `/health`, for health-check grace periods.
 
 vLLM and TGI refuse connections while they download and load the model: there
-is no "503 while loading" phase (ENGINE_FACTS). An Auto Scaling group whose ELB
+is no "503 while loading" phase. An Auto Scaling group whose ELB
 health-check grace period is shorter than boot + image pull + weight download +
 load + compile kills every instance before it serves, and starts the next one.
 

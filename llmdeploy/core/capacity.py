@@ -83,7 +83,7 @@ ACTIVATION_BYTES = 2  # activations are kept in the serving dtype (bf16/fp16)
 SAMPLER_BYTES_PER_LOGIT = 12
 KV_BLOCK_TOKENS = 16  # vLLM's default block size; blocks are allocated whole
 
-VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.92  # 0.9 before; ENGINE_FACTS "Capacity flags"
+VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.92  # vLLM's --gpu-memory-utilization default; 0.9 before
 VLLM_LARGE_GPU_BYTES = 70 * GIB
 TGI_WIGGLE_ROOM = 0.90
 TGI_DEFAULT_CUDA_MEMORY_FRACTION = 1.0
@@ -97,14 +97,6 @@ PRE_AMPERE_GPU_MODELS = frozenset({"T4", "T4g", "V100", "M60", "K80"})
 # Shortest context `choose_max_model_len` will pick; below it a deploy is not useful.
 MIN_CHOSEN_MAX_MODEL_LEN = 1024
 CHOSEN_MAX_MODEL_LEN_STEP = 256
-
-
-class CapacityError(Exception):
-    """Capacity could not be estimated; `problems` are settings lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)
@@ -656,14 +648,3 @@ def capacity_problems(request: CapacityRequest) -> list[str]:
     Empty when it fits, and when capacity is unknown (see `CapacityAssessment.unknown`).
     """
     return assess_capacity(request).problems
-
-
-def plan_capacity(request: CapacityRequest) -> dict[str, Any]:
-    """The `capacity` stack output (with an `unknown` reason when it cannot be estimated).
-
-    Raises CapacityError when the settings cannot serve.
-    """
-    assessment = assess_capacity(request)
-    if assessment.problems:
-        raise CapacityError(assessment.problems)
-    return assessment.output()

@@ -1,8 +1,8 @@
 """The engine catalogue: everything llmdeploy knows about Ollama, TGI and vLLM.
 
 Every stack takes ports, paths, images and command lines from here, so a flag
-cannot drift between stacks. Facts come from the engines' own docs and source,
-as collected in shared/ENGINE_FACTS.md; comments name where a value comes from.
+cannot drift between stacks. Facts come from the engines' own docs and source;
+comments name where a value comes from.
 """
 
 from __future__ import annotations

@@ -42,9 +42,6 @@ DENSE_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "g
 MOE_MODEL_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe")
 SUPPORTED_MODEL_TYPES = DENSE_MODEL_TYPES + MOE_MODEL_TYPES
 
-# Bytes per element of the dtypes a config.json names.
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1}
-
 
 class ModelConfigError(Exception):
     """A model's config could not be found, read or sized. `str()` is one line."""

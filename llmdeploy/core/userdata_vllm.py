@@ -60,8 +60,8 @@ EMF_LISTENER = "127.0.0.1:25888"
 # target that closes first turns the balancer's next reuse into a 502.
 KEEP_ALIVE_MARGIN_SECONDS = 5
 
-# What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch
-# (ENGINE_FACTS: autoscaling signals and token counters). Counters arrive as
+# What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch:
+# autoscaling signals and token counters. Counters arrive as
 # the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
 # removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
 SCRAPED_METRICS: Mapping[str, str] = {

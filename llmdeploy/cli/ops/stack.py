@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.cli.ops.aws import OpsError
 from llmdeploy.cli.program import ProgramModuleError, import_from_program
 
 AWS_KINDS = ("staging", "prod")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
