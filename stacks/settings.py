@@ -35,21 +35,12 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.core.capacity import (
-    TGI_KEYS,
-    VLLM_KEYS,
-    CapacityAssessment,
-    CapacityRequest,
-    assess_fleet_capacity,
-    capacity_problems,
-)
 from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
-STACK_KINDS = ("dev", "staging", "prod")
-StackKind = Literal["dev", "staging", "prod"]
 
 
 class SettingsError(pulumi.RunError):
@@ -572,29 +563,6 @@ class StagingSettings(AwsSettings):
             )
         return self
 
-    @property
-    def capacity_request(self) -> CapacityRequest:
-        """What llmdeploy.core.capacity needs to know: TGI's limits on this instance type (one instance)."""
-        return CapacityRequest(
-            model=self.model,
-            instance_type=self.instance_type,
-            engine="tgi",
-            max_model_len=self.max_total_tokens,
-            max_input_tokens=self.max_input_tokens,
-            quantization=self.quantize,
-            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
-            keys=TGI_KEYS,
-        )
-
-    @model_validator(mode="after")
-    def _fits_the_gpus(self) -> StagingSettings:
-        # TGI refuses to start when one max-total-tokens request does not fit its KV cache,
-        # after the image pull and the download: say so at preview instead.
-        problems = capacity_problems(self.capacity_request)
-        if problems:
-            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
-        return self
-
 
 # ---------------------------------------------------------------------------
 # prod: vLLM on a GPU Auto Scaling group behind an ALB
@@ -873,48 +841,6 @@ class ProdSettings(AwsSettings):
         """Every type the group may launch from its one launch template: instanceType, Spot pools."""
         spot = [t for t in self.spot_instance_types if t != self.instance_type] if self.use_spot else []
         return [self.instance_type, *dict.fromkeys(spot)]
-
-    @property
-    def capacity_request(self) -> CapacityRequest:
-        """What the capacity planner needs: vLLM's flags on instanceType, for minSize to maxSize instances."""
-        return CapacityRequest(
-            model=self.model,
-            instance_type=self.instance_type,
-            engine="vllm",
-            max_model_len=self.max_model_len,
-            gpu_memory_utilization=self.gpu_memory_utilization,
-            max_num_seqs=self.max_num_seqs,
-            max_num_batched_tokens=self.max_num_batched_tokens,
-            # No quantization key: vLLM serves a quantized checkpoint as its config.json says.
-            min_size=self.min_size,
-            max_size=self.max_size,
-            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
-            keys=VLLM_KEYS,
-        )
-
-    def capacity(self) -> CapacityAssessment:
-        """The planner's assessment of the group: instanceType, and each Spot type with the same flags."""
-        return assess_fleet_capacity(
-            self.capacity_request, self.fleet_instance_types[1:], to_camel("spot_instance_types")
-        )
-
-    @model_validator(mode="after")
-    def _fits_the_gpus(self) -> ProdSettings:
-        # vLLM refuses to start when one max-model-len sequence does not fit its KV cache, after
-        # the image pull and the download, and the group replaces the instance again and again:
-        # say so at preview instead. Runs after _prod_consistent (validators run in order), so the
-        # Spot types already have the GPU count of instanceType.
-        assessment = self.capacity()
-        problems = list(assessment.problems)
-        if not problems and self.max_model_len is None and assessment.max_model_len is None:
-            problems.append(
-                f"{key_of('max_model_len')}: found nothing, and the capacity planner cannot size "
-                f"{self.model!r} to choose it ({assessment.unknown_reason}); accepted: a length in "
-                "tokens, e.g. `pulumi config set maxModelLen 8192`"
-            )
-        if problems:
-            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
-        return self
 
     @property
     def desired(self) -> int:

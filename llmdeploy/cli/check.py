@@ -42,12 +42,13 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 
 from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 from llmdeploy.cli.violations import Violation
+from llmdeploy.core.stack_kinds import STACK_KINDS
 
 # The pack that ships with llmdeploy (a sibling of the package in the repository).
 DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 # Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
 # policy mandatory.
-CONFIGURED_STACKS = ("dev", "staging", "prod")
+CONFIGURED_STACKS = STACK_KINDS
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",

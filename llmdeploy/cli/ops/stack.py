@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.cli.ops.aws import OpsError
-from stacks.settings import PROJECT, SettingsError, load_settings, stack_kind
+from llmdeploy.core.stack_kinds import AWS_STACK_KINDS
+from stacks.resolve import StackSpec, load_stack
+from stacks.settings import PROJECT, SettingsError, stack_kind
 
-AWS_KINDS = ("staging", "prod")
+AWS_KINDS = AWS_STACK_KINDS
 T = TypeVar("T")
 
 
@@ -79,14 +81,14 @@ def resolve_kind(config: StackConfig | None, stack: str, kind_argument: str | No
     return kind
 
 
-def load_stack_settings(program_dir: Path, config: StackConfig) -> Any:
-    """The stack's validated settings model; bad settings raise `OpsError`, one line per problem."""
+def load_stack_spec(program_dir: Path, config: StackConfig) -> StackSpec:
+    """The stack's resolved spec, as its program resolves it; bad settings raise `OpsError`, one line each."""
     if not config.has_stack_file:
         raise OpsError(
             f"Pulumi.{config.stack}.yaml: not found in {program_dir}",
             f"create the stack (`pulumi stack init {config.stack}`) and its config, or pass --program DIR",
         )
     try:
-        return load_settings(config.stack, config.values, config.secret_keys)
+        return load_stack(config.stack, config.values, config.secret_keys, project=config.project)
     except SettingsError as error:
         raise OpsError(str(error), f"fix Pulumi.{config.stack}.yaml") from None
