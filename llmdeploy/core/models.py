@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -338,8 +339,11 @@ def _cache_path(repo_id: str, revision: str) -> Path:
 
 
 def is_repo_id(name: str) -> bool:
+    """`name` or `org/name`, in the characters the hub allows (letters, digits, `-`, `_`, `.`)."""
     parts = name.split("/")
-    return 1 <= len(parts) <= 2 and all(part and part not in (".", "..") for part in parts)
+    return 1 <= len(parts) <= 2 and all(
+        part not in (".", "..") and re.fullmatch(r"[A-Za-z0-9_.-]+", part) for part in parts
+    )
 
 
 def fetch_hub_config(

@@ -52,12 +52,17 @@ def register(subparsers: Any) -> None:
 
 def download_config(model: str, revision: str) -> dict[str, Any]:
     """config.json of `model` at `revision`, through huggingface_hub. Raises FetchError."""
+    # One file is all this command asks for: no telemetry, and no agent registry lookup
+    # (huggingface_hub 2.x GETs /api/agent-harnesses for its user agent unless telemetry is off).
+    # Set before the import, which reads it.
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     # Imported here: only this command talks to the hub, and the import is slow.
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
+        HFValidationError,
         LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
@@ -82,6 +87,8 @@ def download_config(model: str, revision: str) -> dict[str, Any]:
     except RepositoryNotFoundError:
         hint = "or HF_TOKEN has no access to it" if token else "or it is private: set HF_TOKEN"
         raise FetchError(f"{model}: no such model on the hub at {where} ({hint})") from None
+    except HFValidationError as error:
+        raise FetchError(f"{model}: not a repo id the hub accepts ({error})") from None
     except RevisionNotFoundError:
         raise FetchError(f"{model}: the hub at {where} has no revision {revision!r}") from None
     except LocalEntryNotFoundError:
