@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -63,12 +64,13 @@ def key_of(field_name: str) -> str:
 # ---------------------------------------------------------------------------
 # Reusable field types
 
+# Strings checked by a pattern (pydantic's StringConstraints): what a mismatch reports as accepted.
+ACCEPTED_BY_PATTERN: dict[str, str] = {}
 
-def _duration(value: str) -> str:
-    # Go duration syntax as Ollama parses it ("5m", "1h30m", "-1" keeps models loaded).
-    if not re.fullmatch(r"-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
-        raise PydanticCustomError("duration", "a duration such as 30s, 5m, 1h, 0 or -1")
-    return value
+
+def _pattern(regex: str, accepted: str) -> StringConstraints:
+    ACCEPTED_BY_PATTERN[regex] = accepted
+    return StringConstraints(pattern=regex)
 
 
 def _ip_address(value: str) -> str:
@@ -85,9 +87,13 @@ def _model_name(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_duration)]
+Duration = Annotated[
+    # Go duration syntax as Ollama parses it ("5m", "1h30m", "-1" keeps models loaded).
+    str, _pattern(r"^(-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$", "a duration such as 30s, 5m, 1h, 0 or -1")
+]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
+ProxyUrl = Annotated[str, _pattern(r"^https?://[^\s]+$", "a proxy URL such as http://proxy.internal:3128")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
@@ -166,7 +172,7 @@ class DevSettings(CommonSettings):
     origins: list[str] = Field(
         default_factory=list, description="OLLAMA_ORIGINS: extra CORS origins. Default: none."
     )
-    https_proxy: str | None = Field(default=None, description="HTTPS_PROXY for model pulls.")
+    https_proxy: ProxyUrl | None = Field(default=None, description="HTTPS_PROXY for model pulls.")
     no_proxy: str | None = Field(default=None, description="NO_PROXY for model pulls.")
     gpu: bool = Field(default=False, description="Give the container every GPU (gpus=all). Default false.")
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
@@ -186,13 +192,6 @@ class DevSettings(CommonSettings):
     @property
     def image_reference(self) -> str:
         return self.image or OLLAMA.image()
-
-    @field_validator("https_proxy")
-    @classmethod
-    def _proxy_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s]+$", value):
-            raise PydanticCustomError("url", "a proxy URL such as http://proxy.internal:3128")
-        return value
 
 
 # ---------------------------------------------------------------------------
@@ -221,17 +220,6 @@ TGI_QUANTIZE = (
 )
 
 
-def _aws_id(prefix: str, example: str) -> AfterValidator:
-    pattern = re.compile(rf"^{prefix}-[0-9a-f]{{8,17}}$")
-
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise PydanticCustomError("aws_id", "an id such as {example}", {"example": example})
-        return value
-
-    return AfterValidator(check)
-
-
 def _ipv4_cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
@@ -249,40 +237,28 @@ def _vpc_cidr(value: str) -> str:
     return value
 
 
-def _availability_zone(value: str) -> str:
-    # Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-h]", value):
-        raise PydanticCustomError("az", "an availability zone name such as us-east-1a")
-    return value
-
-
-def _ssm_parameter(value: str) -> str:
-    if not re.fullmatch(r"/[A-Za-z0-9_.\-/]+", value):
-        raise PydanticCustomError("ssm", "an SSM parameter name such as {name}", {"name": DLAMI_PARAMETER})
-    return value
-
-
-def _url(value: str) -> str:
-    if not re.fullmatch(r"(https?|grpc)://[^\s/]+(/\S*)?", value):
-        raise PydanticCustomError("url", "a URL such as http://otel-collector.internal:4317")
-    return value
-
-
 def _tag_key(value: str) -> str:
     if not value or len(value) > 128 or value.lower().startswith("aws:"):
         raise PydanticCustomError("tag", "tag keys of 1-128 characters, not starting with aws:")
     return value
 
 
-AmiId = Annotated[str, _aws_id("ami", "ami-0123456789abcdef0")]
-VpcId = Annotated[str, _aws_id("vpc", "vpc-0123456789abcdef0")]
-SubnetId = Annotated[str, _aws_id("subnet", "subnet-0123456789abcdef0")]
-SecurityGroupId = Annotated[str, _aws_id("sg", "sg-0123456789abcdef0")]
+AmiId = Annotated[str, _pattern(r"^ami-[0-9a-f]{8,17}$", "an id such as ami-0123456789abcdef0")]
+VpcId = Annotated[str, _pattern(r"^vpc-[0-9a-f]{8,17}$", "an id such as vpc-0123456789abcdef0")]
+SubnetId = Annotated[str, _pattern(r"^subnet-[0-9a-f]{8,17}$", "an id such as subnet-0123456789abcdef0")]
+SecurityGroupId = Annotated[str, _pattern(r"^sg-[0-9a-f]{8,17}$", "an id such as sg-0123456789abcdef0")]
 Ipv4Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
 VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
-AvailabilityZone = Annotated[str, AfterValidator(_availability_zone)]
-SsmParameterName = Annotated[str, AfterValidator(_ssm_parameter)]
-Url = Annotated[str, AfterValidator(_url)]
+# Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
+AvailabilityZone = Annotated[
+    str, _pattern(r"^[a-z]{2}(-[a-z]+)+-\d[a-h]$", "an availability zone name such as us-east-1a")
+]
+SsmParameterName = Annotated[
+    str, _pattern(r"^/[A-Za-z0-9_./-]+$", f"an SSM parameter name such as {DLAMI_PARAMETER}")
+]
+Url = Annotated[
+    str, _pattern(r"^(https?|grpc)://[^\s/]+(/\S*)?$", "a URL such as http://otel-collector.internal:4317")
+]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
 
 
@@ -575,28 +551,26 @@ MAX_IDLE_TIMEOUT_SECONDS = 4000  # the ALB's own limit
 MAX_DRAIN_SECONDS = 3600
 
 
-def _certificate_arn(value: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", value):
-        raise PydanticCustomError(
-            "acm", "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/..."
-        )
-    return value
-
-
-def _sns_topic_arn(value: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?", value):
-        raise PydanticCustomError("sns", "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall")
-    return value
-
-
 def _served_name(value: str) -> str:
     if not value or any(ch.isspace() for ch in value):
         raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
     return value
 
 
-CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
-SnsTopicArn = Annotated[str, AfterValidator(_sns_topic_arn)]
+CertificateArn = Annotated[
+    str,
+    _pattern(
+        r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
+        "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/...",
+    ),
+]
+SnsTopicArn = Annotated[
+    str,
+    _pattern(
+        r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$",
+        "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall",
+    ),
+]
 ServedModelName = Annotated[str, AfterValidator(_served_name)]
 
 
@@ -928,6 +902,8 @@ def _accepted(error: Mapping[str, Any]) -> str:
         return f"a number of at most {ctx['le']}"
     if kind == "literal_error":
         return f"one of {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return ACCEPTED_BY_PATTERN.get(ctx["pattern"], f"a string matching {ctx['pattern']}")
     if kind == "string_too_short":
         return f"a string of at least {ctx['min_length']} characters"
     if kind == "too_short":
