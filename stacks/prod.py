@@ -101,7 +101,7 @@ def build(spec: ProdSpec) -> None:
             target_port=VLLM.container_port,
             health_check_path=VLLM.health_path,
             forwarded_paths=FORWARDED_PATHS,
-            allowed_cidrs=settings.api_allowed_cidrs,
+            allowed_cidrs=settings.api_allowed_cidr_blocks,
             certificate_arn=settings.certificate_arn,
             allow_plain_http=settings.allow_plain_http,
             idle_timeout_seconds=settings.idle_timeout_seconds,
@@ -156,7 +156,7 @@ def build(spec: ProdSpec) -> None:
             load_balancer_security_group_id=load_balancer.security_group_id,
             scaling=scaling,
             metrics_port=VLLM.metrics_port,
-            monitoring_cidrs=settings.monitoring_cidrs,
+            monitoring_cidrs=settings.monitoring_cidr_blocks,
             monitoring_security_group_id=settings.monitoring_security_group_id,
             spot=(
                 SpotArgs(

@@ -17,12 +17,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -220,19 +222,18 @@ TGI_QUANTIZE = (
 )
 
 
-def _ipv4_cidr(value: str) -> str:
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        network = None
-    if network is None or network.version != 4:
-        raise PydanticCustomError("cidr", "an IPv4 CIDR block such as 203.0.113.0/24")
+CIDR_ACCEPTED = "an IPv4 CIDR block such as 203.0.113.0/24"
+
+
+def _cidr_text(value: Any) -> Any:
+    # IPv4Network also takes an integer (5 -> 0.0.0.5/32): a CIDR is typed as text.
+    if not isinstance(value, (str, IPv4Network)):
+        raise PydanticCustomError("cidr", CIDR_ACCEPTED)
     return value
 
 
-def _vpc_cidr(value: str) -> str:
-    _ipv4_cidr(value)
-    if not 16 <= ipaddress.ip_network(value).prefixlen <= 24:
+def _vpc_prefix(value: IPv4Network) -> IPv4Network:
+    if not 16 <= value.prefixlen <= 24:
         raise PydanticCustomError("vpc_cidr", "an IPv4 CIDR block from /16 to /24, such as 10.40.0.0/16")
     return value
 
@@ -247,8 +248,9 @@ AmiId = Annotated[str, _pattern(r"^ami-[0-9a-f]{8,17}$", "an id such as ami-0123
 VpcId = Annotated[str, _pattern(r"^vpc-[0-9a-f]{8,17}$", "an id such as vpc-0123456789abcdef0")]
 SubnetId = Annotated[str, _pattern(r"^subnet-[0-9a-f]{8,17}$", "an id such as subnet-0123456789abcdef0")]
 SecurityGroupId = Annotated[str, _pattern(r"^sg-[0-9a-f]{8,17}$", "an id such as sg-0123456789abcdef0")]
-Ipv4Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
-VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+# pydantic's IPv4Network: strict (no host bits), IPv4 only.
+Ipv4Cidr = Annotated[IPv4Network, BeforeValidator(_cidr_text)]
+VpcCidr = Annotated[IPv4Network, BeforeValidator(_cidr_text), AfterValidator(_vpc_prefix)]
 # Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
 AvailabilityZone = Annotated[
     str, _pattern(r"^[a-z]{2}(-[a-z]+)+-\d[a-h]$", "an availability zone name such as us-east-1a")
@@ -305,7 +307,8 @@ class AwsSettings(CommonSettings):
         default_factory=list, description="Bring your own network: private subnets. Default: none."
     )
     vpc_cidr: VpcCidr = Field(
-        default="10.40.0.0/16", description="CIDR of the VPC llmdeploy creates. Default 10.40.0.0/16."
+        default=IPv4Network("10.40.0.0/16"),
+        description="CIDR of the VPC llmdeploy creates. Default 10.40.0.0/16.",
     )
     availability_zones: list[AvailabilityZone] = Field(
         default_factory=list,
@@ -429,6 +432,15 @@ class AwsSettings(CommonSettings):
         found = gpu_instance_type(self.instance_type)
         assert found is not None  # checked by the validator
         return found
+
+    @property
+    def api_allowed_cidr_blocks(self) -> list[str]:
+        """apiAllowedCidrs as the provider takes them (text)."""
+        return [str(cidr) for cidr in self.api_allowed_cidrs]
+
+    @property
+    def monitoring_cidr_blocks(self) -> list[str]:
+        return [str(cidr) for cidr in self.monitoring_cidrs]
 
     @property
     def bring_your_own_network(self) -> bool:
@@ -762,7 +774,7 @@ class ProdSettings(AwsSettings):
                 "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
                 "which the API key then guards)",
             )
-        open_to_all = [cidr for cidr in self.monitoring_cidrs if ipaddress.ip_network(cidr).prefixlen == 0]
+        open_to_all = [str(cidr) for cidr in self.monitoring_cidrs if cidr.prefixlen == 0]
         if open_to_all:
             raise problem(
                 key_of("monitoring_cidrs"),
@@ -867,6 +879,8 @@ StackSettings = DevSettings | StagingSettings | ProdSettings
 def _display(value: Any) -> str:
     if isinstance(value, SecretStr):
         return "[secret]"
+    if isinstance(value, IPv4Network):
+        value = str(value)
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -884,6 +898,7 @@ _ACCEPTED = {
     "dict_type": "an object",
     "model_type": "an object",
     "missing": "a value (this key is required)",
+    "ip_v4_network": CIDR_ACCEPTED,
 }
 
 
