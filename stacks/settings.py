@@ -30,6 +30,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -863,13 +864,14 @@ def _image_tag(reference: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
-SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {
-    "dev": DevSettings,
-    "staging": StagingSettings,
-    "prod": ProdSettings,
-}
+# A stack's settings: one model per kind, told apart by `kind` (pydantic picks the model by it).
+StackSettings = Annotated[DevSettings | StagingSettings | ProdSettings, Field(discriminator="kind")]
+STACK_SETTINGS = TypeAdapter(StackSettings)
 
-StackSettings = DevSettings | StagingSettings | ProdSettings
+# Each kind's model, from the union (the README tables and the error lines use it).
+SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {
+    model.model_fields["kind"].default: model for model in (DevSettings, StagingSettings, ProdSettings)
+}
 
 
 # ---------------------------------------------------------------------------
@@ -947,8 +949,11 @@ def _lines_from(
     lines = []
     secret_keys = secret_keys | set(getattr(model, "secret_fields", ()))
     known = sorted(info.alias or name for name, info in model.model_fields.items())
+    kind = raw.get("kind")
     for item in error.errors():
         loc = tuple(item["loc"])
+        if loc[:1] == (kind,):
+            loc = loc[1:]  # the discriminated union's tag: the kind, not a key
         if item["type"] == "setting":
             # One model validator may find several problems (the capacity planner): one line each.
             lines += item["msg"].split("\n")
@@ -1031,7 +1036,7 @@ def load_settings(
         if key in raw and key not in secrets
     ]
     try:
-        settings = model.model_validate(raw)
+        settings: CommonSettings = STACK_SETTINGS.validate_python(raw)
     except ValidationError as error:
         problems += _lines_from(error, raw, model, secrets)
     if problems:
