@@ -8,6 +8,10 @@ per problem naming the config key, the value found and what is accepted:
 Keys are the camelCase names users type (`pulumi config set numParallel 4`);
 fields are snake_case. Unknown keys are errors, so a typo never silently falls
 back to a default.
+
+Settings check shape only (types, ranges, patterns, keys that go together) and
+do no I/O. What follows from them (capacity, the chosen max-model-len, names,
+user data) is decided once by `stacks.resolve`.
 """
 
 from __future__ import annotations
@@ -955,7 +959,7 @@ def _lines_from(
         if loc[:1] == (kind,):
             loc = loc[1:]  # the discriminated union's tag: the kind, not a key
         if item["type"] == "setting":
-            # One model validator may find several problems (the capacity planner): one line each.
+            # A model validator's problem, already in the one-line form (`problem`).
             lines += item["msg"].split("\n")
             continue
         key = _key_for(loc)
