@@ -16,7 +16,6 @@ caches it (`llmdeploy models fetch MODEL`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from pydantic.alias_generators import to_camel
 
@@ -87,7 +86,7 @@ class ProdSpec:
     user_data: str
 
 
-StackSpec = Union[DevSpec, StagingSpec, ProdSpec]  # noqa: UP007 - a runtime alias, also for isinstance
+StackSpec = DevSpec | StagingSpec | ProdSpec
 
 
 # ---------------------------------------------------------------------------

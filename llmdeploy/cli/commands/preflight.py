@@ -12,6 +12,7 @@ from llmdeploy.cli.ops.aws import OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
 from llmdeploy.cli.ops.preflight import preflight_target_from_spec, run_preflight
 from llmdeploy.cli.ops.stack import load_stack_spec, read_stack, resolve_kind
+from llmdeploy.core.stack_kinds import AWS_STACK_KINDS
 from stacks.resolve import DevSpec
 from stacks.settings import PROJECT
 
@@ -42,8 +43,8 @@ def handle(args: argparse.Namespace) -> int:
         config = read_stack(program_dir, args.stack)
         resolve_kind(config, args.stack, None, "preflight")
         spec = load_stack_spec(program_dir, config)
-        if isinstance(spec, DevSpec):  # resolve_kind refuses dev stacks; this keeps mypy sure
-            raise OpsError(f"{PROJECT}:kind: found 'dev'; accepted: staging or prod")
+        if isinstance(spec, DevSpec):  # resolve_kind refused dev already; mypy learns it here
+            raise OpsError(f"{PROJECT}:kind: found 'dev'; accepted: one of {', '.join(AWS_STACK_KINDS)}")
         target = preflight_target_from_spec(spec, args.region or config.region)
         aws = open_aws(target.region, args.profile)
     except OpsError as error:
