@@ -21,7 +21,7 @@ def network_args(settings: AwsSettings, tags: dict[str, str]) -> NetworkArgs:
         vpc_id=settings.vpc_id,
         public_subnet_ids=settings.public_subnet_ids,
         private_subnet_ids=settings.private_subnet_ids,
-        cidr=settings.vpc_cidr,
+        cidr=str(settings.vpc_cidr),
         availability_zones=settings.availability_zones,
         nat_gateway=settings.nat_gateway,
         vpc_endpoints=settings.vpc_endpoints,

@@ -7,6 +7,7 @@ import pulumi
 from components.ollama import OllamaServer, OllamaServerArgs
 from llmdeploy.core.engines import OLLAMA, OllamaOptions, ollama_environment
 from stacks.outputs import export_endpoint
+from stacks.resolve import DevSpec
 from stacks.settings import DevSettings
 
 
@@ -35,7 +36,8 @@ def ollama_args(settings: DevSettings) -> OllamaServerArgs:
     )
 
 
-def build(settings: DevSettings) -> None:
+def build(spec: DevSpec) -> None:
+    settings = spec.settings
     server = OllamaServer("ollama", ollama_args(settings))
     export_endpoint(
         endpoint=server.endpoint,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from llmdeploy.core.capacity import CapacityAssessment, CapacityRequest, assess_capacity
+from llmdeploy.core.capacity import CapacityAssessment
 
 ENDPOINT_OUTPUTS = ("endpoint", "model", "engine", "health_url", "metrics_url")
 
@@ -25,14 +25,13 @@ def export_endpoint(
     pulumi.export("metrics_url", metrics_url)
 
 
-def export_capacity(capacity: CapacityRequest | CapacityAssessment) -> None:
+def export_capacity(assessment: CapacityAssessment) -> None:
     """`capacity`: KV-cache tokens, concurrent sequences at max length, cost per hour at min and max size.
 
-    Takes the stack's request, or an assessment the stack already made (prod: the whole group's).
-    Settings validation has already refused configs that cannot serve; when capacity cannot be
-    estimated at all (a model whose config.json is out of reach offline), say so and go on.
+    The resolve step has already refused configs that cannot serve; when capacity cannot be
+    estimated at all (a model neither bundled nor cached), say so, with the command that caches
+    it, and go on.
     """
-    assessment = capacity if isinstance(capacity, CapacityAssessment) else assess_capacity(capacity)
     if assessment.unknown:
         pulumi.log.warn(f"capacity not estimated, so not checked: {assessment.unknown}")
     pulumi.export("capacity", assessment.output())

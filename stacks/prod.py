@@ -18,78 +18,17 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
-from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
-from llmdeploy.core.capacity import CapacityAssessment
-from llmdeploy.core.engines import VLLM, VllmOptions
-from llmdeploy.core.userdata_vllm import (
-    QUEUE_DEPTH_METRIC,
-    MetricsPublishing,
-    VllmUserDataArgs,
-    keep_alive_seconds,
-    render_vllm_user_data,
-)
-from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib
+from llmdeploy.core.engines import VLLM
+from llmdeploy.core.userdata_vllm import QUEUE_DEPTH_METRIC
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
-from stacks.settings import ProdSettings
+from stacks.resolve import METRIC_NAMESPACE, ProdSpec
 
-# One namespace for every llmdeploy vLLM fleet; the AutoScalingGroupName dimension tells them apart.
-METRIC_NAMESPACE = "llmdeploy/vllm"
 # What clients and the load balancer's probe need. Everything else, `/metrics`
 # above all, answers 404 at the load balancer.
 FORWARDED_PATHS = (f"{VLLM.openai_path}/*", VLLM.health_path)
 # Prometheus EC2 service discovery finds the instances by this tag (see README).
 SCRAPE_TAG = "llmdeploy:prometheus-scrape"
-
-
-def group_name() -> str:
-    """The Auto Scaling group's name: fixed, so user data and metrics can carry it at preview."""
-    return f"{pulumi.get_project()}-{pulumi.get_stack()}-vllm"
-
-
-def metrics_log_group() -> str:
-    return f"/{pulumi.get_project()}/{pulumi.get_stack()}/vllm-metrics"
-
-
-def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -> int:
-    """--max-model-len: as set, else the planner's choice (settings refuse an unset one it cannot make)."""
-    chosen = settings.max_model_len or capacity.max_model_len
-    assert chosen is not None  # ProdSettings._fits_the_gpus
-    return chosen
-
-
-def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
-    return VllmOptions(
-        model=settings.model,
-        served_model_name=settings.served_name,
-        # Every GPU of the instance.
-        tensor_parallel_size=settings.gpu.gpu_count,
-        max_model_len=engine_max_model_len(settings, capacity),
-        gpu_memory_utilization=settings.gpu_memory_utilization,
-        max_num_seqs=settings.max_num_seqs,
-        max_num_batched_tokens=settings.max_num_batched_tokens,
-        generation_config=settings.generation_config,
-        shutdown_timeout=settings.shutdown_timeout,
-        otlp_traces_endpoint=settings.otlp_endpoint,
-        image_tag=settings.image_version_tag,
-        http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
-    )
-
-
-def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
-    """ELB health-check grace: the setting, else derived from the model's size (the planner's)."""
-    if settings.health_check_grace_seconds is not None:
-        return settings.health_check_grace_seconds
-    weights = weight_bytes_to_load(
-        settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
-    )
-    return health_check_grace_seconds(weights)
-
-
-def prod_root_volume_gib(settings: ProdSettings) -> int:
-    if settings.root_volume_gib is not None:
-        return settings.root_volume_gib
-    return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[VLLM.name])
 
 
 def discovery_tags() -> dict[str, str]:
@@ -124,20 +63,21 @@ def _secret(name: str, secret_name: str, value: str, description: str, tags: dic
     )
 
 
-def build(settings: ProdSettings) -> None:
+def build(spec: ProdSpec) -> None:
+    settings = spec.settings
     tags = stack_tags(settings)
     network = Network("network", network_args(settings, tags))
     where = f"{pulumi.get_project()}/{pulumi.get_stack()}"
 
     api_key = _secret(
         "vllm-api-key",
-        settings.api_key_secret_name,
+        spec.api_key_secret_name,
         settings.api_key.get_secret_value(),
         f"vLLM API key for {where}",
         tags,
     )
     secret_arns: list[pulumi.Input[str]] = [api_key.arn]
-    hf_token_secret_name = settings.hf_token_secret_name
+    hf_token_secret_name = spec.hf_token_secret_name
     if settings.hf_token is not None and hf_token_secret_name is not None:
         hf_token = _secret(
             "hf-token",
@@ -151,9 +91,7 @@ def build(settings: ProdSettings) -> None:
     role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
 
     assert VLLM.metrics_port is not None
-    # Settings validation assessed it already; model configs are cached, so this is arithmetic.
-    capacity = settings.capacity()
-    grace = grace_seconds(settings, capacity)
+    grace = spec.health_check_grace_seconds
     load_balancer = ServingLoadBalancer(
         "api",
         LoadBalancerArgs(
@@ -163,7 +101,7 @@ def build(settings: ProdSettings) -> None:
             target_port=VLLM.container_port,
             health_check_path=VLLM.health_path,
             forwarded_paths=FORWARDED_PATHS,
-            allowed_cidrs=settings.api_allowed_cidrs,
+            allowed_cidrs=settings.api_allowed_cidr_blocks,
             certificate_arn=settings.certificate_arn,
             allow_plain_http=settings.allow_plain_http,
             idle_timeout_seconds=settings.idle_timeout_seconds,
@@ -173,23 +111,7 @@ def build(settings: ProdSettings) -> None:
         ),
     )
 
-    name = group_name()
-    metrics = MetricsPublishing(
-        namespace=METRIC_NAMESPACE,
-        log_group=metrics_log_group(),
-        dimensions={"AutoScalingGroupName": name},
-    )
-    user_data = render_vllm_user_data(
-        VllmUserDataArgs(
-            image=settings.image_reference,
-            options=vllm_options(settings, capacity),
-            api_key_secret_name=settings.api_key_secret_name,
-            hf_token_secret_name=hf_token_secret_name,
-            metrics=metrics,
-            # Warm instances are stopped mid-boot; the next start finishes the script.
-            every_boot=settings.warm_pool,
-        )
-    )
+    name = spec.group_name
     if settings.ami_id is not None:
         image_id: pulumi.Input[str] = settings.ami_id
     else:
@@ -222,9 +144,9 @@ def build(settings: ProdSettings) -> None:
             image_id=image_id,
             ignore_image_changes=settings.ami_id is None,
             instance_profile_arn=role.instance_profile_arn,
-            user_data=user_data,
-            root_volume_gib=prod_root_volume_gib(settings),
-            root_device_name=settings.resolved_root_device_name,
+            user_data=spec.user_data,
+            root_volume_gib=spec.root_volume_gib,
+            root_device_name=spec.root_device_name,
             min_size=settings.min_size,
             desired_capacity=settings.desired,
             max_size=settings.max_size,
@@ -234,7 +156,7 @@ def build(settings: ProdSettings) -> None:
             load_balancer_security_group_id=load_balancer.security_group_id,
             scaling=scaling,
             metrics_port=VLLM.metrics_port,
-            monitoring_cidrs=settings.monitoring_cidrs,
+            monitoring_cidrs=settings.monitoring_cidr_blocks,
             monitoring_security_group_id=settings.monitoring_security_group_id,
             spot=(
                 SpotArgs(
@@ -257,7 +179,7 @@ def build(settings: ProdSettings) -> None:
             region=aws.get_region().region,
             group_name=name,
             metric_namespace=METRIC_NAMESPACE,
-            log_group_name=metrics.log_group,
+            log_group_name=spec.metrics.log_group,
             load_balancer_arn_suffix=load_balancer.arn_suffix,
             target_group_arn_suffix=load_balancer.target_group_arn_suffix,
             health_check_grace_seconds=grace,
@@ -284,4 +206,4 @@ def build(settings: ProdSettings) -> None:
     )
     pulumi.export("asg_name", cluster.group_name)
     pulumi.export("target_group_arn", load_balancer.target_group_arn)
-    export_capacity(capacity)
+    export_capacity(spec.capacity)

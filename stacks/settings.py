@@ -8,6 +8,10 @@ per problem naming the config key, the value found and what is accepted:
 Keys are the camelCase names users type (`pulumi config set numParallel 4`);
 fields are snake_case. Unknown keys are errors, so a typo never silently falls
 back to a default.
+
+Settings check shape only (types, ranges, patterns, keys that go together) and
+do no I/O. What follows from them (capacity, the chosen max-model-len, names,
+user data) is decided once by `stacks.resolve`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,20 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
+    StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -35,21 +43,12 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.core.capacity import (
-    TGI_KEYS,
-    VLLM_KEYS,
-    CapacityAssessment,
-    CapacityRequest,
-    assess_fleet_capacity,
-    capacity_problems,
-)
 from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
-STACK_KINDS = ("dev", "staging", "prod")
-StackKind = Literal["dev", "staging", "prod"]
 
 
 class SettingsError(pulumi.RunError):
@@ -72,12 +71,13 @@ def key_of(field_name: str) -> str:
 # ---------------------------------------------------------------------------
 # Reusable field types
 
+# Strings checked by a pattern (pydantic's StringConstraints): what a mismatch reports as accepted.
+ACCEPTED_BY_PATTERN: dict[str, str] = {}
 
-def _duration(value: str) -> str:
-    # Go duration syntax as Ollama parses it ("5m", "1h30m", "-1" keeps models loaded).
-    if not re.fullmatch(r"-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
-        raise PydanticCustomError("duration", "a duration such as 30s, 5m, 1h, 0 or -1")
-    return value
+
+def _pattern(regex: str, accepted: str) -> StringConstraints:
+    ACCEPTED_BY_PATTERN[regex] = accepted
+    return StringConstraints(pattern=regex)
 
 
 def _ip_address(value: str) -> str:
@@ -94,9 +94,13 @@ def _model_name(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_duration)]
+Duration = Annotated[
+    # Go duration syntax as Ollama parses it ("5m", "1h30m", "-1" keeps models loaded).
+    str, _pattern(r"^(-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$", "a duration such as 30s, 5m, 1h, 0 or -1")
+]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
+ProxyUrl = Annotated[str, _pattern(r"^https?://[^\s]+$", "a proxy URL such as http://proxy.internal:3128")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
@@ -175,7 +179,7 @@ class DevSettings(CommonSettings):
     origins: list[str] = Field(
         default_factory=list, description="OLLAMA_ORIGINS: extra CORS origins. Default: none."
     )
-    https_proxy: str | None = Field(default=None, description="HTTPS_PROXY for model pulls.")
+    https_proxy: ProxyUrl | None = Field(default=None, description="HTTPS_PROXY for model pulls.")
     no_proxy: str | None = Field(default=None, description="NO_PROXY for model pulls.")
     gpu: bool = Field(default=False, description="Give the container every GPU (gpus=all). Default false.")
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
@@ -195,13 +199,6 @@ class DevSettings(CommonSettings):
     @property
     def image_reference(self) -> str:
         return self.image or OLLAMA.image()
-
-    @field_validator("https_proxy")
-    @classmethod
-    def _proxy_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s]+$", value):
-            raise PydanticCustomError("url", "a proxy URL such as http://proxy.internal:3128")
-        return value
 
 
 # ---------------------------------------------------------------------------
@@ -230,50 +227,19 @@ TGI_QUANTIZE = (
 )
 
 
-def _aws_id(prefix: str, example: str) -> AfterValidator:
-    pattern = re.compile(rf"^{prefix}-[0-9a-f]{{8,17}}$")
-
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise PydanticCustomError("aws_id", "an id such as {example}", {"example": example})
-        return value
-
-    return AfterValidator(check)
+CIDR_ACCEPTED = "an IPv4 CIDR block such as 203.0.113.0/24"
 
 
-def _ipv4_cidr(value: str) -> str:
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        network = None
-    if network is None or network.version != 4:
-        raise PydanticCustomError("cidr", "an IPv4 CIDR block such as 203.0.113.0/24")
+def _cidr_text(value: Any) -> Any:
+    # IPv4Network also takes an integer (5 -> 0.0.0.5/32): a CIDR is typed as text.
+    if not isinstance(value, (str, IPv4Network)):
+        raise PydanticCustomError("cidr", CIDR_ACCEPTED)
     return value
 
 
-def _vpc_cidr(value: str) -> str:
-    _ipv4_cidr(value)
-    if not 16 <= ipaddress.ip_network(value).prefixlen <= 24:
+def _vpc_prefix(value: IPv4Network) -> IPv4Network:
+    if not 16 <= value.prefixlen <= 24:
         raise PydanticCustomError("vpc_cidr", "an IPv4 CIDR block from /16 to /24, such as 10.40.0.0/16")
-    return value
-
-
-def _availability_zone(value: str) -> str:
-    # Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-h]", value):
-        raise PydanticCustomError("az", "an availability zone name such as us-east-1a")
-    return value
-
-
-def _ssm_parameter(value: str) -> str:
-    if not re.fullmatch(r"/[A-Za-z0-9_.\-/]+", value):
-        raise PydanticCustomError("ssm", "an SSM parameter name such as {name}", {"name": DLAMI_PARAMETER})
-    return value
-
-
-def _url(value: str) -> str:
-    if not re.fullmatch(r"(https?|grpc)://[^\s/]+(/\S*)?", value):
-        raise PydanticCustomError("url", "a URL such as http://otel-collector.internal:4317")
     return value
 
 
@@ -283,15 +249,23 @@ def _tag_key(value: str) -> str:
     return value
 
 
-AmiId = Annotated[str, _aws_id("ami", "ami-0123456789abcdef0")]
-VpcId = Annotated[str, _aws_id("vpc", "vpc-0123456789abcdef0")]
-SubnetId = Annotated[str, _aws_id("subnet", "subnet-0123456789abcdef0")]
-SecurityGroupId = Annotated[str, _aws_id("sg", "sg-0123456789abcdef0")]
-Ipv4Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
-VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
-AvailabilityZone = Annotated[str, AfterValidator(_availability_zone)]
-SsmParameterName = Annotated[str, AfterValidator(_ssm_parameter)]
-Url = Annotated[str, AfterValidator(_url)]
+AmiId = Annotated[str, _pattern(r"^ami-[0-9a-f]{8,17}$", "an id such as ami-0123456789abcdef0")]
+VpcId = Annotated[str, _pattern(r"^vpc-[0-9a-f]{8,17}$", "an id such as vpc-0123456789abcdef0")]
+SubnetId = Annotated[str, _pattern(r"^subnet-[0-9a-f]{8,17}$", "an id such as subnet-0123456789abcdef0")]
+SecurityGroupId = Annotated[str, _pattern(r"^sg-[0-9a-f]{8,17}$", "an id such as sg-0123456789abcdef0")]
+# pydantic's IPv4Network: strict (no host bits), IPv4 only.
+Ipv4Cidr = Annotated[IPv4Network, BeforeValidator(_cidr_text)]
+VpcCidr = Annotated[IPv4Network, BeforeValidator(_cidr_text), AfterValidator(_vpc_prefix)]
+# Regional zones only (us-east-1a ... us-east-1h): subnets are carved by the zone letter.
+AvailabilityZone = Annotated[
+    str, _pattern(r"^[a-z]{2}(-[a-z]+)+-\d[a-h]$", "an availability zone name such as us-east-1a")
+]
+SsmParameterName = Annotated[
+    str, _pattern(r"^/[A-Za-z0-9_./-]+$", f"an SSM parameter name such as {DLAMI_PARAMETER}")
+]
+Url = Annotated[
+    str, _pattern(r"^(https?|grpc)://[^\s/]+(/\S*)?$", "a URL such as http://otel-collector.internal:4317")
+]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
 
 
@@ -338,7 +312,8 @@ class AwsSettings(CommonSettings):
         default_factory=list, description="Bring your own network: private subnets. Default: none."
     )
     vpc_cidr: VpcCidr = Field(
-        default="10.40.0.0/16", description="CIDR of the VPC llmdeploy creates. Default 10.40.0.0/16."
+        default=IPv4Network("10.40.0.0/16"),
+        description="CIDR of the VPC llmdeploy creates. Default 10.40.0.0/16.",
     )
     availability_zones: list[AvailabilityZone] = Field(
         default_factory=list,
@@ -464,6 +439,15 @@ class AwsSettings(CommonSettings):
         return found
 
     @property
+    def api_allowed_cidr_blocks(self) -> list[str]:
+        """apiAllowedCidrs as the provider takes them (text)."""
+        return [str(cidr) for cidr in self.api_allowed_cidrs]
+
+    @property
+    def monitoring_cidr_blocks(self) -> list[str]:
+        return [str(cidr) for cidr in self.monitoring_cidrs]
+
+    @property
     def bring_your_own_network(self) -> bool:
         return self.vpc_id is not None
 
@@ -572,29 +556,6 @@ class StagingSettings(AwsSettings):
             )
         return self
 
-    @property
-    def capacity_request(self) -> CapacityRequest:
-        """What llmdeploy.core.capacity needs to know: TGI's limits on this instance type (one instance)."""
-        return CapacityRequest(
-            model=self.model,
-            instance_type=self.instance_type,
-            engine="tgi",
-            max_model_len=self.max_total_tokens,
-            max_input_tokens=self.max_input_tokens,
-            quantization=self.quantize,
-            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
-            keys=TGI_KEYS,
-        )
-
-    @model_validator(mode="after")
-    def _fits_the_gpus(self) -> StagingSettings:
-        # TGI refuses to start when one max-total-tokens request does not fit its KV cache,
-        # after the image pull and the download: say so at preview instead.
-        problems = capacity_problems(self.capacity_request)
-        if problems:
-            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
-        return self
-
 
 # ---------------------------------------------------------------------------
 # prod: vLLM on a GPU Auto Scaling group behind an ALB
@@ -607,28 +568,26 @@ MAX_IDLE_TIMEOUT_SECONDS = 4000  # the ALB's own limit
 MAX_DRAIN_SECONDS = 3600
 
 
-def _certificate_arn(value: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", value):
-        raise PydanticCustomError(
-            "acm", "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/..."
-        )
-    return value
-
-
-def _sns_topic_arn(value: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?", value):
-        raise PydanticCustomError("sns", "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall")
-    return value
-
-
 def _served_name(value: str) -> str:
     if not value or any(ch.isspace() for ch in value):
         raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
     return value
 
 
-CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
-SnsTopicArn = Annotated[str, AfterValidator(_sns_topic_arn)]
+CertificateArn = Annotated[
+    str,
+    _pattern(
+        r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
+        "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/...",
+    ),
+]
+SnsTopicArn = Annotated[
+    str,
+    _pattern(
+        r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$",
+        "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall",
+    ),
+]
 ServedModelName = Annotated[str, AfterValidator(_served_name)]
 
 
@@ -820,7 +779,7 @@ class ProdSettings(AwsSettings):
                 "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
                 "which the API key then guards)",
             )
-        open_to_all = [cidr for cidr in self.monitoring_cidrs if ipaddress.ip_network(cidr).prefixlen == 0]
+        open_to_all = [str(cidr) for cidr in self.monitoring_cidrs if cidr.prefixlen == 0]
         if open_to_all:
             raise problem(
                 key_of("monitoring_cidrs"),
@@ -875,48 +834,6 @@ class ProdSettings(AwsSettings):
         return [self.instance_type, *dict.fromkeys(spot)]
 
     @property
-    def capacity_request(self) -> CapacityRequest:
-        """What the capacity planner needs: vLLM's flags on instanceType, for minSize to maxSize instances."""
-        return CapacityRequest(
-            model=self.model,
-            instance_type=self.instance_type,
-            engine="vllm",
-            max_model_len=self.max_model_len,
-            gpu_memory_utilization=self.gpu_memory_utilization,
-            max_num_seqs=self.max_num_seqs,
-            max_num_batched_tokens=self.max_num_batched_tokens,
-            # No quantization key: vLLM serves a quantized checkpoint as its config.json says.
-            min_size=self.min_size,
-            max_size=self.max_size,
-            hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
-            keys=VLLM_KEYS,
-        )
-
-    def capacity(self) -> CapacityAssessment:
-        """The planner's assessment of the group: instanceType, and each Spot type with the same flags."""
-        return assess_fleet_capacity(
-            self.capacity_request, self.fleet_instance_types[1:], to_camel("spot_instance_types")
-        )
-
-    @model_validator(mode="after")
-    def _fits_the_gpus(self) -> ProdSettings:
-        # vLLM refuses to start when one max-model-len sequence does not fit its KV cache, after
-        # the image pull and the download, and the group replaces the instance again and again:
-        # say so at preview instead. Runs after _prod_consistent (validators run in order), so the
-        # Spot types already have the GPU count of instanceType.
-        assessment = self.capacity()
-        problems = list(assessment.problems)
-        if not problems and self.max_model_len is None and assessment.max_model_len is None:
-            problems.append(
-                f"{key_of('max_model_len')}: found nothing, and the capacity planner cannot size "
-                f"{self.model!r} to choose it ({assessment.unknown_reason}); accepted: a length in "
-                "tokens, e.g. `pulumi config set maxModelLen 8192`"
-            )
-        if problems:
-            raise PydanticCustomError("setting", "{line}", {"line": "\n".join(problems)})
-        return self
-
-    @property
     def desired(self) -> int:
         return self.desired_capacity if self.desired_capacity is not None else self.min_size
 
@@ -951,13 +868,14 @@ def _image_tag(reference: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
-SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {
-    "dev": DevSettings,
-    "staging": StagingSettings,
-    "prod": ProdSettings,
-}
+# A stack's settings: one model per kind, told apart by `kind` (pydantic picks the model by it).
+StackSettings = Annotated[DevSettings | StagingSettings | ProdSettings, Field(discriminator="kind")]
+STACK_SETTINGS = TypeAdapter(StackSettings)
 
-StackSettings = DevSettings | StagingSettings | ProdSettings
+# Each kind's model, from the union (the README tables and the error lines use it).
+SETTINGS_BY_KIND: dict[str, type[CommonSettings]] = {
+    model.model_fields["kind"].default: model for model in (DevSettings, StagingSettings, ProdSettings)
+}
 
 
 # ---------------------------------------------------------------------------
@@ -967,6 +885,8 @@ StackSettings = DevSettings | StagingSettings | ProdSettings
 def _display(value: Any) -> str:
     if isinstance(value, SecretStr):
         return "[secret]"
+    if isinstance(value, IPv4Network):
+        value = str(value)
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -984,6 +904,7 @@ _ACCEPTED = {
     "dict_type": "an object",
     "model_type": "an object",
     "missing": "a value (this key is required)",
+    "ip_v4_network": CIDR_ACCEPTED,
 }
 
 
@@ -1002,6 +923,8 @@ def _accepted(error: Mapping[str, Any]) -> str:
         return f"a number of at most {ctx['le']}"
     if kind == "literal_error":
         return f"one of {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return ACCEPTED_BY_PATTERN.get(ctx["pattern"], f"a string matching {ctx['pattern']}")
     if kind == "string_too_short":
         return f"a string of at least {ctx['min_length']} characters"
     if kind == "too_short":
@@ -1030,10 +953,13 @@ def _lines_from(
     lines = []
     secret_keys = secret_keys | set(getattr(model, "secret_fields", ()))
     known = sorted(info.alias or name for name, info in model.model_fields.items())
+    kind = raw.get("kind")
     for item in error.errors():
         loc = tuple(item["loc"])
+        if loc[:1] == (kind,):
+            loc = loc[1:]  # the discriminated union's tag: the kind, not a key
         if item["type"] == "setting":
-            # One model validator may find several problems (the capacity planner): one line each.
+            # A model validator's problem, already in the one-line form (`problem`).
             lines += item["msg"].split("\n")
             continue
         key = _key_for(loc)
@@ -1114,7 +1040,7 @@ def load_settings(
         if key in raw and key not in secrets
     ]
     try:
-        settings = model.model_validate(raw)
+        settings: CommonSettings = STACK_SETTINGS.validate_python(raw)
     except ValidationError as error:
         problems += _lines_from(error, raw, model, secrets)
     if problems:

@@ -8,9 +8,9 @@ from components.network import Network
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
 from llmdeploy.core.engines import TGI, TgiOptions
-from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
+from stacks.resolve import StagingSpec
 from stacks.settings import StagingSettings
 
 
@@ -27,21 +27,12 @@ def tgi_options(settings: StagingSettings) -> TgiOptions:
     )
 
 
-def staging_root_volume_gib(settings: StagingSettings) -> int:
-    if settings.root_volume_gib is not None:
-        return settings.root_volume_gib
-    return root_volume_gib(
-        settings.gpu,
-        image_gib=ENGINE_IMAGE_GIB[TGI.name],
-        weights_factor=weights_disk_factor(settings.quantize),
-    )
-
-
-def build(settings: StagingSettings) -> None:
+def build(spec: StagingSpec) -> None:
+    settings = spec.settings
     tags = stack_tags(settings)
     network = Network("network", network_args(settings, tags))
 
-    secret_name = settings.hf_token_secret_name
+    secret_name = spec.hf_token_secret_name
     secret = None
     if settings.hf_token is not None and secret_name is not None:
         secret = ManagedSecret(
@@ -68,14 +59,14 @@ def build(settings: StagingSettings) -> None:
             options=tgi_options(settings),
             vpc_id=network.vpc_id,
             subnet_id=subnet_ids.apply(lambda ids: ids[0]),
-            root_volume_gib=staging_root_volume_gib(settings),
+            root_volume_gib=spec.root_volume_gib,
             shm_size=settings.shm_size,
             api_port=settings.api_port,
             public_address=settings.public_address,
             ami_parameter=settings.ami_parameter,
             ami_id=settings.ami_id,
-            api_allowed_cidrs=settings.api_allowed_cidrs,
-            monitoring_cidrs=settings.monitoring_cidrs,
+            api_allowed_cidrs=settings.api_allowed_cidr_blocks,
+            monitoring_cidrs=settings.monitoring_cidr_blocks,
             monitoring_security_group_id=settings.monitoring_security_group_id,
             hf_token_secret_name=secret_name if secret is not None else None,
             hf_token_secret_arn=secret.arn if secret is not None else None,
@@ -90,4 +81,4 @@ def build(settings: StagingSettings) -> None:
         metrics_url=server.metrics_url,
     )
     pulumi.export("instance_id", server.instance_id)
-    export_capacity(settings.capacity_request)
+    export_capacity(spec.capacity)

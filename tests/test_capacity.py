@@ -220,6 +220,8 @@ def test_an_unknown_model_leaves_capacity_unknown_not_refused() -> None:
         "model": "acme/never-heard-of",
         "instance_type": "g6e.xlarge",
         "unknown": assessment.unknown,
+        # The one command that makes it known: offline plans read the cache it fills.
+        "verdict": "unknown: cache the model's config.json with `llmdeploy models fetch acme/never-heard-of`",
     }
 
 

@@ -23,6 +23,7 @@ from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_fr
 from llmdeploy.core.capacity import CapacityRequest, assess_capacity, weight_bytes
 from llmdeploy.core.gpus import gpu_instance_type
 from llmdeploy.core.models import resolve_model
+from stacks.resolve import resolve
 from stacks.settings import DLAMI_PARAMETER, ProdSettings, SettingsError, load_settings
 from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
 
@@ -674,12 +675,11 @@ def test_prod_refuses_a_max_model_len_the_kv_cache_cannot_hold() -> None:
         "GPU, 2.61 GiB is left after 14.99 GiB of weights), or an instance type that fits: g6e.xlarge "
         "(1 x L40S 45776 MiB, $1.861/h, "
     ), line
+    # The settings' shape is fine: the resolve step refuses it, with the same one line.
+    config = minimal_prod_config(model=LLAMA_8B, maxModelLen="131072", apiKey=CANARY_API_KEY)
+    settings = load_settings("prod", config, {"llmdeploy:apiKey"})
     with pytest.raises(SettingsError) as caught:
-        load_settings(
-            "prod",
-            minimal_prod_config(model=LLAMA_8B, maxModelLen="131072", apiKey=CANARY_API_KEY),
-            {"llmdeploy:apiKey"},
-        )
+        resolve(settings, "llmdeploy")
     assert caught.value.problems == [line], "one line, as every settings problem"
 
 

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "llmdeploy.cli.commands.diff",
     "llmdeploy.cli.commands.catalog",
     "llmdeploy.cli.commands.capacity",
+    "llmdeploy.cli.commands.models",
     "llmdeploy.cli.commands.check",
     "llmdeploy.cli.commands.preflight",
     "llmdeploy.cli.commands.verify",

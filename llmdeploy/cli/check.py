@@ -43,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 
 from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 from llmdeploy.cli.violations import Violation
+from llmdeploy.core.stack_kinds import STACK_KINDS
 
 # The wheel ships the repository's `policies/` directory as this package (pyproject's package-dir), with
 # PulumiPolicy.yaml and config/ as package data; a unique name, so it collides with nothing installed.
@@ -65,7 +66,7 @@ def _shipped_pack_dir() -> Path:
 DEFAULT_PACK_DIR = _shipped_pack_dir()
 # Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
 # policy mandatory.
-CONFIGURED_STACKS = ("dev", "staging", "prod")
+CONFIGURED_STACKS = STACK_KINDS
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",

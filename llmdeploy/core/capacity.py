@@ -66,8 +66,10 @@ from llmdeploy.core.gpus import GpuInstanceType, catalogue, gpu_instance_type, g
 from llmdeploy.core.models import (
     ModelArchitecture,
     ModelConfigError,
+    ModelNotCached,
     WeightQuantization,
     engine_quantization,
+    fetch_command,
     resolve_model,
 )
 
@@ -222,6 +224,8 @@ class CapacityAssessment:
     problems: list[str] = field(default_factory=list)
     unknown: str | None = None
     unknown_reason: str | None = None  # why the model could not be sized (ModelConfigError's line)
+    # Set when the model's config.json is merely not at hand: the command that caches it.
+    fetch_command: str | None = None
     estimate: CapacityEstimate | None = None
     architecture: ModelArchitecture | None = None
     instance: GpuInstanceType | None = None
@@ -234,11 +238,14 @@ class CapacityAssessment:
     def output(self) -> dict[str, Any]:
         """The `capacity` stack output: small, stable, JSON-friendly."""
         if self.estimate is None or self.instance is None:
-            return {
+            document = {
                 "model": self.request.model,
                 "instance_type": self.request.instance_type,
                 "unknown": self.unknown or "; ".join(self.problems),
             }
+            if self.fetch_command:
+                document["verdict"] = f"unknown: cache the model's config.json with `{self.fetch_command}`"
+            return document
         est = self.estimate
         return {
             "model": est.model,
@@ -529,6 +536,8 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
         arch = resolve_model(request.model, token=request.hf_token, allow_network=request.allow_network)
     except ModelConfigError as error:
         assessment.unknown_reason = str(error)
+        if isinstance(error, ModelNotCached):
+            assessment.fetch_command = fetch_command(error.model)
         assessment.unknown = (
             f"llmdeploy:{keys.model}: found {request.model!r}; accepted: a model whose config.json "
             f"llmdeploy can read and size ({error})"

@@ -9,10 +9,11 @@ from the model's `config.json`, looked up in this order:
    (common models, the published files as they are on the Hugging Face hub),
    so the offline plan works with no network;
 3. the on-disk cache (`$LLMDEPLOY_CACHE_DIR`, else `$XDG_CACHE_HOME/llmdeploy`,
-   else `~/.cache/llmdeploy`), filled by 4;
-4. the Hugging Face hub at preview time (`$HF_ENDPOINT`, default
-   https://huggingface.co), with the HF token for gated models; never when
-   `HF_HUB_OFFLINE=1`.
+   else `~/.cache/llmdeploy`), at `models/<org>/<name>/<revision>/config.json`,
+   filled by `llmdeploy models fetch MODEL` (or by 4);
+4. the Hugging Face hub (`$HF_ENDPOINT`, default https://huggingface.co), only
+   for callers that allow the network (`llmdeploy capacity`); never the stacks'
+   resolve step (plans are offline), never when `HF_HUB_OFFLINE=1`.
 
 Parameter counts are computed from the architecture (the same shapes the
 engines allocate), per family; `bench/capacity_device.py` checks them against
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,6 +47,22 @@ SUPPORTED_MODEL_TYPES = DENSE_MODEL_TYPES + MOE_MODEL_TYPES
 
 class ModelConfigError(Exception):
     """A model's config could not be found, read or sized. `str()` is one line."""
+
+
+def fetch_command(name: str) -> str:
+    """The one command that puts a model's config.json into the cache (the only step that needs the hub)."""
+    return f"llmdeploy models fetch {name}"
+
+
+class ModelNotCached(ModelConfigError):
+    """Neither bundled nor cached, and the hub is off limits: `fetch_command` caches it."""
+
+    def __init__(self, name: str) -> None:
+        self.model = name
+        super().__init__(
+            f"{name}: not bundled, not cached, and the hub is off limits (offline); bundled models: "
+            f"{', '.join(bundled_model_names())}; cache it with `{fetch_command(name)}`"
+        )
 
 
 @dataclass(frozen=True)
@@ -317,9 +335,12 @@ def _cache_path(repo_id: str, revision: str) -> Path:
     return cache_dir() / "models" / repo_id / safe_revision / "config.json"
 
 
-def _is_repo_id(name: str) -> bool:
+def is_repo_id(name: str) -> bool:
+    """`name` or `org/name`, in the characters the hub allows (letters, digits, `-`, `_`, `.`)."""
     parts = name.split("/")
-    return 1 <= len(parts) <= 2 and all(part and part not in (".", "..") for part in parts)
+    return 1 <= len(parts) <= 2 and all(
+        part not in (".", "..") and re.fullmatch(r"[A-Za-z0-9_.-]+", part) for part in parts
+    )
 
 
 def fetch_hub_config(
@@ -388,22 +409,26 @@ def load_model_config(
     bundled = _bundled_config(name)
     if bundled is not None:
         return bundled, "bundled with llmdeploy"
-    if not _is_repo_id(name):
+    if not is_repo_id(name):
         raise ModelConfigError(f"{name}: neither a local path nor a Hugging Face repo id (org/name)")
     cached = _cache_path(name, revision)
     if cached.is_file():
         return _read_local(cached, name), f"hub (cached at {cached})"
     if not allow_network or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise ModelConfigError(
-            f"{name}: not bundled, not cached, and the hub is off limits (offline); bundled models: "
-            f"{', '.join(bundled_model_names())}"
-        )
+        raise ModelNotCached(name)
     document = fetch_hub_config(name, revision=revision, token=token, endpoint=endpoint)
+    store_cached_config(name, document, revision)
+    return document, "hub"
+
+
+def store_cached_config(repo_id: str, document: Mapping[str, Any], revision: str = "main") -> Path:
+    """Write a model's config.json into the on-disk cache, where offline plans read it."""
+    cached = _cache_path(repo_id, revision)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".tmp")
     partial.write_text(json.dumps(document, indent=2) + "\n")
     partial.replace(cached)  # atomic: a concurrent preview never reads half a file
-    return document, "hub"
+    return cached
 
 
 @cache

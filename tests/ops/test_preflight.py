@@ -14,13 +14,15 @@ from llmdeploy.cli.ops.aws import open_aws
 from llmdeploy.cli.ops.checks import CheckResult
 from llmdeploy.cli.ops.preflight import (
     PreflightTarget,
-    preflight_target_from_settings,
+    preflight_target_from_spec,
     quota_class,
     quota_demands,
     run_preflight,
     vcpu_quota_for,
 )
-from llmdeploy.cli.ops.stack import load_stack_settings, read_stack
+from llmdeploy.cli.ops.stack import load_stack_spec, read_stack
+from llmdeploy.core.capacity import CapacityRequest, assess_capacity
+from stacks.resolve import DevSpec
 from stacks.settings import DLAMI_PARAMETER
 from tests.fixtures.aws_test_doubles import ServiceQuotasTestDouble
 from tests.fixtures.moto_server import ALLOW_ALL, Credentials, MotoServer, deny, use_credentials
@@ -116,23 +118,25 @@ def staging_program(directory: Path, stack: str = "staging", extra: str = "") ->
 
 def target_from_program(program: Path, stack: str = "staging") -> PreflightTarget:
     config = read_stack(program, stack)
-    settings = load_stack_settings(program, config)
-    return preflight_target_from_settings(stack, settings, config.region)
+    spec = load_stack_spec(program, config)
+    assert not isinstance(spec, DevSpec)
+    return preflight_target_from_spec(spec, config.region)
 
 
 def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
     target = target_from_program(staging_program(tmp_path))
-    request = target.capacity_request
-    assert request is not None
+    # The capacity the stack's resolve step assessed, as its program would.
+    assert target.capacity is not None and target.capacity.estimate is not None
+    request = target.capacity.request
     assert (request.engine, request.model, request.instance_type, request.max_model_len) == (
         "tgi",
         "meta-llama/Llama-3.1-8B-Instruct",
         "g5.2xlarge",
         8192,
     )
-    # The stack file's token is an undecrypted stand-in: not sent to the hub (HF_TOKEN is).
-    assert request.hf_token is None
-    assert replace(target, capacity_request=None) == PreflightTarget(
+    # Offline, and no token: the stack file's token is an undecrypted stand-in, never sent anywhere.
+    assert request.hf_token is None and not request.allow_network
+    assert replace(target, capacity=None) == PreflightTarget(
         stack="staging",
         kind="staging",
         instance_type="g5.2xlarge",
@@ -174,8 +178,8 @@ def test_adapter_reads_the_real_prod_settings(tmp_path: Path) -> None:
     spot = "  llmdeploy:useSpot: true\n  llmdeploy:onDemandBaseCapacity: 1\n  llmdeploy:spotInstanceTypes: [g6.2xlarge]\n"
     program = prod_program(tmp_path, spot + "  llmdeploy:availabilityZones: [us-east-1a, us-east-1b]\n")
     target = target_from_program(program, "prod")
-    assert target.capacity_request is not None and target.capacity_request.engine == "vllm"
-    assert replace(target, capacity_request=None) == PreflightTarget(
+    assert target.capacity is not None and target.capacity.request.engine == "vllm"
+    assert replace(target, capacity=None) == PreflightTarget(
         stack="prod",
         kind="prod",
         instance_type="g5.2xlarge",
@@ -559,12 +563,12 @@ def test_command_on_a_prod_stack(
 def test_capacity_verdict_passes_with_the_figures_and_fails_an_oversize_model(
     aws_env: MotoServer, quotas: ServiceQuotasTestDouble
 ) -> None:
-    from llmdeploy.core.capacity import CapacityRequest
-
     fits = replace(
         PROD,
-        capacity_request=CapacityRequest(
-            model="meta-llama/Llama-3.1-8B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+        capacity=assess_capacity(
+            CapacityRequest(
+                model="meta-llama/Llama-3.1-8B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+            )
         ),
     )
     result = preflight(fits)["capacity"]
@@ -573,8 +577,10 @@ def test_capacity_verdict_passes_with_the_figures_and_fails_an_oversize_model(
 
     oversize = replace(
         PROD,
-        capacity_request=CapacityRequest(
-            model="meta-llama/Llama-3.1-70B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+        capacity=assess_capacity(
+            CapacityRequest(
+                model="meta-llama/Llama-3.1-70B-Instruct", instance_type="g5.xlarge", max_model_len=8192
+            )
         ),
     )
     result = preflight(oversize)["capacity"]
@@ -584,9 +590,15 @@ def test_capacity_verdict_passes_with_the_figures_and_fails_an_oversize_model(
 
     unknown = replace(
         PROD,
-        capacity_request=CapacityRequest(
-            model="example-org/not-a-bundled-model", instance_type="g5.xlarge", max_model_len=8192
+        capacity=assess_capacity(
+            CapacityRequest(
+                model="example-org/not-a-bundled-model",
+                instance_type="g5.xlarge",
+                max_model_len=8192,
+                allow_network=False,
+            )
         ),
     )
     result = preflight(unknown)["capacity"]
     assert result.status == "fail" and result.detail.startswith("capacity unknown: "), result
+    assert "`llmdeploy models fetch example-org/not-a-bundled-model`" in result.remedy, result

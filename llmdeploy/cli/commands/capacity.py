@@ -3,7 +3,7 @@
 Prints the memory breakdown of `llmdeploy.core.capacity` (weights, engine
 overheads, KV cache), the tokens the KV cache holds, the concurrent sequences
 at max-model-len, a verdict and the cost per hour. Exit code 1 when the model
-cannot serve one sequence, with the same lines settings validation prints.
+cannot serve one sequence, with the same lines a stack's resolve step prints.
 """
 
 from __future__ import annotations

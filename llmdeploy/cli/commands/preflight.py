@@ -10,8 +10,9 @@ from typing import Any
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.ops.aws import OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
-from llmdeploy.cli.ops.preflight import preflight_target_from_settings, run_preflight
-from llmdeploy.cli.ops.stack import load_stack_settings, read_stack, resolve_kind
+from llmdeploy.cli.ops.preflight import preflight_target_from_spec, run_preflight
+from llmdeploy.cli.ops.stack import load_stack_spec, read_stack, resolve_kind
+from llmdeploy.core.stack_kinds import AWS_STACK_KINDS
 
 
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +40,13 @@ def handle(args: argparse.Namespace) -> int:
     try:
         config = read_stack(program_dir, args.stack)
         resolve_kind(config, args.stack, None, "preflight")
-        settings = load_stack_settings(program_dir, config)
-        region = args.region or config.region
-        target = preflight_target_from_settings(args.stack, settings, region)
+        spec = load_stack_spec(program_dir, config)
+        if spec.settings.kind not in AWS_STACK_KINDS:  # resolve_kind refused dev already
+            raise OpsError(
+                f"{config.namespace}:kind: found {spec.settings.kind!r}; "
+                f"accepted: one of {', '.join(AWS_STACK_KINDS)}"
+            )
+        target = preflight_target_from_spec(spec, args.region or config.region)
         aws = open_aws(target.region, args.profile)
     except OpsError as error:
         print(error.report(), file=sys.stderr)

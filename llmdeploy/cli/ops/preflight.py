@@ -9,16 +9,19 @@ to do; `PREFLIGHT_CHECKS` is the list to extend.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmdeploy.cli.mockrun import SECRET_STAND_IN
 from llmdeploy.cli.ops.aws import Aws, AwsResourceMissing
 from llmdeploy.cli.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
-from llmdeploy.core.capacity import CapacityRequest, assess_capacity
+from llmdeploy.core.capacity import CapacityAssessment
+from llmdeploy.core.models import fetch_command
+
+# Only for types: the wheel ships no `stacks`; the program's own is imported from --program DIR.
+if TYPE_CHECKING:
+    from stacks.resolve import ProdSpec, StagingSpec
 
 
 @dataclass(frozen=True)
@@ -47,42 +50,34 @@ class PreflightTarget:
     spot_instance_types: tuple[str, ...] = ()
     # A secret `pulumi up` creates from the stack's apiKey (prod); None when there is none.
     api_key_secret_name: str | None = None
-    # What the capacity planner needs (llmdeploy.core.capacity); None skips the capacity check.
-    capacity_request: CapacityRequest | None = None
+    # The resolve step's capacity assessment (stacks.resolve); None skips the capacity check.
+    capacity: CapacityAssessment | None = None
 
 
-def preflight_target_from_settings(stack: str, settings: Any, region: str | None) -> PreflightTarget:
-    """Adapter from a staging or prod settings model (by attribute name only)."""
-    kind = str(settings.kind)
-    is_prod = kind == "prod"
-    spot = bool(settings.use_spot) if is_prod else False
+def preflight_target_from_spec(spec: StagingSpec | ProdSpec, region: str | None) -> PreflightTarget:
+    """Adapter from a staging or prod stack's resolved spec: the names and capacity the program uses."""
+    settings = spec.settings
+    prod = spec if spec.settings.kind == "prod" else None
+    spot = prod is not None and prod.settings.use_spot
     return PreflightTarget(
-        stack=stack,
-        kind=kind,
-        instance_type=str(settings.instance_type),
+        stack=settings.stack_name,
+        kind=settings.kind,
+        instance_type=settings.instance_type,
         # Staging is one instance; prod can grow to max_size.
-        instance_count=int(settings.max_size) if is_prod else 1,
+        instance_count=prod.settings.max_size if prod else 1,
         use_spot=spot,
-        ami_parameter=getattr(settings, "ami_parameter", None),
-        ami_id=getattr(settings, "ami_id", None),
-        hf_token_secret_name=getattr(settings, "hf_token_secret_name", None),
+        ami_parameter=settings.ami_parameter,
+        ami_id=settings.ami_id,
+        hf_token_secret_name=spec.hf_token_secret_name,
         # The stack copies its `hfToken` secret config into Secrets Manager (components/secret.py).
-        hf_token_secret_managed=getattr(settings, "hf_token", None) is not None,
-        availability_zones=tuple(getattr(settings, "availability_zones", None) or ()),
+        hf_token_secret_managed=settings.hf_token is not None,
+        availability_zones=tuple(settings.availability_zones),
         region=region,
-        on_demand_base_capacity=int(getattr(settings, "on_demand_base_capacity", 0)) if spot else 0,
-        spot_instance_types=tuple(getattr(settings, "spot_instance_types", None) or ()) if spot else (),
-        api_key_secret_name=getattr(settings, "api_key_secret_name", None) if is_prod else None,
-        capacity_request=_without_stand_in_token(getattr(settings, "capacity_request", None)),
+        on_demand_base_capacity=prod.settings.on_demand_base_capacity if prod and spot else 0,
+        spot_instance_types=tuple(prod.settings.spot_instance_types) if prod and spot else (),
+        api_key_secret_name=prod.api_key_secret_name if prod else None,
+        capacity=spec.capacity,
     )
-
-
-def _without_stand_in_token(request: CapacityRequest | None) -> CapacityRequest | None:
-    # Preflight reads the stack file without decrypting it: a `secure:` token is only a
-    # stand-in, useless to the hub; the planner then falls back to HF_TOKEN from the environment.
-    if request is not None and request.hf_token == SECRET_STAND_IN:
-        return dataclasses.replace(request, hf_token=None)
-    return request
 
 
 # ---------------------------------------------------------------------------
@@ -394,16 +389,15 @@ def check_api_key_secret(context: PreflightContext) -> Outcome:
 
 
 def check_capacity(context: PreflightContext) -> Outcome:
-    """The capacity planner's verdict: does one sequence at max-model-len fit the GPUs?
+    """The capacity planner's verdict, as the stack's resolve step made it: does one sequence fit?
 
-    Settings already refuse a config that cannot serve, so this mostly reports the
-    figures; it runs again here because the model's config may be readable now (hub
-    access) where the offline plan could not size it.
+    The resolve step already refuses a config that cannot serve, so this mostly reports the
+    figures, and fails when the model's config.json is neither bundled nor cached (the
+    program could not check it): the fix is the command that caches it.
     """
-    request = context.target.capacity_request
-    if request is None:
-        return skipped("no capacity request for this stack")
-    assessment = assess_capacity(request)
+    assessment = context.target.capacity
+    if assessment is None:
+        return skipped("no capacity assessment for this stack")
     if assessment.problems:
         return failed(
             "; ".join(assessment.problems),
@@ -413,8 +407,8 @@ def check_capacity(context: PreflightContext) -> Outcome:
     if assessment.estimate is None:
         return failed(
             f"capacity unknown: {assessment.unknown_reason or assessment.unknown}",
-            "check the model name, and for a gated model that the token can read it "
-            "(HF_TOKEN in the environment), so the planner can read its config.json",
+            f"cache the model's config.json: `{fetch_command(assessment.request.model)}` "
+            "(HF_TOKEN in the environment for a gated model)",
         )
     estimate = assessment.estimate
     figures = {

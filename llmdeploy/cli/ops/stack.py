@@ -10,8 +10,9 @@ from typing import Any
 from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.cli.ops.aws import OpsError
 from llmdeploy.cli.program import ProgramModuleError, import_from_program
+from llmdeploy.core.stack_kinds import AWS_STACK_KINDS
 
-AWS_KINDS = ("staging", "prod")
+AWS_KINDS = AWS_STACK_KINDS
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,16 @@ class StackConfig:
     has_stack_file: bool
 
 
-def program_settings(program_dir: Path) -> ModuleType:
-    """The program's `stacks.settings`, imported from its directory (the wheel ships no `stacks`)."""
+def program_module(program_dir: Path, name: str) -> ModuleType:
+    """One of the program's own modules, imported from its directory (the wheel ships no `stacks`)."""
     try:
-        return import_from_program(program_dir, "stacks.settings")
+        return import_from_program(program_dir, name)
     except ProgramModuleError as error:
         raise OpsError(str(error), "run from the Pulumi program directory or pass --program DIR") from None
+
+
+def program_settings(program_dir: Path) -> ModuleType:
+    return program_module(program_dir, "stacks.settings")
 
 
 def has_project(program_dir: Path) -> bool:
@@ -92,15 +97,17 @@ def resolve_kind(config: StackConfig | None, stack: str, kind_argument: str | No
     return kind
 
 
-def load_stack_settings(program_dir: Path, config: StackConfig) -> Any:
-    """The stack's validated settings model; bad settings raise `OpsError`, one line per problem."""
+def load_stack_spec(program_dir: Path, config: StackConfig) -> Any:
+    """The stack's resolved spec (`stacks.resolve`), as its program resolves it; bad settings raise
+    `OpsError`, one line per problem."""
     if not config.has_stack_file:
         raise OpsError(
             f"Pulumi.{config.stack}.yaml: not found in {program_dir}",
             f"create the stack (`pulumi stack init {config.stack}`) and its config, or pass --program DIR",
         )
     settings = program_settings(program_dir)
+    resolve = program_module(program_dir, "stacks.resolve")
     try:
-        return settings.load_settings(config.stack, config.values, config.secret_keys)
+        return resolve.load_stack(config.stack, config.values, config.secret_keys, project=config.project)
     except settings.SettingsError as error:
         raise OpsError(str(error), f"fix Pulumi.{config.stack}.yaml") from None

@@ -1,0 +1,294 @@
+"""From settings to the stack's resolved spec: every derived value, decided once.
+
+Settings (`stacks.settings`) check the shape of what the user typed and do no
+I/O. `resolve` then decides the rest, as pure functions of the settings, the
+project and stack names and the bundled or cached model configs: the capacity
+planner's verdict (run once per program run), the chosen --max-model-len, the
+health-check grace period, volume sizes, resource and secret names and the user
+data. The stacks, their plan outputs and `llmdeploy preflight` all read the spec,
+so they cannot disagree.
+
+Model configs come from the bundled set or the local cache only: a plan never
+opens a socket. A model in neither is "capacity unknown", with the command that
+caches it (`llmdeploy models fetch MODEL`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic.alias_generators import to_camel
+
+from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
+from llmdeploy.core.capacity import (
+    TGI_KEYS,
+    VLLM_KEYS,
+    CapacityAssessment,
+    CapacityRequest,
+    assess_capacity,
+    assess_fleet_capacity,
+)
+from llmdeploy.core.engines import TGI, VLLM, VllmOptions
+from llmdeploy.core.userdata_vllm import (
+    MetricsPublishing,
+    VllmUserDataArgs,
+    keep_alive_seconds,
+    render_vllm_user_data,
+)
+from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
+from stacks.settings import (
+    CommonSettings,
+    DevSettings,
+    ProdSettings,
+    SettingsError,
+    StagingSettings,
+    current_config,
+    key_of,
+    load_settings,
+)
+
+# One namespace for every llmdeploy vLLM fleet; the AutoScalingGroupName dimension tells them apart.
+METRIC_NAMESPACE = "llmdeploy/vllm"
+
+
+@dataclass(frozen=True)
+class DevSpec:
+    settings: DevSettings
+    project: str
+
+
+@dataclass(frozen=True)
+class StagingSpec:
+    settings: StagingSettings
+    project: str
+    # The planner's assessment of the one instance (unknown when the model's config is not at hand).
+    capacity: CapacityAssessment
+    root_volume_gib: int
+    hf_token_secret_name: str | None
+
+
+@dataclass(frozen=True)
+class ProdSpec:
+    settings: ProdSettings
+    project: str
+    # The planner's assessment of the group: instanceType, and each Spot type with the same flags.
+    capacity: CapacityAssessment
+    # --max-model-len: as set, else the planner's choice.
+    max_model_len: int
+    health_check_grace_seconds: int
+    root_volume_gib: int
+    root_device_name: str
+    group_name: str
+    metrics: MetricsPublishing
+    api_key_secret_name: str
+    hf_token_secret_name: str | None
+    vllm_options: VllmOptions
+    user_data: str
+
+
+StackSpec = DevSpec | StagingSpec | ProdSpec
+
+
+# ---------------------------------------------------------------------------
+# Capacity requests (no token: the planner reads bundled or cached configs only)
+
+
+def staging_capacity_request(settings: StagingSettings) -> CapacityRequest:
+    """What the capacity planner needs: TGI's limits on this instance type (one instance)."""
+    return CapacityRequest(
+        model=settings.model,
+        instance_type=settings.instance_type,
+        engine="tgi",
+        max_model_len=settings.max_total_tokens,
+        max_input_tokens=settings.max_input_tokens,
+        quantization=settings.quantize,
+        allow_network=False,
+        keys=TGI_KEYS,
+    )
+
+
+def prod_capacity_request(settings: ProdSettings) -> CapacityRequest:
+    """vLLM's flags on instanceType, for minSize to maxSize instances."""
+    return CapacityRequest(
+        model=settings.model,
+        instance_type=settings.instance_type,
+        engine="vllm",
+        max_model_len=settings.max_model_len,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens,
+        # No quantization key: vLLM serves a quantized checkpoint as its config.json says.
+        min_size=settings.min_size,
+        max_size=settings.max_size,
+        allow_network=False,
+        keys=VLLM_KEYS,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Resolving each kind
+
+
+def resolve_dev(settings: DevSettings, project: str) -> DevSpec:
+    return DevSpec(settings=settings, project=project)
+
+
+def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
+    # TGI refuses to start when one max-total-tokens request does not fit its KV cache,
+    # after the image pull and the download: say so at preview instead.
+    capacity = assess_capacity(staging_capacity_request(settings))
+    if capacity.problems:
+        raise SettingsError(list(capacity.problems))
+    return StagingSpec(
+        settings=settings,
+        project=project,
+        capacity=capacity,
+        root_volume_gib=staging_root_volume_gib(settings),
+        hf_token_secret_name=settings.hf_token_secret_name,
+    )
+
+
+def staging_root_volume_gib(settings: StagingSettings) -> int:
+    if settings.root_volume_gib is not None:
+        return settings.root_volume_gib
+    return root_volume_gib(
+        settings.gpu,
+        image_gib=ENGINE_IMAGE_GIB[TGI.name],
+        weights_factor=weights_disk_factor(settings.quantize),
+    )
+
+
+def prod_capacity(settings: ProdSettings) -> CapacityAssessment:
+    """The group's assessment; a config that cannot serve is a SettingsError, one line per problem."""
+    # vLLM refuses to start when one max-model-len sequence does not fit its KV cache, after
+    # the image pull and the download, and the group replaces the instance again and again:
+    # say so at preview instead.
+    assessment = assess_fleet_capacity(
+        prod_capacity_request(settings), settings.fleet_instance_types[1:], to_camel("spot_instance_types")
+    )
+    problems = list(assessment.problems)
+    if not problems and settings.max_model_len is None and assessment.max_model_len is None:
+        problems.append(
+            f"{key_of('max_model_len')}: found nothing, and the capacity planner cannot size "
+            f"{settings.model!r} to choose it ({assessment.unknown_reason}); accepted: a length in "
+            "tokens, e.g. `pulumi config set maxModelLen 8192`"
+        )
+    if problems:
+        raise SettingsError(problems)
+    return assessment
+
+
+def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """--max-model-len: as set, else the planner's choice (`prod_capacity` refuses what it cannot choose)."""
+    chosen = settings.max_model_len or capacity.max_model_len
+    assert chosen is not None  # prod_capacity
+    return chosen
+
+
+def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
+    return VllmOptions(
+        model=settings.model,
+        served_model_name=settings.served_name,
+        # Every GPU of the instance.
+        tensor_parallel_size=settings.gpu.gpu_count,
+        max_model_len=engine_max_model_len(settings, capacity),
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens,
+        generation_config=settings.generation_config,
+        shutdown_timeout=settings.shutdown_timeout,
+        otlp_traces_endpoint=settings.otlp_endpoint,
+        image_tag=settings.image_version_tag,
+        http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
+    )
+
+
+def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """ELB health-check grace: the setting, else derived from the model's size (the planner's)."""
+    if settings.health_check_grace_seconds is not None:
+        return settings.health_check_grace_seconds
+    weights = weight_bytes_to_load(
+        settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
+    )
+    return health_check_grace_seconds(weights)
+
+
+def prod_root_volume_gib(settings: ProdSettings) -> int:
+    if settings.root_volume_gib is not None:
+        return settings.root_volume_gib
+    return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[VLLM.name])
+
+
+def group_name(project: str, stack: str) -> str:
+    """The Auto Scaling group's name: fixed, so user data and metrics can carry it at preview."""
+    return f"{project}-{stack}-vllm"
+
+
+def metrics_log_group(project: str, stack: str) -> str:
+    return f"/{project}/{stack}/vllm-metrics"
+
+
+def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
+    capacity = prod_capacity(settings)
+    name = group_name(project, settings.stack_name)
+    metrics = MetricsPublishing(
+        namespace=METRIC_NAMESPACE,
+        log_group=metrics_log_group(project, settings.stack_name),
+        dimensions={"AutoScalingGroupName": name},
+    )
+    options = vllm_options(settings, capacity)
+    hf_token_secret_name = settings.hf_token_secret_name
+    user_data = render_vllm_user_data(
+        VllmUserDataArgs(
+            image=settings.image_reference,
+            options=options,
+            api_key_secret_name=settings.api_key_secret_name,
+            hf_token_secret_name=hf_token_secret_name,
+            metrics=metrics,
+            # Warm instances are stopped mid-boot; the next start finishes the script.
+            every_boot=settings.warm_pool,
+        )
+    )
+    return ProdSpec(
+        settings=settings,
+        project=project,
+        capacity=capacity,
+        max_model_len=options.max_model_len,
+        health_check_grace_seconds=grace_seconds(settings, capacity),
+        root_volume_gib=prod_root_volume_gib(settings),
+        root_device_name=settings.resolved_root_device_name,
+        group_name=name,
+        metrics=metrics,
+        api_key_secret_name=settings.api_key_secret_name,
+        hf_token_secret_name=hf_token_secret_name,
+        vllm_options=options,
+        user_data=user_data,
+    )
+
+
+def resolve(settings: CommonSettings, project: str) -> StackSpec:
+    """The stack's resolved spec; a config that cannot serve raises SettingsError (one line per problem)."""
+    if isinstance(settings, DevSettings):
+        return resolve_dev(settings, project)
+    if isinstance(settings, StagingSettings):
+        return resolve_staging(settings, project)
+    if isinstance(settings, ProdSettings):
+        return resolve_prod(settings, project)
+    raise TypeError(f"no resolve step for {type(settings).__name__}")
+
+
+def load_stack(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: set[str] | frozenset[str] = frozenset(),
+    *,
+    project: str,
+) -> StackSpec:
+    """Settings (shape) then the resolve step: what a program run and preflight both start from."""
+    return resolve(load_settings(stack, config, secret_keys), project)
+
+
+def current_stack(project: str, stack: str) -> StackSpec:
+    """This program's resolved spec, from the config the language host handed over."""
+    values, secret_keys = current_config()
+    return load_stack(stack, values, secret_keys, project=project)
