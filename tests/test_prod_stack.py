@@ -852,8 +852,18 @@ def test_canaries_are_absent_from_errors() -> None:
         ),
         (
             {"monitoringCidrs": '["10.40.0.0/16", "0.0.0.0/0"]'},
-            "llmdeploy:monitoringCidrs: found '0.0.0.0/0'; accepted: the monitoring networks only: port "
-            "8000 also serves the API, and /metrics is never public",
+            "llmdeploy:monitoringCidrs: found ['10.40.0.0/16', '0.0.0.0/0'] (3,702,258,688 public IPv4 "
+            "addresses); "
+            "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
+            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
+        ),
+        (
+            # The internet split in halves is still the internet: measured by address space.
+            {"monitoringCidrs": '["0.0.0.0/1", "128.0.0.0/1"]'},
+            "llmdeploy:monitoringCidrs: found ['0.0.0.0/1', '128.0.0.0/1'] (3,702,258,688 public IPv4 "
+            "addresses); "
+            "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
+            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
         ),
         (
             {"natGateway": "false"},
