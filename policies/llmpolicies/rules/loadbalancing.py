@@ -143,11 +143,11 @@ def _validate_idle_timeout(args: ResourceValidationArgs, report: ReportViolation
         fix = "idle_timeout"
     else:
         return
-    raw = p.raw(args.props).get("idleTimeout") if isinstance(p.raw(args.props), dict) else None
-    if p.is_unknown(raw):
-        return
-    timeout = p.as_int(raw)
     minimum = _minimum(args.get_config(), 300)
+    if p.is_unknown_at(args.props, "idleTimeout"):
+        report(p.cannot_verify("idle_timeout", f"write idle_timeout={minimum} or more literally"), None)
+        return
+    timeout = p.as_int(p.get(args.props, "idleTimeout"))
     effective = DEFAULT_IDLE_TIMEOUT if timeout is None else timeout
     if effective >= minimum:
         return
@@ -201,10 +201,16 @@ def _validate_grace(args: StackValidationArgs, report: ReportViolation) -> None:
     for resource in args.resources:
         if resource.urn not in behind:
             continue
-        raw = p.raw(resource.props).get("healthCheckGracePeriod")
-        if p.is_unknown(raw):
+        if p.is_unknown_at(resource.props, "healthCheckGracePeriod"):
+            report(
+                p.cannot_verify(
+                    "health_check_grace_period",
+                    f"write health_check_grace_period={minimum} or more literally",
+                ),
+                resource.urn,
+            )
             continue
-        grace = p.as_int(raw)
+        grace = p.as_int(p.get(resource.props, "healthCheckGracePeriod"))
         effective = DEFAULT_GRACE_PERIOD if grace is None else grace
         if effective >= minimum:
             continue

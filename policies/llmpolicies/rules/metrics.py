@@ -14,6 +14,7 @@ from pulumi_policy import (
 )
 
 from llmpolicies import props as p
+from llmpolicies.engines import ENGINE_IMAGES_SCHEMA
 from llmpolicies.netspace import THRESHOLD_TEXT
 from llmpolicies.network import (
     IngressRule,
@@ -24,7 +25,7 @@ from llmpolicies.network import (
     load_balancer_groups,
     within,
 )
-from llmpolicies.servers import CONTAINER, InferenceServer, inference_servers
+from llmpolicies.servers import CONTAINER, InferenceServer, extra_images, inference_servers
 
 _LOOPBACK = ("127.", "::1", "localhost")
 
@@ -111,8 +112,9 @@ def _validate(args: StackValidationArgs, report: ReportViolation) -> None:
     monitoring_cidrs = [str(cidr) for cidr in p.as_list(config.get("monitoringCidrs"))]
     rules_by_group = ingress_by_group(args.resources)
     lb_groups = load_balancer_groups(args.resources)
+    images = extra_images(config)
     for resource in args.resources:
-        for server in inference_servers(resource.resource_type, resource.props):
+        for server in inference_servers(resource, images):
             if server.metrics_port is None:
                 continue  # Ollama has no metrics endpoint (ollama/ollama#3144): nothing to reach.
             for problem in _check_server(resource, server, rules_by_group, monitoring_cidrs, lb_groups):
@@ -138,7 +140,8 @@ metrics_port_reachable = StackValidationPolicy(
                 "items": {"type": "string"},
                 "description": "CIDRs your Prometheus or agents scrape from. When set, a CIDR rule counts as "
                 "a monitoring source only inside one of them; unset, any CIDR but the internet counts.",
-            }
+            },
+            "engineImages": ENGINE_IMAGES_SCHEMA,
         }
     ),
     remediation_steps=(
