@@ -12,6 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
 from components.network import Network
@@ -154,6 +155,8 @@ def build(settings: ProdSettings) -> None:
     # Settings validation assessed it already; model configs are cached, so this is arithmetic.
     capacity = settings.capacity()
     grace = grace_seconds(settings, capacity)
+    # The API is internet-facing: every request it served can be traced afterwards.
+    access_logs = AccessLogBucket("api-access-logs", AccessLogBucketArgs(prefix="alb", tags=tags))
     load_balancer = ServingLoadBalancer(
         "api",
         LoadBalancerArgs(
@@ -169,6 +172,9 @@ def build(settings: ProdSettings) -> None:
             idle_timeout_seconds=settings.idle_timeout_seconds,
             # In-flight requests of a deregistering instance get as long as vLLM drains.
             deregistration_delay_seconds=settings.shutdown_timeout,
+            access_logs_bucket=access_logs.bucket_name,
+            access_logs_prefix="alb",
+            access_logs_ready=access_logs.policy,
             tags=tags,
         ),
     )

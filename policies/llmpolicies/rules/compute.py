@@ -6,6 +6,7 @@ template's metadata options and block device mappings, where the instance does n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,3 +203,57 @@ ebs_encrypted = StackValidationPolicy(
 )
 
 POLICIES = [imdsv2_required, ebs_encrypted]
+
+
+# ---------------------------------------------------------------------------
+# gpu-detailed-monitoring
+
+# GPU (and accelerator) instance families: g4dn, g5, g6, g6e, gr6, p3, p4d, p5 ...
+_GPU_FAMILY = re.compile(r"^(g\d|gr\d|p\d)[a-z0-9-]*\.", re.IGNORECASE)
+
+
+def _monitoring_problem(resource: Any) -> str | None:
+    kind, props = resource.resource_type, resource.props
+    if kind not in (INSTANCE, LAUNCH_TEMPLATE, SPOT_INSTANCE_REQUEST):
+        return None
+    instance_type = p.as_str(p.get(props, "instanceType"))
+    key = ("monitoring", "enabled") if kind == LAUNCH_TEMPLATE else ("monitoring",)
+    if instance_type is None and kind == LAUNCH_TEMPLATE:
+        return None  # The type is chosen elsewhere (an ASG override): the group's templates say.
+    if instance_type is None or not _GPU_FAMILY.match(instance_type):
+        return None
+    if p.is_unknown_at(props, *key):
+        return p.cannot_verify(".".join(key), "write it literally")
+    if p.get(props, *key) is True:
+        return None
+    setting = "monitoring={'enabled': True}" if kind == LAUNCH_TEMPLATE else "monitoring=True"
+    return (
+        f"{instance_type} is a GPU instance with basic (5-minute) monitoring: a stalled or saturated "
+        f"inference server shows only minutes later, and alarms and scaling act late: set {setting}"
+    )
+
+
+def _validate_monitoring(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource in args.resources:
+        problem = _monitoring_problem(resource)
+        if problem:
+            report(problem, resource.urn)
+
+
+gpu_detailed_monitoring = StackValidationPolicy(
+    name="gpu-detailed-monitoring",
+    display_name="GPU instances have detailed monitoring",
+    description=(
+        "EC2 GPU instances (and launch templates of a GPU type) turn on detailed (1-minute) monitoring."
+    ),
+    validate=_validate_monitoring,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.LOW,
+    tags=["observability", "aws"],
+    remediation_steps=(
+        "aws.ec2.Instance(monitoring=True); aws.ec2.LaunchTemplate(monitoring={'enabled': True}). It costs a "
+        "few dollars a month per instance, next to a GPU instance's hourly price."
+    ),
+)
+
+POLICIES.append(gpu_detailed_monitoring)
