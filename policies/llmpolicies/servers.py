@@ -79,6 +79,8 @@ class UserDataView:
     # "unknown" (computed at deploy), or None.
     unreadable: str | None = None
     servers: list[InferenceServer] = field(default_factory=list)
+    # What the script runs in a form no static reading can follow (a dynamic command, eval, ...).
+    unresolved: list[str] = field(default_factory=list)
 
 
 def resolve_image(resource: Any) -> tuple[str | None, str | None]:
@@ -188,6 +190,14 @@ def user_data_views(
             server = server_from_docker_run(run, extra_images)
             if server is not None:
                 view.servers.append(server)
+            elif run.image is None or run.image.dynamic:
+                # Fail closed: a container whose image is set at run time may be any engine.
+                image = run.image.text if run.image is not None else "no image"
+                view.unresolved.append(
+                    f"{run.origin} starts a container whose image is only known when the script runs "
+                    f"({image}), so no policy can tell which server it is"
+                )
+        view.unresolved.extend(user_data.script.unresolved)
         views.append(view)
     return views
 

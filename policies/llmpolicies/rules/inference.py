@@ -220,14 +220,23 @@ def _validate_user_data_readable(args: ResourceValidationArgs, report: ReportVio
         elif view.user_data is not None:
             for problem in view.user_data.problems:
                 report(f"{problem} (until then no policy can check what it runs)", None)
+            for problem in dict.fromkeys(view.unresolved):
+                report(
+                    f"{p.CANNOT_VERIFY}: {problem}: write the command, the binary and the image literally "
+                    "(plain VAR=value assignments are followed) so the inference-server policies can check "
+                    "what it runs",
+                    None,
+                )
 
 
 user_data_inspectable = ResourceValidationPolicy(
     name="user-data-inspectable",
     display_name="User data can be checked",
     description=(
-        "EC2 user data is known during preview and decodes (base64, gzip, MIME, cloud-config), so the "
-        "inference-server policies can see the containers it starts."
+        "EC2 user data is known during preview and decodes (base64, gzip, MIME, cloud-config), and runs "
+        "nothing in a form no static reading can follow (a command or image named by a run-time variable, "
+        "eval, a script fetched or not written by the user data), so the inference-server policies can see "
+        "the containers it starts."
     ),
     validate=_validate_user_data_readable,
     enforcement_level=EnforcementLevel.ADVISORY,
