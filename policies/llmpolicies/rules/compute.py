@@ -112,7 +112,7 @@ def _encrypted(value: Any) -> bool:
 
 def _flag_problem(container: Any, key: str, where: str, fix: str) -> str | None:
     if p.is_unknown_at(container, key):
-        return p.cannot_verify(f"{where}.{key}", fix)
+        return p.cannot_verify(f"{key} of {where}", fix)
     if not _encrypted(p.get(container, key)):
         return f"{where} is not encrypted: {fix}"
     return None
