@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import mocks
 
+from components.access_logs import access_log_policy
 from components.secret import secret_read_policy
 from llmdeploy.cli import main as llmdeploy_main
 from llmdeploy.cli import mockrun
@@ -449,6 +450,45 @@ def test_alb_streaming_timeout_and_header_hygiene() -> None:
         named(prod(idleTimeoutSeconds="1200"), "aws:lb/loadBalancer:LoadBalancer", "api-alb")["idleTimeout"]
         == 1200
     )
+
+
+def test_internet_facing_alb_is_protected_and_logs_to_its_own_bucket() -> None:
+    run = prod()
+    alb = named(run, "aws:lb/loadBalancer:LoadBalancer", "api-alb")
+    assert alb["internal"] is False and alb["enableDeletionProtection"] is True
+    assert alb["accessLogs"] == {"bucket": "[computed]", "prefix": "alb", "enabled": True}
+    bucket = one(run, "aws:s3/bucket:Bucket", "api-access-logs-bucket")
+    assert (
+        bucket.urn
+        in one(run, "aws:lb/loadBalancer:LoadBalancer", "api-alb").property_dependencies["accessLogs"]
+    ), "the ALB logs to the bucket the stack creates"
+    encryption = named(
+        run,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "api-access-logs-encryption",
+    )
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    blocked = named(
+        run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "api-access-logs-public-access"
+    )
+    assert all(
+        blocked[key] is True for key in ("blockPublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
+    )
+
+
+def test_access_log_policy_lets_only_elb_delivery_write_under_the_prefix() -> None:
+    document = json.loads(
+        access_log_policy("arn:aws:s3:::logs", "alb", "123456789012", "arn:aws:iam::127311923021:root")
+    )
+    writers = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    assert {json.dumps(s["Principal"], sort_keys=True) for s in writers} == {
+        '{"AWS": "arn:aws:iam::127311923021:root"}',
+        '{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}',
+    }
+    assert {s["Resource"] for s in writers} == {"arn:aws:s3:::logs/alb/AWSLogs/123456789012/*"}
+    assert all(s["Action"] == "s3:PutObject" for s in writers)
+    deny = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_target_group_on_8000_health_checked_and_draining_at_least_the_engine() -> None:
