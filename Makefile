@@ -6,9 +6,17 @@ STACK ?= dev
 FORMAT ?= text
 PYTEST_ARGS ?=
 
-.PHONY: install plan test lint lint-imports lint-workflows typecheck check-all bench clean
+.PHONY: install awsguard plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
+
+AWSGUARD := policies/awsguard
+## awsguard: Pulumi's AWSGuard pack from its committed lock (needs Node.js and npm)
+awsguard: $(AWSGUARD)/node_modules/.installed
+
+$(AWSGUARD)/node_modules/.installed: $(AWSGUARD)/package-lock.json
+	cd $(AWSGUARD) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +35,7 @@ WORKERS ?= auto
 TIER ?=
 
 ## test: the whole test suite, in parallel (make test TIER=unit for one tier, WORKERS=0 for serial)
-test: install
+test: install awsguard
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(if $(TIER),-m $(TIER)) $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
@@ -59,4 +67,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info $(AWSGUARD)/node_modules

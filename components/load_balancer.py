@@ -45,6 +45,12 @@ class LoadBalancerArgs:
     healthy_threshold: int = 2
     unhealthy_threshold: int = 3
     ssl_policy: str = DEFAULT_SSL_POLICY
+    # An internet-facing front door: one API call must not delete it (and its DNS name with it).
+    deletion_protection: bool = True
+    # Where the ALB writes access logs (an AccessLogBucket's name and its policy); None: no access logs.
+    access_logs_bucket: pulumi.Input[str] | None = None
+    access_logs_prefix: str = "alb"
+    access_logs_ready: pulumi.Resource | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,8 +126,18 @@ class ServingLoadBalancer(pulumi.ComponentResource):
             idle_timeout=args.idle_timeout_seconds,
             # Requests with header names that are not valid HTTP are dropped, not forwarded.
             drop_invalid_header_fields=True,
+            enable_deletion_protection=args.deletion_protection,
+            access_logs=(
+                aws.lb.LoadBalancerAccessLogsArgs(
+                    bucket=args.access_logs_bucket, prefix=args.access_logs_prefix, enabled=True
+                )
+                if args.access_logs_bucket is not None
+                else None
+            ),
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.access_logs_ready] if args.access_logs_ready else None
+            ),
         )
 
         target_group = aws.lb.TargetGroup(

@@ -192,6 +192,8 @@ class TgiServer(pulumi.ComponentResource):
             vpc_security_group_ids=[group.id],
             iam_instance_profile=role.instance_profile_name,
             associate_public_ip_address=args.public_address,
+            # 1-minute metrics: a stalled GPU server shows in minutes, not after a 5-minute sample.
+            monitoring=True,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",
                 # IMDSv2 only; hop limit 2 so a container's requests (one hop more) get an answer.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
 from components.network import Network
@@ -92,6 +93,8 @@ def build(spec: ProdSpec) -> None:
 
     assert VLLM.metrics_port is not None
     grace = spec.health_check_grace_seconds
+    # The API is internet-facing: every request it served can be traced afterwards.
+    access_logs = AccessLogBucket("api-access-logs", AccessLogBucketArgs(prefix="alb", tags=tags))
     load_balancer = ServingLoadBalancer(
         "api",
         LoadBalancerArgs(
@@ -107,6 +110,9 @@ def build(spec: ProdSpec) -> None:
             idle_timeout_seconds=settings.idle_timeout_seconds,
             # In-flight requests of a deregistering instance get as long as vLLM drains.
             deregistration_delay_seconds=settings.shutdown_timeout,
+            access_logs_bucket=access_logs.bucket_name,
+            access_logs_prefix="alb",
+            access_logs_ready=access_logs.policy,
             tags=tags,
         ),
     )

@@ -25,6 +25,9 @@ from ipaddress import IPv4Network
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
+
+# The pack's measure of "the internet", so settings the stacks accept are rules the pack accepts.
+from llmpolicies.netspace import THRESHOLD_TEXT, public_reach
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -414,6 +417,15 @@ class AwsSettings(CommonSettings):
                     f"{_display(getattr(self, created_only[0]))} while {key_of('vpc_id')} is set",
                     "this key only with a network llmdeploy creates (leave it out with your own VPC)",
                 )
+        monitoring_cidrs = [str(cidr) for cidr in self.monitoring_cidrs]
+        monitoring = public_reach(monitoring_cidrs)
+        if monitoring.is_internet:
+            raise problem(
+                key_of("monitoring_cidrs"),
+                f"{monitoring_cidrs} ({monitoring.describe()})",
+                f"the monitoring networks only, never the internet ({THRESHOLD_TEXT}): the metrics port is "
+                "never public (vLLM serves the API on it too)",
+            )
         if self.model_needs_token and self.hf_token is None:
             raise problem(
                 key_of("hf_token"),
@@ -778,13 +790,6 @@ class ProdSettings(AwsSettings):
                 "[]",
                 "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
                 "which the API key then guards)",
-            )
-        open_to_all = [str(cidr) for cidr in self.monitoring_cidrs if cidr.prefixlen == 0]
-        if open_to_all:
-            raise problem(
-                key_of("monitoring_cidrs"),
-                repr(open_to_all[0]),
-                "the monitoring networks only: port 8000 also serves the API, and /metrics is never public",
             )
         if self.use_spot and self.warm_pool:
             raise problem(

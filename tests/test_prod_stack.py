@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import mocks
 
+from components.access_logs import access_log_policy
 from components.secret import secret_read_policy
 from llmdeploy.cli import main as llmdeploy_main
 from llmdeploy.cli import mockrun
@@ -452,6 +453,45 @@ def test_alb_streaming_timeout_and_header_hygiene() -> None:
     )
 
 
+def test_internet_facing_alb_is_protected_and_logs_to_its_own_bucket() -> None:
+    run = prod()
+    alb = named(run, "aws:lb/loadBalancer:LoadBalancer", "api-alb")
+    assert alb["internal"] is False and alb["enableDeletionProtection"] is True
+    assert alb["accessLogs"] == {"bucket": "[computed]", "prefix": "alb", "enabled": True}
+    bucket = one(run, "aws:s3/bucket:Bucket", "api-access-logs-bucket")
+    assert (
+        bucket.urn
+        in one(run, "aws:lb/loadBalancer:LoadBalancer", "api-alb").property_dependencies["accessLogs"]
+    ), "the ALB logs to the bucket the stack creates"
+    encryption = named(
+        run,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "api-access-logs-encryption",
+    )
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    blocked = named(
+        run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "api-access-logs-public-access"
+    )
+    assert all(
+        blocked[key] is True for key in ("blockPublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
+    )
+
+
+def test_access_log_policy_lets_only_elb_delivery_write_under_the_prefix() -> None:
+    document = json.loads(
+        access_log_policy("arn:aws:s3:::logs", "alb", "123456789012", "arn:aws:iam::127311923021:root")
+    )
+    writers = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    assert {json.dumps(s["Principal"], sort_keys=True) for s in writers} == {
+        '{"AWS": "arn:aws:iam::127311923021:root"}',
+        '{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}',
+    }
+    assert {s["Resource"] for s in writers} == {"arn:aws:s3:::logs/alb/AWSLogs/123456789012/*"}
+    assert all(s["Action"] == "s3:PutObject" for s in writers)
+    deny = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def test_target_group_on_8000_health_checked_and_draining_at_least_the_engine() -> None:
     group = named(prod(shutdownTimeout="300"), "aws:lb/targetGroup:TargetGroup", "api-tg")
     assert (group["port"], group["protocol"], group["targetType"]) == (8000, "HTTP", "instance")
@@ -852,8 +892,18 @@ def test_canaries_are_absent_from_errors() -> None:
         ),
         (
             {"monitoringCidrs": '["10.40.0.0/16", "0.0.0.0/0"]'},
-            "llmdeploy:monitoringCidrs: found '0.0.0.0/0'; accepted: the monitoring networks only: port "
-            "8000 also serves the API, and /metrics is never public",
+            "llmdeploy:monitoringCidrs: found ['10.40.0.0/16', '0.0.0.0/0'] (3,702,258,688 public IPv4 "
+            "addresses); "
+            "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
+            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
+        ),
+        (
+            # The internet split in halves is still the internet: measured by address space.
+            {"monitoringCidrs": '["0.0.0.0/1", "128.0.0.0/1"]'},
+            "llmdeploy:monitoringCidrs: found ['0.0.0.0/1', '128.0.0.0/1'] (3,702,258,688 public IPv4 "
+            "addresses); "
+            "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
+            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
         ),
         (
             {"natGateway": "false"},

@@ -25,6 +25,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,8 @@ class PolicySetting:
 
     level: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # Why this setting (an accepted exception) is what it is: `"reason"` in the config file.
+    reason: str | None = None
 
 
 @dataclass
@@ -110,6 +113,8 @@ class CheckResult:
     violations: list[Violation]
     # Log lines the pack sent to the engine since the previous check, redacted.
     pack_log: list[str] = field(default_factory=list)
+    # Accepted exceptions: policy -> the reason written in the policy config.
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -138,6 +143,12 @@ def parse_policy_config(text: str, source: str) -> dict[str, PolicySetting]:
             settings[name] = PolicySetting(_level(value, f"{source}: {name}"))
         elif isinstance(value, dict):
             properties = dict(value)
+            # Our addition to the format: why an exception is accepted. Kept here, never sent to the pack.
+            reason = properties.pop("reason", None)
+            if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+                raise PolicyConfigError(
+                    f"{source}: {name}.reason: found {json.dumps(reason)}; accepted: a sentence saying why"
+                )
             level = properties.pop("enforcementLevel", None)
             if level is not None and not isinstance(level, str):
                 raise PolicyConfigError(
@@ -145,7 +156,7 @@ def parse_policy_config(text: str, source: str) -> dict[str, PolicySetting]:
                     f"accepted: {', '.join(LEVELS)}"
                 )
             settings[name] = PolicySetting(
-                _level(level, f"{source}: {name}.enforcementLevel") if level else None, properties
+                _level(level, f"{source}: {name}.enforcementLevel") if level else None, properties, reason
             )
         else:
             raise PolicyConfigError(
@@ -501,6 +512,46 @@ def _read_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+RUNTIMES = ("python", "nodejs")
+# Where a Node.js pack's own @pulumi/pulumi keeps the policy pack runner (`pulumi-analyzer-policy` runs it).
+NODE_RUNNER = Path("node_modules") / "@pulumi" / "pulumi" / "cmd" / "run-policy-pack"
+
+
+def pack_runtime(directory: Path) -> str:
+    """PulumiPolicy.yaml's `runtime` (`python`, or `{name: nodejs, options: ...}`)."""
+    path = directory / "PulumiPolicy.yaml"
+    try:
+        project = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise PolicyPackError(f"{path}: cannot read it ({error})") from None
+    runtime = project.get("runtime") if isinstance(project, dict) else None
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name not in RUNTIMES:
+        raise PolicyPackError(f"{path}: runtime: found {json.dumps(name)}; accepted: {', '.join(RUNTIMES)}")
+    return str(name)
+
+
+def pack_command(directory: Path, engine_address: str, python: str = sys.executable) -> list[str]:
+    """The argv the Pulumi CLI starts a pack with, in the pack's directory, per its runtime.
+
+    Python: `python -u -m pulumi.policy <engine> .` (the pulumi-analyzer-policy-python plugin).
+    Node.js: `node node_modules/@pulumi/pulumi/cmd/run-policy-pack <engine> .` (what the
+    pulumi-analyzer-policy plugin runs); it loads the pack's `main` and prints the port it serves on."""
+    if pack_runtime(directory) == "python":
+        return [python, "-u", "-m", "pulumi.policy", engine_address, "."]
+    runner = directory / NODE_RUNNER
+    if not runner.is_dir():
+        raise PolicyPackError(
+            f"{directory}: a Node.js pack without {NODE_RUNNER}: run `npm ci` in {directory} first"
+        )
+    node = shutil.which("node")
+    if node is None:
+        raise PolicyPackError(
+            f"{directory}: a Node.js pack, and no `node` on PATH: install Node.js 18 or later"
+        )
+    return [node, str(runner), engine_address, "."]
+
+
 class PolicyPackProcess:
     """A policy pack running in its own process, as `pulumi preview --policy-pack DIR` runs it.
 
@@ -552,6 +603,7 @@ class PolicyPackProcess:
     def start(self) -> None:
         if not (self.directory / "PulumiPolicy.yaml").is_file():
             raise PolicyPackError(f"{self.directory}: no PulumiPolicy.yaml, so not a policy pack directory")
+        pack_command(self.directory, "", self.python)  # fails before anything starts
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_GRPC_OPTIONS)
         engine_pb2_grpc.add_EngineServicer_to_server(self._engine, self._engine_server)
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
@@ -569,7 +621,7 @@ class PolicyPackProcess:
         # Closed in close(): the file outlives this method, as the process does.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._process = subprocess.Popen(
-            [self.python, "-u", "-m", "pulumi.policy", engine_address, "."],
+            pack_command(self.directory, engine_address, self.python),
             cwd=self.directory,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -666,6 +718,9 @@ class PolicyPackProcess:
             for name, setting in settings.items():
                 policy_config = request.policyConfig[name]
                 policy_config.enforcementLevel = _LEVEL_VALUES[setting.level or "advisory"]
+                # The engine always sends `properties`, empty or not: a Node.js pack calls
+                # `getProperties().toJavaScript()` on it and fails when it is absent.
+                policy_config.properties.SetInParent()
                 policy_config.properties.update(dict(setting.properties))
             self._stub.Configure(request, timeout=_CALL_SECONDS)
             for resource in resources:
@@ -719,6 +774,7 @@ class PolicyPackProcess:
             resources=len(resources),
             violations=sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn, v.message)),
             pack_log=[redact(f"{severity}: {message}") for severity, message in self._engine.take_log()],
+            reasons={name: setting.reason for name, setting in config.items() if setting.reason},
         )
 
 
@@ -754,6 +810,8 @@ def format_text(result: CheckResult, run: ProgramRun, config_source: str) -> str
         lines.append(f"[{violation.level}] {violation.policy}")
         lines.append(f"  {violation.urn}")
         lines.extend(f"  {line}" for line in violation.message.splitlines())
+        if violation.policy in result.reasons:
+            lines.append(f"  accepted exception: {result.reasons[violation.policy]}")
     mandatory = len(result.mandatory)
     others = len(result.violations) - mandatory
     lines.append("")

@@ -63,6 +63,11 @@ _ANSWERS = {
         "reverseDnsPrefix": "com.amazonaws",
     },
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    # Elastic Load Balancing's account in us-east-1 (AWS docs, "Enable access logs for your ALB").
+    "aws:elb/getServiceAccount:getServiceAccount": lambda a: {
+        "arn": "arn:aws:iam::127311923021:root",
+        "id": "127311923021",
+    },
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:ec2/getAmi:getAmi": lambda a: {
         **a,

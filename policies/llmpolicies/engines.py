@@ -10,8 +10,10 @@ no metrics endpoint (ollama/ollama#3144).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -56,21 +58,63 @@ def parse_image(reference: str) -> ImageRef:
     return ImageRef(registry, repository, tag or None, digest or None)
 
 
-def engine_of_image(reference: str) -> EngineFacts | None:
+# Which engine an image runs, by the last segment of its repository, wherever it is pulled from: Docker
+# Hub, GHCR, a mirror, an ECR copy (`*`: a prefix, for variants such as vllm-openai-rocm). The AWS Deep
+# Learning Containers name their repositories `huggingface-pytorch-tgi-inference` (TGI) and `vllm`
+# (763104351884.dkr.ecr.<region>.amazonaws.com). Policies take more entries in their `engineImages`
+# config (`{"my-registry/llm-server": "vllm"}`: a whole repository, or a last segment).
+DEFAULT_IMAGE_MAP: dict[str, str] = {
+    "vllm-openai*": "vllm",
+    "vllm": "vllm",
+    "text-generation-inference*": "tgi",
+    "huggingface-pytorch-tgi-inference": "tgi",
+    "ollama": "ollama",
+}
+ENGINE_IMAGES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "More images to recognise: repository (or its last path segment, a prefix) -> engine "
+    "(vllm, tgi or ollama), for private builds and renamed mirrors.",
+}
+# Tags that move: a redeploy may serve something no one reviewed.
+MOVING_TAGS = frozenset({"latest", "nightly", "main", "master", "dev", "edge", "head", "stable", "rolling"})
+
+
+def engine_of_image(reference: str, extra: Mapping[str, str] | None = None) -> EngineFacts | None:
+    """The engine an image runs, from its repository (extra entries first, then DEFAULT_IMAGE_MAP)."""
     repository = parse_image(reference).repository.lower()
     name = repository.rsplit("/", 1)[-1]
-    # Mirrors and private registries keep the repository name: `123.dkr.ecr.../vllm/vllm-openai`.
-    if name.startswith("vllm-openai"):
-        return VLLM
-    if name.startswith("text-generation-inference"):
-        return TGI
-    if repository == "ollama/ollama" or repository.endswith("/ollama/ollama"):
-        return OLLAMA
+    for pattern, engine in [*(extra or {}).items(), *DEFAULT_IMAGE_MAP.items()]:
+        pattern = pattern.lower()
+        if pattern.endswith("*"):
+            matches = name.startswith(pattern[:-1])
+        elif "/" in pattern:
+            matches = repository == pattern or repository.endswith("/" + pattern)
+        else:
+            matches = name == pattern
+        if matches:
+            return ENGINES.get(str(engine).lower())
+    return None
+
+
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
+
+
+def shell_c_script(words: Sequence[str]) -> str | None:
+    """The script of `sh -c '...'` / `bash -ec "..."` anywhere in an argv (an entrypoint, a command)."""
+    for index, word in enumerate(words):
+        if word.rsplit("/", 1)[-1] not in _SHELLS:
+            continue
+        for offset, option in enumerate(words[index + 1 :], start=index + 1):
+            if option.startswith("-") and not option.startswith("--") and "c" in option[1:]:
+                return words[offset + 1] if offset + 1 < len(words) else None
+            if not option.startswith("-"):
+                break
     return None
 
 
 def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
-    """`vllm serve`, `-m vllm.entrypoints.openai.api_server`, `text-generation-launcher`, `ollama serve`"""
+    """`vllm serve`, `-m vllm.entrypoints.openai.api_server`, `text-generation-launcher`, `ollama serve`,
+    also inside a `sh -c '...'` string."""
     names = [word.rsplit("/", 1)[-1] for word in words]
     for index, name in enumerate(names):
         following = names[index + 1] if index + 1 < len(names) else ""
@@ -80,11 +124,34 @@ def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
             return TGI
         if name == "ollama" and following == "serve":
             return OLLAMA
+    script = shell_c_script(words)
+    if script is not None:
+        try:
+            inner = shlex.split(script, comments=True)
+        except ValueError:
+            inner = script.split()
+        return engine_of_command([word for word in inner if word not in ("&&", "||", ";", "exec")])
     return None
 
 
-def detect_engine(image: str | None, entrypoint: Sequence[str], command: Sequence[str]) -> EngineFacts | None:
-    by_image = engine_of_image(image) if image else None
+def server_args(words: Sequence[str]) -> list[str]:
+    """The engine's arguments: the argv itself, or the words of its `sh -c` script."""
+    script = shell_c_script(words)
+    if script is None:
+        return list(words)
+    try:
+        return shlex.split(script, comments=True)
+    except ValueError:
+        return script.split()
+
+
+def detect_engine(
+    image: str | None,
+    entrypoint: Sequence[str],
+    command: Sequence[str],
+    extra_images: Mapping[str, str] | None = None,
+) -> EngineFacts | None:
+    by_image = engine_of_image(image, extra_images) if image else None
     return by_image or engine_of_command([*entrypoint, *command])
 
 
@@ -112,8 +179,8 @@ def metrics_port(engine: EngineFacts, args: Sequence[str], env: Mapping[str, str
 
 
 def is_pinned(reference: str) -> bool:
-    """A digest, or a tag other than `latest`."""
+    """A digest, or a version tag (not a moving one such as `latest`, `nightly`, `main`, `dev`)."""
     ref = parse_image(reference)
     if ref.digest and ref.digest.startswith("sha256:"):
         return True
-    return bool(ref.tag) and ref.tag != "latest"
+    return bool(ref.tag) and str(ref.tag).lower() not in MOVING_TAGS

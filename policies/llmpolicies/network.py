@@ -1,15 +1,26 @@
-"""Security group ingress, from inline rules and from rule resources, as one list per group."""
+"""Security group ingress, from every form a program can write it in, as one list per group.
+
+Forms read: inline `ingress` of `aws.ec2.SecurityGroup` and `aws.ec2.DefaultSecurityGroup`,
+`aws.ec2.SecurityGroupRule`, and `aws.vpc.SecurityGroupIngressRule`. Whether a set of
+sources is "the internet" is measured by public address space (`netspace`), over the
+union of every rule of a group that opens the port, so splitting 0.0.0.0/0 into halves
+or across rules changes nothing.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmpolicies import props as p
+from llmpolicies.netspace import Reach, public_reach
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+# Resources whose inline `ingress` list is a security group's rules.
+GROUP_TYPES = frozenset({SECURITY_GROUP, DEFAULT_SECURITY_GROUP})
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 LOAD_BALANCERS = frozenset(
@@ -42,6 +53,8 @@ class IngressRule:
     # (literal ids, prefix lists, `self`).
     source_groups: tuple[str, ...] = ()
     other_sources: tuple[str, ...] = ()
+    # The resource that declares the rule (set by `ingress_by_group`).
+    urn: str = ""
 
     def covers(self, port: int) -> bool:
         protocol = self.protocol.lower()
@@ -53,16 +66,43 @@ class IngressRule:
             return False
         return self.from_port <= port <= self.to_port
 
-    def internet_cidrs(self) -> list[str]:
-        return [cidr for cidr in self.cidrs if is_internet(cidr)]
+    def public_cidrs(self) -> list[str]:
+        """The CIDRs of this rule that hold any public address space."""
+        reaches = ((cidr, public_reach([cidr])) for cidr in self.cidrs)
+        return [cidr for cidr, reach in reaches if reach.ipv4_public or reach.ipv6_public]
+
+    def ports_text(self) -> str:
+        if self.protocol.lower() in _ALL_PROTOCOLS:
+            return "all ports"
+        if self.from_port == self.to_port:
+            return f"port {self.from_port}"
+        return f"ports {self.from_port}-{self.to_port}"
 
 
 def is_internet(cidr: str) -> bool:
-    """0.0.0.0/0 and ::/0 (any /0): everyone."""
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
+    """One CIDR that alone reaches the internet (0.0.0.0/0, 0.0.0.0/1, ::/0, a public /7 ...)."""
+    return public_reach([cidr]).is_internet
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Rules of one security group that together open a port to the internet."""
+
+    rules: tuple[IngressRule, ...]
+    reach: Reach
+
+    def describe(self, port: int) -> str:
+        sources = ", ".join(cidr for rule in self.rules for cidr in rule.public_cidrs())
+        return f"port {port} is open to {sources}: together {self.reach.describe()}, which is the internet"
+
+
+def internet_opening(rules: Iterable[IngressRule], port: int) -> Opening | None:
+    """The rules that open `port`, when the union of their CIDRs covers the internet."""
+    covering = [rule for rule in rules if rule.covers(port)]
+    reach = public_reach(cidr for rule in covering for cidr in rule.cidrs)
+    if not reach.is_internet:
+        return None
+    return Opening(tuple(rule for rule in covering if rule.public_cidrs()), reach)
 
 
 def within(cidr: str, ranges: Iterable[str]) -> bool:
@@ -95,11 +135,9 @@ def rules_in_resource(
     deps = dependencies or {}
 
     def group_urns(key: str) -> tuple[str, ...]:
-        return tuple(
-            resource.urn for resource in deps.get(key, []) if resource.resource_type == SECURITY_GROUP
-        )
+        return tuple(resource.urn for resource in deps.get(key, []) if resource.resource_type in GROUP_TYPES)
 
-    if resource_type == SECURITY_GROUP:
+    if resource_type in GROUP_TYPES:
         rules = []
         for index, rule in enumerate(p.as_list(p.get(props, "ingress"))):
             others = [*_strings(p.get(rule, "securityGroups")), *_strings(p.get(rule, "prefixListIds"))]
@@ -178,7 +216,7 @@ def attached_groups(resource: Any) -> Attachment:
     seen: set[str] = set()
     for key in SECURITY_GROUP_PROPERTIES:
         for dependency in resource.property_dependencies.get(key, []):
-            if dependency.resource_type == SECURITY_GROUP and dependency.urn not in seen:
+            if dependency.resource_type in GROUP_TYPES and dependency.urn not in seen:
                 seen.add(dependency.urn)
                 attachment.groups.append(dependency)
     literal = [
@@ -201,15 +239,17 @@ def ingress_by_group(resources: list[Any]) -> dict[str, list[IngressRule]]:
         )
         if not found:
             continue
-        if resource.resource_type == SECURITY_GROUP:
+        found = [replace(rule, urn=resource.urn) for rule in found]
+        if resource.resource_type in GROUP_TYPES:
             owners = [resource.urn]
         else:
             owners = [
                 dependency.urn
                 for dependency in resource.property_dependencies.get("securityGroupId", [])
-                if dependency.resource_type == SECURITY_GROUP
+                if dependency.resource_type in GROUP_TYPES
             ]
-        for owner in owners:
+        # A rule on a group this program does not declare (a literal id) is a group of its own.
+        for owner in owners or [resource.urn]:
             rules.setdefault(owner, []).extend(found)
     return rules
 

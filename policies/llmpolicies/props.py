@@ -111,3 +111,28 @@ def as_list(value: Any) -> list[Any]:
 def as_str(value: Any) -> str | None:
     value = known(value)
     return value if isinstance(value, str) else None
+
+
+# One rule for values unknown during preview, in every policy: never a silent pass. The policy reports
+# "cannot verify at preview" at its own enforcement level (configurable per stack like any level).
+CANNOT_VERIFY = "cannot verify at preview"
+
+
+def cannot_verify(what: str, fix: str) -> str:
+    """The message for a setting a policy needs that is computed at deploy time."""
+    return (
+        f"{CANNOT_VERIFY}: {what} is computed at deploy time (from another resource's output or inside "
+        f"apply()), so no review can see it: {fix}"
+    )
+
+
+def is_unknown_at(props: Any, *path: str) -> bool:
+    """The value at `path` (or the object holding it) is unknown during preview."""
+    value = raw(props)
+    for step in path:
+        if is_unknown(value):
+            return True
+        if not isinstance(value, dict):
+            return False
+        value = value.get(step)
+    return is_unknown(value)

@@ -7,10 +7,17 @@ from typing import Any
 
 from llmpolicies import props as p
 from llmpolicies.dockerrun import DockerRun, Publish
-from llmpolicies.engines import EngineFacts, detect_engine, metrics_port
+from llmpolicies.engines import EngineFacts, detect_engine, metrics_port, server_args
 from llmpolicies.userdata import UserData, read_user_data
 
 CONTAINER = "docker:index/container:Container"
+# Resources a container's `image` may come from (`image=docker.RemoteImage(...).image_id`): the id is
+# unknown during preview, the dependency graph (AnalyzeStack's property dependencies) names the resource.
+IMAGE_RESOURCES: dict[str, tuple[str, ...]] = {
+    "docker:index/remoteImage:RemoteImage": ("name",),
+    "docker:index/registryImage:RegistryImage": ("name",),
+    "docker:index/image:Image": ("imageName",),
+}
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SPOT_INSTANCE_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
@@ -40,6 +47,8 @@ class InferenceServer:
     network_host: bool
     publish: tuple[Publish, ...]
     metrics_port: int | None
+    # The image resource (RemoteImage, RegistryImage) the container's image was resolved through.
+    image_from: str | None = None
 
     def describe(self) -> str:
         return f"{self.engine.label} ({self.image or 'image unknown until deploy'}) in {self.origin}"
@@ -70,14 +79,37 @@ class UserDataView:
     # "unknown" (computed at deploy), or None.
     unreadable: str | None = None
     servers: list[InferenceServer] = field(default_factory=list)
+    # What the script runs in a form no static reading can follow (a dynamic command, eval, ...).
+    unresolved: list[str] = field(default_factory=list)
 
 
-def server_from_container(props: Any) -> InferenceServer | None:
-    """A `docker.Container`, if it runs an inference engine."""
-    image = p.as_str(p.get(props, "image"))
+def resolve_image(resource: Any) -> tuple[str | None, str | None]:
+    """A container's image reference, and the name of the image resource it came from (if any).
+
+    A literal reference is taken as it is; an image id (`sha256:...`, or unknown during preview) is
+    followed through the property dependencies to the RemoteImage/RegistryImage/Image that made it."""
+    image = p.as_str(p.get(resource.props, "image"))
+    if image and not image.startswith("sha256:"):
+        return image, None
+    for dependency in getattr(resource, "property_dependencies", {}).get("image", []):
+        for key in IMAGE_RESOURCES.get(dependency.resource_type, ()):
+            name = p.as_str(p.get(dependency.props, key))
+            if name:
+                return name, dependency.name
+    return image, None
+
+
+def server_from_container(
+    props: Any,
+    image: str | None = None,
+    image_from: str | None = None,
+    extra_images: dict[str, str] | None = None,
+) -> InferenceServer | None:
+    """A `docker.Container`, if it runs an inference engine (`image` when resolved through the graph)."""
+    image = image or p.as_str(p.get(props, "image"))
     entrypoint = [str(word) for word in p.as_list(p.get(props, "entrypoints")) if not p.is_unknown(word)]
     command = [str(word) for word in p.as_list(p.get(props, "command")) if not p.is_unknown(word)]
-    engine = detect_engine(image, entrypoint, command)
+    engine = detect_engine(image, entrypoint, command, extra_images)
     if engine is None:
         return None
     env_items = [str(item) for item in p.as_list(p.get(props, "envs")) if not p.is_unknown(item)]
@@ -107,15 +139,18 @@ def server_from_container(props: Any) -> InferenceServer | None:
         shm_setting=f"shm_size={shm_mb}" if shm_mb is not None else None,
         network_host=p.as_str(p.get(props, "networkMode")) == "host",
         publish=tuple(ports),
-        metrics_port=metrics_port(engine, [*entrypoint, *command], env),
+        metrics_port=metrics_port(engine, server_args([*entrypoint, *command]), env),
+        image_from=image_from,
     )
 
 
-def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
+def server_from_docker_run(
+    run: DockerRun, extra_images: dict[str, str] | None = None
+) -> InferenceServer | None:
     image = run.image.text if run.image is not None else None
     command = [word.text for word in run.command]
     entrypoint = [run.entrypoint] if run.entrypoint else []
-    engine = detect_engine(image, entrypoint, command)
+    engine = detect_engine(image, entrypoint, command, extra_images)
     if engine is None:
         return None
     env = {setting.name: setting.value for setting in run.env}
@@ -129,11 +164,13 @@ def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
         shm_setting=f"--shm-size {run.shm_size}" if run.shm_size is not None else None,
         network_host=run.network == "host",
         publish=tuple(run.publish),
-        metrics_port=metrics_port(engine, command, env),
+        metrics_port=metrics_port(engine, server_args(command), env),
     )
 
 
-def user_data_views(resource_type: str, props: Any) -> list[UserDataView]:
+def user_data_views(
+    resource_type: str, props: Any, extra_images: dict[str, str] | None = None
+) -> list[UserDataView]:
     """Each user-data property the resource sets, decoded."""
     views: list[UserDataView] = []
     properties = p.reveal(props)
@@ -150,16 +187,34 @@ def user_data_views(resource_type: str, props: Any) -> list[UserDataView]:
         user_data = read_user_data(str(value), base64_encoded=base64_encoded, origin=name)
         view = UserDataView(name, user_data)
         for run in user_data.docker_runs:
-            server = server_from_docker_run(run)
+            server = server_from_docker_run(run, extra_images)
             if server is not None:
                 view.servers.append(server)
+            elif run.image is None or run.image.dynamic:
+                # Fail closed: a container whose image is set at run time may be any engine.
+                image = run.image.text if run.image is not None else "no image"
+                view.unresolved.append(
+                    f"{run.origin} starts a container whose image is only known when the script runs "
+                    f"({image}), so no policy can tell which server it is"
+                )
+        view.unresolved.extend(user_data.script.unresolved)
         views.append(view)
     return views
 
 
-def inference_servers(resource_type: str, props: Any) -> list[InferenceServer]:
-    """Every inference server this resource runs (a container, or `docker run` lines in its user data)."""
-    if resource_type == CONTAINER:
-        server = server_from_container(props)
+def inference_servers(resource: Any, extra_images: dict[str, str] | None = None) -> list[InferenceServer]:
+    """Every inference server this resource runs (a container, or `docker run` lines in its user data).
+
+    `resource` is a stack policy's PolicyResource: its property dependencies resolve container images."""
+    if resource.resource_type == CONTAINER:
+        image, image_from = resolve_image(resource)
+        server = server_from_container(resource.props, image, image_from, extra_images)
         return [server] if server else []
-    return [server for view in user_data_views(resource_type, props) for server in view.servers]
+    views = user_data_views(resource.resource_type, resource.props, extra_images)
+    return [server for view in views for server in view.servers]
+
+
+def extra_images(config: Any) -> dict[str, str]:
+    """A policy's `engineImages` config."""
+    value = p.known((config or {}).get("engineImages"))
+    return {str(key): str(item) for key, item in value.items()} if isinstance(value, dict) else {}

@@ -74,10 +74,16 @@ class FileWrite:
 class ParsedScript:
     commands: list[Command] = field(default_factory=list)
     writes: list[FileWrite] = field(default_factory=list)
+    # Plain assignments seen so far (`IMG=vllm/vllm-openai:v0.31.0`): the value, or None when it is only
+    # known at run time. Later `$IMG` / `${IMG}` are replaced by constant values (constant propagation).
+    variables: dict[str, str | None] = field(default_factory=dict)
+    # What the script runs in a form no static reading can follow: fail closed, the policies report it.
+    unresolved: list[str] = field(default_factory=list)
 
     def extend(self, other: ParsedScript) -> None:
         self.commands.extend(other.commands)
         self.writes.extend(other.writes)
+        self.unresolved.extend(other.unresolved)
 
 
 @dataclass(frozen=True)
@@ -356,8 +362,13 @@ def _pipelines(tokens: list[Word | _Op], heredocs: list[_HereDoc]) -> list[list[
     while i < len(tokens):
         token = tokens[i]
         current = pipelines[-1][-1]
+        texts = [word.text for word in current.words]
+        in_test = "[[" in texts and "]]" not in texts[texts.index("[[") :] if "[[" in texts else False
         if isinstance(token, Word):
             current.words.append(token)
+        elif in_test and token.text in ("&&", "||", "<", ">", "(", ")"):
+            # Inside `[[ ... ]]` these are the test's own operators, not command separators.
+            current.words.append(Word(token.text))
         elif token.text in _HEREDOCS:
             i += 1  # the delimiter word
             doc = next(pending, None)
@@ -398,10 +409,13 @@ def _read_heredocs(tokens: list[Word | _Op], lines: list[str], start: int) -> tu
     return docs, i
 
 
-def parse_script(text: str, origin: str, _depth: int = 0) -> ParsedScript:
+def parse_script(
+    text: str, origin: str, _depth: int = 0, variables: dict[str, str | None] | None = None
+) -> ParsedScript:
     """Every simple command the script runs and every file it writes, nested scripts included."""
-    result = ParsedScript()
+    result = ParsedScript(variables=dict(variables or {}))
     if _depth > _MAX_DEPTH:
+        result.unresolved.append(f"{origin}: scripts nested more than {_MAX_DEPTH} deep")
         return result
     if _is_unit_file(text):
         return _parse_unit(text, origin, _depth)
@@ -462,7 +476,94 @@ def tokenize_lenient(text: str) -> list[Word | _Op]:
     return [Word(part) for part in text.split()]
 
 
+_VARIABLE_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_DECLARATIONS = frozenset({"export", "readonly", "declare", "local", "typeset"})
+_SHELL_NAMES = frozenset({"sh", "bash", "dash", "zsh"})
+# systemd-run options that take a value (`systemd-run --unit vllm -p KillMode=mixed docker run ...`).
+_SYSTEMD_RUN_VALUES = frozenset(
+    {"-u", "--unit", "-p", "--property", "-E", "--setenv", "--description", "--slice", "-M", "--machine",
+     "--uid", "--gid", "--working-directory", "-H", "--host", "--on-active", "--on-calendar"}
+)  # fmt: skip
+
+
+def substitute(word: Word, variables: dict[str, str | None]) -> Word:
+    """`$NAME` and `${NAME}` replaced by the constants assigned earlier; still dynamic if any remain."""
+    if not word.dynamic:
+        return word
+
+    def value(match: re.Match[str]) -> str:
+        constant = variables.get(match.group(1) or match.group(2))
+        return constant if constant is not None else match.group(0)
+
+    text = _VARIABLE_REFERENCE.sub(value, word.text)
+    return Word(text, "$" in text or "`" in text, word.quoted)
+
+
+def _record_assignments(words: list[Word], variables: dict[str, str | None]) -> bool:
+    """An assignment-only command (`IMG=...`, `export IPC=host`): remember the values; True if it was one."""
+    start = 1 if words and words[0].text in _DECLARATIONS else 0
+    rest = [word for word in words[start:] if not word.text.startswith("-")]
+    if not rest or not all(_ASSIGNMENT.match(word.text) for word in rest):
+        return False
+    for word in rest:
+        name, _, raw_value = word.text.partition("=")
+        resolved = substitute(Word(raw_value, word.dynamic, word.quoted), variables)
+        variables[name] = None if resolved.dynamic else resolved.text
+    return True
+
+
+def _user_c_script(words: list[Word]) -> str | None:
+    """The command string of `su [USER] -c '...'` / `runuser -u USER -c '...'`."""
+    if not words or words[0].text not in ("su", "runuser"):
+        return None
+    for index, word in enumerate(words[1:], start=1):
+        if word.text in ("-c", "--command") and index + 1 < len(words):
+            return words[index + 1].text
+        if word.text.startswith("--command="):
+            return word.text.partition("=")[2]
+    return None
+
+
+def _systemd_run_command(words: list[Word]) -> list[Word] | None:
+    """What `systemd-run [options] COMMAND...` starts."""
+    if not words or words[0].text.rsplit("/", 1)[-1] != "systemd-run":
+        return None
+    i = 1
+    while i < len(words) and words[i].text.startswith("-"):
+        name = words[i].text.partition("=")[0]
+        i += 2 if name in _SYSTEMD_RUN_VALUES and "=" not in words[i].text else 1
+    return words[i:]
+
+
+def _unresolved(words: list[Word], pipeline_position: int, result: ParsedScript) -> str | None:
+    """Why this command cannot be followed statically, or None when it can."""
+    name = words[0].text.rsplit("/", 1)[-1]
+    written = {write.path for write in result.writes}
+    if words[0].dynamic:
+        return f"runs a command whose name is only known when the script runs ({words[0].text})"
+    if name == "eval":
+        return "runs eval, whose command is built when the script runs"
+    if name in (".", "source") and len(words) > 1 and words[1].text not in written:
+        return f"sources {words[1].text}, which the user data does not write"
+    if name in _SHELL_NAMES:
+        args = [word for word in words[1:] if not word.text.startswith("-")]
+        has_c = any(
+            w.text.startswith("-") and "c" in w.text[1:] and not w.text.startswith("--") for w in words
+        )
+        if not has_c and args and args[0].text not in written:
+            return f"runs the script {args[0].text}, which the user data does not write"
+        if not has_c and not args and pipeline_position > 0:
+            return "pipes a script fetched or built at run time into a shell"
+    return None
+
+
 def _collect(pipeline: list[_Simple], origin: str, result: ParsedScript, depth: int) -> None:
+    variables = result.variables
+    for simple in pipeline:
+        if len(pipeline) == 1 and _record_assignments(simple.words, variables):
+            simple.words = []
+        else:
+            simple.words = [substitute(word, variables) for word in simple.words]
     targets: list[tuple[str, bool]] = []
     docs: list[_HereDoc] = []
     for simple in pipeline:
@@ -473,14 +574,22 @@ def _collect(pipeline: list[_Simple], origin: str, result: ParsedScript, depth: 
         tee_paths, tee_append = _tee_targets(_unwrap(simple.words))
         targets.extend((path, tee_append) for path in tee_paths)
 
-    for simple in pipeline:
+    for position, simple in enumerate(pipeline):
         words = _unwrap(_systemd_exec(simple.words))
+        started = _systemd_run_command(words)
+        if started is not None:
+            words = _unwrap(started)
         if not words:
             continue
+        problem = _unresolved(words, position, result)
+        if problem is not None:
+            result.unresolved.append(f"{origin} {problem}")
         result.commands.append(Command(tuple(words), origin))
-        nested = _shell_c_script(words)
+        nested, how = _shell_c_script(words), "sh -c"
+        if nested is None:
+            nested, how = _user_c_script(words), f"{words[0].text} -c"
         if nested is not None:
-            result.extend(parse_script(nested, f"{origin} (sh -c)", depth + 1))
+            result.extend(parse_script(nested, f"{origin} ({how})", depth + 1, variables))
         content = _echo_content(words)
         if content is not None:
             for op, target in simple.redirects:
@@ -493,7 +602,7 @@ def _collect(pipeline: list[_Simple], origin: str, result: ParsedScript, depth: 
             result.writes.append(FileWrite(path, doc.body, append, doc.expands))
         where = real_targets[0][0] if real_targets else "a here-document"
         # A unit file or a script written by the script may hold the command that matters.
-        result.extend(parse_script(doc.body, f"{origin} → {where}", depth + 1))
+        result.extend(parse_script(doc.body, f"{origin} → {where}", depth + 1, variables))
 
 
 def written_files(writes: list[FileWrite]) -> dict[str, FileWrite]:

@@ -45,10 +45,23 @@ def test_pack_serves_every_required_policy_with_its_metadata(pack: PolicyPackPro
 
 def test_stack_policies_and_resource_policies(pack: PolicyPackProcess) -> None:
     kinds = {policy.name: policy.policy_type for policy in pack.info.policies}
-    # These need more than one resource (security groups, listeners and their rules, attachments, outputs).
-    for name in ("hf-token-secret", "metrics-port-reachable", "alb-https-only", "asg-health-grace-period"):
+    # These need more than one resource: security groups and their rules, listeners, attachments, outputs,
+    # the image resource a container's image id comes from, the launch template an instance inherits from.
+    stack_level = (
+        "hf-token-secret",
+        "metrics-port-reachable",
+        "alb-https-only",
+        "asg-health-grace-period",
+        "vllm-ipc-host",
+        "tgi-shm-size",
+        "pinned-image-tag",
+        "imdsv2-required",
+        "ebs-encrypted",
+        "no-ssh-from-internet",
+    )
+    for name in stack_level:
         assert kinds[name] == analyzer_pb2.POLICY_TYPE_STACK, name
-    for name in ("vllm-ipc-host", "tgi-shm-size", "imdsv2-required", "no-ssh-from-internet"):
+    for name in ("user-data-inspectable", "lb-idle-timeout-streaming"):
         assert kinds[name] == analyzer_pb2.POLICY_TYPE_RESOURCE, name
 
 

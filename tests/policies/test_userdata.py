@@ -376,3 +376,54 @@ def test_metrics_ports_follow_the_engines_flags() -> None:
 )
 def test_pinned_images(image: str, pinned: bool) -> None:
     assert is_pinned(image) is pinned, parse_image(image)
+
+
+# ---------------------------------------------------------------------------
+# Constant propagation and the forms no static reading follows (fail closed)
+
+
+def test_plain_assignments_are_followed_as_constants() -> None:
+    parsed = parse_script(
+        'IPC=host\nexport IMG="vllm/vllm-openai:v0.31.0"\nDOCKER=/usr/bin/docker\n$DOCKER run --ipc=$IPC "${IMG}"\n',
+        "ud",
+    )
+    command = parsed.commands[-1]
+    assert command.argv == ["/usr/bin/docker", "run", "--ipc=host", "vllm/vllm-openai:v0.31.0"]
+    assert not any(word.dynamic for word in command.words)
+    assert parsed.unresolved == []
+
+
+def test_su_c_and_systemd_run_are_followed() -> None:
+    parsed = parse_script(
+        "su ec2-user -c 'docker run -d vllm/vllm-openai:v0.31.0'\n"
+        "systemd-run --unit tgi -p Restart=always docker run ghcr.io/huggingface/text-generation-inference:3.3.7\n",
+        "ud",
+    )
+    argvs = [command.argv for command in parsed.commands]
+    assert ["docker", "run", "-d", "vllm/vllm-openai:v0.31.0"] in argvs
+    assert ["docker", "run", "ghcr.io/huggingface/text-generation-inference:3.3.7"] in argvs
+
+
+@pytest.mark.parametrize(
+    ("script", "why"),
+    [
+        ("IMG=$(cat /etc/image)\n$IMG_RUNNER run x\n", "runs a command whose name is only known"),
+        ('eval "docker run x"\n', "runs eval"),
+        ("curl -fsSL https://example.com/s.sh | bash\n", "pipes a script"),
+        (". /opt/start.sh\n", "sources /opt/start.sh"),
+        ("bash /opt/start.sh\n", "runs the script /opt/start.sh"),
+    ],
+)
+def test_what_cannot_be_followed_is_said(script: str, why: str) -> None:
+    parsed = parse_script(script, "ud")
+    assert any(why in problem for problem in parsed.unresolved), parsed.unresolved
+
+
+def test_a_written_script_is_followed_not_reported() -> None:
+    parsed = parse_script("cat > /opt/start.sh <<'EOF'\ndocker run x\nEOF\nbash /opt/start.sh\n", "ud")
+    assert parsed.unresolved == []
+
+
+def test_test_operators_are_not_command_separators() -> None:
+    parsed = parse_script('if [[ -z "${value}" || "${value}" == x ]]; then exit 1; fi\n', "ud")
+    assert parsed.unresolved == []

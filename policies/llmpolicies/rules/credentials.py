@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from llmpolicies.secrets import is_secret
 from llmpolicies.servers import USER_DATA_PROPERTIES, user_data_views
 
 STACK = "pulumi:pulumi:Stack"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 # Hugging Face user access tokens: `hf_` then 30+ letters and digits (34 today).
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
@@ -65,6 +67,12 @@ def scan(value: Any, where: str, kind: str, *, secret: bool = False) -> Iterator
         if kind == "metadata" and isinstance(value.get("key"), str) and is_token_key(value["key"]):
             yield Finding(where, f"the tag {value['key']} holds the token", kind)
             return
+        entry_name = value.get("name")
+        named = isinstance(entry_name, str) and is_token_key(entry_name)
+        exposed = not (protected or is_secret(value.get("value"))) or kind == "container definition"
+        if named and exposed and _revealed_string(value.get("value")):
+            yield Finding(where, f"the environment entry {entry_name} is given a literal value", kind)
+            return
         for key, item in value.items():
             path = f"{where}.{key}" if where else str(key)
             item_kind = "metadata" if key in _METADATA_KEYS else kind
@@ -78,6 +86,16 @@ def scan(value: Any, where: str, kind: str, *, secret: bool = False) -> Iterator
         for index, item in enumerate(value):
             yield from scan(item, f"{where}[{index}]", kind, secret=secret)
         return
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{") and kind != "container definition":
+        # JSON in a string (ECS container_definitions, a container spec): environment entries as
+        # {"name": "HF_TOKEN", "value": "..."}; the service shows it to anyone who can describe it.
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict | list):
+            yield from scan(parsed, where, "container definition")
+            return
     if not isinstance(value, str) or p.is_unknown(value) or protected:
         return
     if HF_TOKEN_PATTERN.search(value):
@@ -108,7 +126,26 @@ def scan_user_data(resource_type: str, props: Any) -> Iterator[Finding]:
                     break
 
 
+def scan_parameter(props: Any) -> Iterator[Finding]:
+    """An SSM parameter holding the token must be a SecureString: a String is stored unencrypted in AWS
+    (the SDK marks `value` secret, which only protects Pulumi's state)."""
+    kind = p.get(props, "type")
+    if kind == "SecureString":
+        return
+    name = str(p.get(props, "name") or "")
+    value = _revealed_string(p.get(props, "value")) or _revealed_string(p.get(props, "insecureValue")) or ""
+    named_token = is_token_key(name.rstrip("/").rsplit("/", 1)[-1]) if name else False
+    if named_token or HF_TOKEN_PATTERN.search(value):
+        yield Finding(
+            "type",
+            f"the SSM parameter {name or '(unnamed)'} holds the token as a {kind or 'String'}",
+            "ssm",
+        )
+
+
 def findings(resource_type: str, props: Any) -> list[Finding]:
+    if resource_type == SSM_PARAMETER:
+        return list(scan_parameter(props))
     user_data_names = {name for name, _ in USER_DATA_PROPERTIES.get(resource_type, ())}
     plain = p.raw(props)
     results: list[Finding] = []
@@ -126,6 +163,11 @@ _FIXES = {
     "plaintext": "make it a Pulumi secret (`pulumi config set --secret hfToken`, `pulumi.Output.secret`) "
     "so it is encrypted in state and masked in output",
     "output": "export it with pulumi.Output.secret, or better not at all",
+    "container definition": "pass it as a secret (ECS: `secrets` with valueFrom a Secrets Manager or "
+    "SecureString parameter ARN), never in `environment`: the definition is readable by anyone who can "
+    "describe it, secret in Pulumi or not",
+    "ssm": 'use type="SecureString" (encrypted with KMS): a String parameter is stored and shown in '
+    "plaintext",
     "metadata": "remove it: tags and labels are readable by anyone who can list the resource, secret or not",
     "user data": "store the token in AWS Secrets Manager and fetch it at boot (aws secretsmanager "
     "get-secret-value) into the container's environment; user data is readable through the EC2 API and "
@@ -146,7 +188,8 @@ hf_token_secret = StackValidationPolicy(
     description=(
         "A Hugging Face token (hf_ followed by 30+ letters and digits, or any value given to HF_TOKEN / "
         "HUGGING_FACE_HUB_TOKEN) never appears in plaintext in user data, container environment or "
-        "arguments, tags, or stack outputs; where a resource must carry it, the value is a Pulumi secret."
+        "arguments, ECS/container JSON environments, SSM String parameters, tags, or stack outputs; where a "
+        "resource must carry it, the value is a Pulumi secret."
     ),
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import (
@@ -11,22 +12,43 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
 from llmpolicies import props as p
-from llmpolicies.engines import TGI, VLLM, engine_of_image, is_pinned, parse_image
-from llmpolicies.servers import InferenceServer, inference_servers, user_data_views
+from llmpolicies.engines import ENGINE_IMAGES_SCHEMA, TGI, VLLM, engine_of_image, is_pinned, parse_image
+from llmpolicies.servers import (
+    CONTAINER,
+    InferenceServer,
+    extra_images,
+    inference_servers,
+    resolve_image,
+    user_data_views,
+)
 
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+REGISTRY_IMAGE = "docker:index/registryImage:RegistryImage"
 GIB = 1024**3
+
+
+# Stack policies: a container's image is resolved through the dependency graph (AnalyzeStack).
+ENGINE_IMAGES = {"engineImages": ENGINE_IMAGES_SCHEMA}
 
 
 def _in_container(server: InferenceServer) -> bool:
     return server.origin == "the container"
 
 
-def _validate_vllm_ipc(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for server in inference_servers(args.resource_type, args.props):
+def _servers(args: StackValidationArgs) -> Iterator[tuple[Any, InferenceServer]]:
+    images = extra_images(args.get_config())
+    for resource in args.resources:
+        for server in inference_servers(resource, images):
+            yield resource, server
+
+
+def _validate_vllm_ipc(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource, server in _servers(args):
         if server.engine is not VLLM or server.host_ipc:
             continue
         fix = (
@@ -38,11 +60,11 @@ def _validate_vllm_ipc(args: ResourceValidationArgs, report: ReportViolation) ->
         report(
             f"{server.describe()} runs with {current}: {fix}. vLLM's workers share tensors through "
             "/dev/shm, which is 64 MB under Docker's default.",
-            None,
+            resource.urn,
         )
 
 
-vllm_ipc_host = ResourceValidationPolicy(
+vllm_ipc_host = StackValidationPolicy(
     name="vllm-ipc-host",
     display_name="vLLM runs with host IPC",
     description='Every vLLM server container runs with host IPC (ipc_mode="host", --ipc=host, --ipc host).',
@@ -50,6 +72,7 @@ vllm_ipc_host = ResourceValidationPolicy(
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
     tags=["reliability", "inference"],
+    config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
     remediation_steps=(
         'docker.Container: ipc_mode="host". docker run (user data): add --ipc=host before the image. '
         "vLLM's docs run the OpenAI server this way; without it tensor-parallel workers fail with "
@@ -73,9 +96,9 @@ def _docker_size(size: int) -> str:
     return f"{size / GIB:g}g" if size % GIB == 0 else f"{size // 1024**2}m"
 
 
-def _validate_tgi_shm(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _validate_tgi_shm(args: StackValidationArgs, report: ReportViolation) -> None:
     minimum = _minimum_bytes(args.get_config())
-    for server in inference_servers(args.resource_type, args.props):
+    for resource, server in _servers(args):
         if server.engine is not TGI or server.host_ipc:
             continue
         if server.shm_bytes is not None and server.shm_bytes >= minimum:
@@ -94,11 +117,11 @@ def _validate_tgi_shm(args: ResourceValidationArgs, report: ReportViolation) -> 
         report(
             f"{server.describe()} has {current}; it needs at least {_human(minimum)}: {fix}, or run it "
             "with host IPC. Sharded TGI dies with a bus error (signal 7) when /dev/shm is too small.",
-            None,
+            resource.urn,
         )
 
 
-tgi_shm_size = ResourceValidationPolicy(
+tgi_shm_size = StackValidationPolicy(
     name="tgi-shm-size",
     display_name="TGI has enough shared memory",
     description="Every TGI server has a /dev/shm of at least 1 GiB (--shm-size, shm_size) or host IPC.",
@@ -113,7 +136,8 @@ tgi_shm_size = ResourceValidationPolicy(
                 "minimum": 0,
                 "default": 1,
                 "description": "Smallest /dev/shm accepted, in GiB (TGI's docs use --shm-size 1g).",
-            }
+            },
+            **ENGINE_IMAGES,
         }
     ),
     remediation_steps=(
@@ -123,41 +147,58 @@ tgi_shm_size = ResourceValidationPolicy(
 )
 
 
-def _validate_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == REMOTE_IMAGE:
-        name = p.as_str(p.get(args.props, "name"))
-        if name and engine_of_image(name) and not is_pinned(name):
+def _validate_pinned(args: StackValidationArgs, report: ReportViolation) -> None:
+    images = extra_images(args.get_config())
+    for resource in args.resources:
+        if resource.resource_type in (REMOTE_IMAGE, REGISTRY_IMAGE):
+            name = p.as_str(p.get(resource.props, "name"))
+            if name and engine_of_image(name, images) and not is_pinned(name):
+                report(
+                    f"image '{name}' is not pinned: name a released version tag (or a digest), never a "
+                    "moving tag (latest, nightly, main, dev) or none",
+                    resource.urn,
+                )
+        elif resource.resource_type == CONTAINER and resolve_image(resource)[0] is None:
+            # Nothing says what runs here, so nothing can say it is not an inference server.
             report(
-                f"image '{name}' is not pinned: name a released version tag (or a digest), never `latest`",
-                None,
+                p.cannot_verify(
+                    "the container's image",
+                    "pass a literal reference or a docker.RemoteImage/RegistryImage's image_id",
+                ),
+                resource.urn,
             )
-        return
-    for server in inference_servers(args.resource_type, args.props):
+    for resource, server in _servers(args):
         if server.image is None:
             continue
+        if server.image_from and engine_of_image(server.image, images):
+            continue  # Reported at the image resource itself.
         if server.image_dynamic:
             report(
                 f"{server.describe()}: the image reference is set when the script runs, so no review can "
                 "see which version is served: write the version tag (or digest) literally",
-                None,
+                resource.urn,
             )
         elif not is_pinned(server.image):
             where = "the container's image" if _in_container(server) else "the image in its docker run"
+            if server.image_from:
+                where = f"the image of '{server.image_from}'"
             repository = parse_image(server.image).repository
             report(
-                f"{server.describe()}: {where} has no version: pin a released tag "
+                f"{server.describe()}: {where} has no version (a moving tag or none): pin a released tag "
                 f"({repository}:<version>) or an @sha256 digest",
-                None,
+                resource.urn,
             )
 
 
-pinned_image_tag = ResourceValidationPolicy(
+pinned_image_tag = StackValidationPolicy(
     name="pinned-image-tag",
     display_name="Inference images are pinned",
     description=(
-        "Inference server images are pinned by a version tag or a digest; `latest` or no tag is a violation."
+        "Inference server images are pinned by a version tag or a digest; a moving tag (latest, nightly, "
+        "main, dev) or no tag is a violation, and a container whose image cannot be known is reported."
     ),
     validate=_validate_pinned,
+    config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
     tags=["reliability", "supply-chain"],
@@ -179,14 +220,23 @@ def _validate_user_data_readable(args: ResourceValidationArgs, report: ReportVio
         elif view.user_data is not None:
             for problem in view.user_data.problems:
                 report(f"{problem} (until then no policy can check what it runs)", None)
+            for problem in dict.fromkeys(view.unresolved):
+                report(
+                    f"{p.CANNOT_VERIFY}: {problem}: write the command, the binary and the image literally "
+                    "(plain VAR=value assignments are followed) so the inference-server policies can check "
+                    "what it runs",
+                    None,
+                )
 
 
 user_data_inspectable = ResourceValidationPolicy(
     name="user-data-inspectable",
     display_name="User data can be checked",
     description=(
-        "EC2 user data is known during preview and decodes (base64, gzip, MIME, cloud-config), so the "
-        "inference-server policies can see the containers it starts."
+        "EC2 user data is known during preview and decodes (base64, gzip, MIME, cloud-config), and runs "
+        "nothing in a form no static reading can follow (a command or image named by a run-time variable, "
+        "eval, a script fetched or not written by the user data), so the inference-server policies can see "
+        "the containers it starts."
     ),
     validate=_validate_user_data_readable,
     enforcement_level=EnforcementLevel.ADVISORY,

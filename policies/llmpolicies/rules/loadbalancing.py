@@ -143,11 +143,11 @@ def _validate_idle_timeout(args: ResourceValidationArgs, report: ReportViolation
         fix = "idle_timeout"
     else:
         return
-    raw = p.raw(args.props).get("idleTimeout") if isinstance(p.raw(args.props), dict) else None
-    if p.is_unknown(raw):
-        return
-    timeout = p.as_int(raw)
     minimum = _minimum(args.get_config(), 300)
+    if p.is_unknown_at(args.props, "idleTimeout"):
+        report(p.cannot_verify("idle_timeout", f"write idle_timeout={minimum} or more literally"), None)
+        return
+    timeout = p.as_int(p.get(args.props, "idleTimeout"))
     effective = DEFAULT_IDLE_TIMEOUT if timeout is None else timeout
     if effective >= minimum:
         return
@@ -201,10 +201,16 @@ def _validate_grace(args: StackValidationArgs, report: ReportViolation) -> None:
     for resource in args.resources:
         if resource.urn not in behind:
             continue
-        raw = p.raw(resource.props).get("healthCheckGracePeriod")
-        if p.is_unknown(raw):
+        if p.is_unknown_at(resource.props, "healthCheckGracePeriod"):
+            report(
+                p.cannot_verify(
+                    "health_check_grace_period",
+                    f"write health_check_grace_period={minimum} or more literally",
+                ),
+                resource.urn,
+            )
             continue
-        grace = p.as_int(raw)
+        grace = p.as_int(p.get(resource.props, "healthCheckGracePeriod"))
         effective = DEFAULT_GRACE_PERIOD if grace is None else grace
         if effective >= minimum:
             continue
@@ -238,3 +244,91 @@ asg_health_grace_period = StackValidationPolicy(
 )
 
 POLICIES = [alb_https_only, lb_idle_timeout_streaming, asg_health_grace_period]
+
+
+# ---------------------------------------------------------------------------
+# alb-access-logs, alb-deletion-protection: an internet-facing load balancer is the front door.
+
+
+def _internet_facing(props: Any) -> bool | None:
+    """True unless `internal` is true; None when `internal` is unknown during preview."""
+    if p.is_unknown_at(props, "internal"):
+        return None
+    return p.get(props, "internal") is not True
+
+
+def _validate_access_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in LOAD_BALANCERS_V2:
+        return
+    facing = _internet_facing(args.props)
+    if facing is False:
+        return
+    if facing is None:
+        report(p.cannot_verify("internal", "write internal=True or False literally"), None)
+        return
+    if p.is_unknown_at(args.props, "accessLogs", "enabled"):
+        report(p.cannot_verify("access_logs.enabled", "write access_logs enabled=True literally"), None)
+        return
+    logs = p.get(args.props, "accessLogs")
+    if logs is None or p.get(logs, "enabled") is not True or p.raw(logs).get("bucket") in (None, ""):
+        report(
+            "the internet-facing load balancer writes no access logs, so no request that reached the API can "
+            "be traced afterwards: set access_logs={'bucket': <bucket>, 'enabled': True} (the bucket's "
+            "policy must let the region's ELB log delivery write)",
+            None,
+        )
+
+
+alb_access_logs = ResourceValidationPolicy(
+    name="alb-access-logs",
+    display_name="Internet-facing load balancers log access",
+    description="Internet-facing application and network load balancers write access logs to S3.",
+    validate=_validate_access_logs,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.MEDIUM,
+    tags=["security", "audit", "aws"],
+    remediation_steps=(
+        "Create an S3 bucket with a bucket policy that lets the ELB log delivery service "
+        "(logdelivery.elasticloadbalancing.amazonaws.com) put objects under the prefix, and set "
+        "access_logs={'bucket': bucket.id, 'prefix': ..., 'enabled': True} on the load balancer."
+    ),
+)
+
+
+def _validate_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in LOAD_BALANCERS_V2:
+        return
+    facing = _internet_facing(args.props)
+    if facing is False:
+        return
+    if facing is None:
+        report(p.cannot_verify("internal", "write internal=True or False literally"), None)
+        return
+    if p.is_unknown_at(args.props, "enableDeletionProtection"):
+        report(
+            p.cannot_verify("enable_deletion_protection", "write enable_deletion_protection=True literally"),
+            None,
+        )
+    elif p.get(args.props, "enableDeletionProtection") is not True:
+        report(
+            "the internet-facing load balancer can be deleted by one API call (its DNS name, which clients "
+            "use, is then gone for good): set enable_deletion_protection=True",
+            None,
+        )
+
+
+alb_deletion_protection = ResourceValidationPolicy(
+    name="alb-deletion-protection",
+    display_name="Internet-facing load balancers are protected from deletion",
+    description="Internet-facing application and network load balancers have deletion protection on.",
+    validate=_validate_deletion_protection,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.MEDIUM,
+    tags=["reliability", "aws"],
+    remediation_steps=(
+        "enable_deletion_protection=True on the load balancer; `pulumi destroy` then needs it turned off "
+        "first, which is the point."
+    ),
+)
+
+POLICIES.extend([alb_access_logs, alb_deletion_protection])

@@ -14,15 +14,18 @@ from pulumi_policy import (
 )
 
 from llmpolicies import props as p
+from llmpolicies.engines import ENGINE_IMAGES_SCHEMA
+from llmpolicies.netspace import THRESHOLD_TEXT
 from llmpolicies.network import (
     IngressRule,
     attached_groups,
     ingress_by_group,
+    internet_opening,
     is_internet,
     load_balancer_groups,
     within,
 )
-from llmpolicies.servers import CONTAINER, InferenceServer, inference_servers
+from llmpolicies.servers import CONTAINER, InferenceServer, extra_images, inference_servers
 
 _LOOPBACK = ("127.", "::1", "localhost")
 
@@ -78,14 +81,14 @@ def _check_server(
     for host_port in host_ports:
         rules = [rule for group in attachment.groups for rule in rules_by_group.get(group.urn, [])]
         covering = [rule for rule in rules if rule.covers(host_port)]
-        open_rules = [rule for rule in covering if rule.internet_cidrs()]
-        for rule in open_rules:
+        opening = internet_opening(covering, host_port)
+        for rule in opening.rules if opening else ():
             problems.append(
                 f"{subject} (host port {host_port}), and {rule.where} opens it to "
-                f"{', '.join(rule.internet_cidrs())}: allow it only from your monitoring CIDRs or security "
-                "group"
+                f"{', '.join(rule.public_cidrs())} ({opening.describe(host_port) if opening else ''}): allow "
+                "it only from your monitoring CIDRs or security group"
             )
-        if open_rules or any(_monitoring_source(rule, monitoring_cidrs, lb_groups) for rule in covering):
+        if opening or any(_monitoring_source(rule, monitoring_cidrs, lb_groups) for rule in covering):
             continue
         if attachment.external and not attachment.groups:
             problems.append(
@@ -109,8 +112,9 @@ def _validate(args: StackValidationArgs, report: ReportViolation) -> None:
     monitoring_cidrs = [str(cidr) for cidr in p.as_list(config.get("monitoringCidrs"))]
     rules_by_group = ingress_by_group(args.resources)
     lb_groups = load_balancer_groups(args.resources)
+    images = extra_images(config)
     for resource in args.resources:
-        for server in inference_servers(resource.resource_type, resource.props):
+        for server in inference_servers(resource, images):
             if server.metrics_port is None:
                 continue  # Ollama has no metrics endpoint (ollama/ollama#3144): nothing to reach.
             for problem in _check_server(resource, server, rules_by_group, monitoring_cidrs, lb_groups):
@@ -123,7 +127,7 @@ metrics_port_reachable = StackValidationPolicy(
     description=(
         "Every inference server's metrics port (vLLM: its API port, 8000; TGI: --prometheus-port, 9000) is "
         "published by its container and, on EC2, allowed by its security group from a monitoring source, and "
-        "never from 0.0.0.0/0 or ::/0."
+        "never from sources that together cover the internet (" + THRESHOLD_TEXT + ")."
     ),
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -136,7 +140,8 @@ metrics_port_reachable = StackValidationPolicy(
                 "items": {"type": "string"},
                 "description": "CIDRs your Prometheus or agents scrape from. When set, a CIDR rule counts as "
                 "a monitoring source only inside one of them; unset, any CIDR but the internet counts.",
-            }
+            },
+            "engineImages": ENGINE_IMAGES_SCHEMA,
         }
     ),
     remediation_steps=(

@@ -1,41 +1,42 @@
-"""Network baseline: no SSH from the internet."""
+"""Network baseline: no SSH from the internet, measured by address space over every rule of a group."""
 
 from __future__ import annotations
 
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from llmpolicies.network import rules_in_resource
+from llmpolicies.netspace import THRESHOLD_TEXT
+from llmpolicies.network import ingress_by_group, internet_opening
 
 SSH_PORT = 22
 
 
-def _validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for rule in rules_in_resource(args.resource_type, args.props, args.name):
-        if rule.covers(SSH_PORT) and rule.internet_cidrs():
-            if rule.protocol in ("-1", "all"):
-                ports = "all ports"
-            elif rule.from_port == rule.to_port:
-                ports = f"port {rule.from_port}"
-            else:
-                ports = f"ports {rule.from_port}-{rule.to_port}"
+def _validate(args: StackValidationArgs, report: ReportViolation) -> None:
+    for rules in ingress_by_group(args.resources).values():
+        opening = internet_opening(rules, SSH_PORT)
+        if opening is None:
+            continue
+        for rule in opening.rules:
             report(
-                f"{rule.where} allows {ports} from {', '.join(rule.internet_cidrs())}, so SSH is open to the "
-                "internet: remove it and use SSM Session Manager, or allow port 22 only from a bastion or "
-                "VPN range",
-                None,
+                f"{rule.where} allows {rule.ports_text()} from {', '.join(rule.public_cidrs())}, so SSH is "
+                f"open to the internet ({opening.describe(SSH_PORT)}): remove it and use SSM Session "
+                "Manager, or allow port 22 only from a bastion or VPN range",
+                rule.urn,
             )
 
 
-no_ssh_from_internet = ResourceValidationPolicy(
+no_ssh_from_internet = StackValidationPolicy(
     name="no-ssh-from-internet",
     display_name="No SSH from the internet",
-    description="No security group rule (inline or separate) allows TCP port 22 from 0.0.0.0/0 or ::/0.",
+    description=(
+        "No security group (inline rules, default group, SecurityGroupRule, vpc.SecurityGroupIngressRule) "
+        f"allows TCP port 22 from sources that together cover the internet: {THRESHOLD_TEXT}."
+    ),
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
