@@ -81,9 +81,8 @@ class _Handler(socketserver.BaseRequestHandler):
             body = json.dumps({"model_type": "llama", "echo": headers}).encode()
         else:
             status = b"400 Bad Request"
-            body = json.dumps(
-                {"error": {"message": f"bad request {request_line} with headers {headers}"}}
-            ).encode()
+            message = f"bad key: {headers.get('authorization')} for {request_line}"
+            body = json.dumps({"error": {"message": message}}).encode()
         sock.sendall(
             b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n" % len(body) + body
