@@ -412,11 +412,11 @@ def test_command_reports_a_bad_file_in_one_line(tmp_path: Path, capsys: pytest.C
 
     assert main(["diff", str(base), head]) == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"error: {base}: the plan is not JSON:")
+    assert error.startswith(f"error: {base}: the plan: not JSON (")
     assert error.count("\n") == 1
 
     assert main(["diff", str(tmp_path / "missing.json"), head]) == 2
-    assert "missing.json: cannot read the plan" in capsys.readouterr().err
+    assert "missing.json: the plan: cannot read it" in capsys.readouterr().err
 
     assert main(["diff", head, head, "--base-check", head]) == 2
     assert "--base-check: found a file; accepted: only together with --head-check" in capsys.readouterr().err

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.mockrun import ProgramRefused, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
+from llmdeploy.cli.stackfile import StackFileError
 from tests.conftest import llmdeploy_cli, plan_of
 from tests.support import PROGRAMS, REPO
 
@@ -114,7 +115,7 @@ def test_a_crashing_program_exits_2_with_its_error() -> None:
 
 
 def test_not_a_program_directory(tmp_path) -> None:
-    with pytest.raises(ProgramError, match=r"no Pulumi\.yaml"):
+    with pytest.raises(StackFileError, match=r"no Pulumi\.yaml"):
         run_program(tmp_path, "dev")
     assert llmdeploy_cli("plan", "dev", "--program", str(tmp_path)).returncode == 2
 

@@ -42,6 +42,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc, plugin_pb2
 
+from llmdeploy.cli.inputfile import InputFileError, parse_json, read_bounded_text
 from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 from llmdeploy.cli.violations import Violation
 from llmdeploy.core.stack_kinds import STACK_KINDS
@@ -68,6 +69,8 @@ DEFAULT_PACK_DIR = _shipped_pack_dir()
 # Stacks whose policy config the pack ships (`policies/config/<stack>.json`); any other stack gets every
 # policy mandatory.
 CONFIGURED_STACKS = STACK_KINDS
+# A policy config is a few hundred bytes.
+MAX_POLICY_CONFIG_BYTES = 1024 * 1024
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -130,9 +133,9 @@ def parse_policy_config(text: str, source: str) -> dict[str, PolicySetting]:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PolicyConfigError(f"{source}: not JSON ({error.msg} at line {error.lineno})") from None
+        data = parse_json(text)
+    except InputFileError as error:
+        raise PolicyConfigError(f"{source}: {error}") from None
     if not isinstance(data, dict):
         raise PolicyConfigError(
             f"{source}: found {type(data).__name__}; accepted: a JSON object keyed by policy name"
@@ -174,9 +177,9 @@ def _level(value: str, where: str) -> str:
 
 def read_policy_config(path: str | os.PathLike[str]) -> dict[str, PolicySetting]:
     try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise PolicyConfigError(f"{path}: cannot read the policy config ({error.strerror})") from None
+        text = read_bounded_text(path, MAX_POLICY_CONFIG_BYTES)
+    except InputFileError as error:
+        raise PolicyConfigError(f"{path}: the policy config: {error}") from None
     return parse_policy_config(text, str(path))
 
 

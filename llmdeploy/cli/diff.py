@@ -27,11 +27,14 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmdeploy.cli.mockrun import COMPUTED_MARK, SECRET_MARK
 from llmdeploy.cli.violations import Violation
+from llmdeploy.core.userdata_reading import readable_user_data
 
 FORMATS = ("text", "markdown", "json")
 POLICY_LEVELS = ("mandatory", "advisory", "disabled")
@@ -138,50 +141,87 @@ class Plan:
 
 
 def _bad(source: str, key: str, found: Any, accepted: str) -> DiffInputError:
-    shown = json.dumps(found) if not isinstance(found, dict | list) else type(found).__name__
+    try:
+        shown = json.dumps(found) if not isinstance(found, dict | list) else type(found).__name__
+    except ValueError:  # an integer past Python's int-to-string limit
+        shown = f"a {type(found).__name__} too large to show"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return DiffInputError(f"{source}: {key}: found {shown}; accepted: {accepted}")
 
 
+class _PlanResourceModel(BaseModel):
+    """One resource of a plan document; keys `plan` writes that diff does not use are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    urn: Annotated[str, Field(min_length=1, pattern=r"^urn:pulumi:")]
+    type: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    parent: str | None = None
+    inputs: dict[str, Any] | None = None
+
+
+class _PlanModel(BaseModel):
+    """A plan document as `llmdeploy plan STACK --format json` writes it."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    stack: str
+    project: str | None = None
+    resources: list[_PlanResourceModel]
+    outputs: dict[str, Any]
+
+
+# What each key accepts, for the one line a refusal prints.
+_PLAN_ACCEPTED = {
+    "stack": "the stack name",
+    "project": "the project name",
+    "resources": "a list of resources",
+    "outputs": "an object of stack outputs",
+    "urn": "a Pulumi URN (urn:pulumi:...)",
+    "type": "a non-empty string",
+    "name": "a non-empty string",
+    "parent": "the parent's URN, or null",
+    "inputs": "an object",
+}
+
+
+def _where(location: Sequence[int | str]) -> str:
+    where = ""
+    for part in location:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where or "(document)"
+
+
 def read_plan(data: Any, source: str = "plan") -> Plan:
-    """A plan document as `llmdeploy plan --format json` writes it, checked key by key."""
+    """A plan document as `llmdeploy plan --format json` writes it, validated by `_PlanModel`."""
     if not isinstance(data, dict):
         raise _bad(source, "(document)", data, "a JSON object from `llmdeploy plan STACK --format json`")
-    for key, kind, accepted in (
-        ("stack", str, "the stack name"),
-        ("resources", list, "a list of resources"),
-        ("outputs", dict, "an object of stack outputs"),
-    ):
-        if not isinstance(data.get(key), kind):
-            raise _bad(source, key, data.get(key), accepted)
-    resources = []
-    for index, item in enumerate(data["resources"]):
-        where = f"resources[{index}]"
-        if not isinstance(item, dict):
-            raise _bad(source, where, item, "an object with urn, type, name, parent and inputs")
-        for key in ("urn", "type", "name"):
-            if not isinstance(item.get(key), str) or not item[key]:
-                raise _bad(source, f"{where}.{key}", item.get(key), "a non-empty string")
-        if not str(item["urn"]).startswith("urn:pulumi:"):
-            raise _bad(source, f"{where}.urn", item["urn"], "a Pulumi URN (urn:pulumi:...)")
-        if not isinstance(item.get("inputs", {}), dict):
-            raise _bad(source, f"{where}.inputs", item["inputs"], "an object")
-        resources.append(
-            PlanResource(
-                urn=item["urn"],
-                type=item["type"],
-                name=item["name"],
-                parent=item.get("parent") or "",
-                inputs=item.get("inputs") or {},
-            )
+    try:
+        model = _PlanModel.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        location = [part for part in first["loc"] if isinstance(part, int | str)]
+        # A resource that is not an object is named by its index; a bad key by its name.
+        field_name = next((part for part in reversed(location) if isinstance(part, str)), "")
+        if location and isinstance(location[-1], int) and location[:1] == ["resources"]:
+            accepted = "an object with urn, type, name, parent and inputs"
+        else:
+            accepted = _PLAN_ACCEPTED.get(field_name, "what `llmdeploy plan --format json` writes")
+        found = first.get("input") if first["type"] != "missing" else None
+        raise _bad(source, _where(location), found, accepted) from None
+    resources = tuple(
+        PlanResource(
+            urn=item.urn,
+            type=item.type,
+            name=item.name,
+            parent=item.parent or "",
+            inputs=item.inputs or {},
         )
-    return Plan(
-        stack=data["stack"],
-        project=str(data.get("project") or ""),
-        resources=tuple(resources),
-        outputs=data["outputs"],
+        for item in model.resources
     )
+    return Plan(stack=model.stack, project=model.project or "", resources=resources, outputs=model.outputs)
 
 
 def read_check_results(data: Any, source: str = "check results") -> tuple[Violation, ...]:
@@ -347,6 +387,20 @@ def diff_values(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any,
     return [(path, old, new, "")]
 
 
+def _masked_count(value: Any, key: str) -> int:
+    """How many spans masking hides in `value`: a decoded script that masked one comment in the base
+    and still does in the head has no new credential."""
+    if value is ABSENT or value is None:
+        return 0
+    shown = redact(value, key)
+    if shown == value:
+        return 0
+    return max(
+        json.dumps(shown, default=str).count(SECRET_MARK) - json.dumps(value, default=str).count(SECRET_MARK),
+        1,
+    )
+
+
 def _masked_change(path: str, old: Any, new: Any, key: str) -> tuple[Change, str]:
     """The change as it may be shown, and a warning when a secret is involved."""
     old_shown, new_shown = redact(old, key), redact(new, key)
@@ -360,7 +414,12 @@ def _masked_change(path: str, old: Any, new: Any, key: str) -> tuple[Change, str
     elif old_shown == new_shown:
         # Both masked by shape or key and still different: say so without showing either.
         note = "changed"
-    if new is not ABSENT and new != SECRET_MARK and redact(new, key) != new and not warning:
+    if (
+        new is not ABSENT
+        and new != SECRET_MARK
+        and _masked_count(new, key) > _masked_count(old, key)
+        and not warning
+    ):
         warning = "looks like a credential in plaintext in the head: make it a Pulumi secret"
     return Change(path, old_shown, new_shown, note), warning
 
@@ -445,6 +504,42 @@ def _match_renames(matching: _Matching) -> dict[str, bool]:
     return renamed
 
 
+# Input keys that carry user data: EC2 instances' userData / userDataBase64, launch templates' userData.
+_USER_DATA_KEYS = ("userdata", "userdatabase64")
+
+
+def readable_inputs(inputs: Mapping[str, Any], path: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """`inputs` with user data decoded to text (`readable_user_data`), and how, by input path.
+
+    Decoded before masking and diffing, so a token inside base64 is masked and warned about,
+    and the change reads as a line diff of the script.
+    """
+    out: dict[str, Any] = {}
+    how: dict[str, str] = {}
+    for key, value in inputs.items():
+        sub = _join(path, key)
+        if isinstance(value, str) and key.lower().replace("_", "") in _USER_DATA_KEYS:
+            readable = readable_user_data(value)
+            if readable is not None:
+                out[key], how[sub] = readable.text, f"user data decoded from {readable.how}"
+                continue
+        if isinstance(value, dict):
+            out[key], inner = readable_inputs(value, sub)
+            how.update(inner)
+            continue
+        out[key] = value
+    return out, how
+
+
+def _with_notes(changes: tuple[Change, ...], notes: Mapping[str, str]) -> tuple[Change, ...]:
+    return tuple(
+        replace(change, note="; ".join(filter(None, (notes[change.path], change.note))))
+        if change.path in notes
+        else change
+        for change in changes
+    )
+
+
 def diff_plans(
     base: Plan,
     head: Plan,
@@ -464,13 +559,15 @@ def diff_plans(
             diffs.append(ResourceDiff("remove", old.type, old.name, old.urn))
             continue
         new = head_by_key[matching.head_of[key]]
-        old_inputs = dict(matching.base_inputs(old))
-        new_inputs = dict(_map_urns(new.inputs, resource_key))
+        old_inputs, old_how = readable_inputs(matching.base_inputs(old))
+        new_inputs, new_how = readable_inputs(_map_urns(new.inputs, resource_key))
         old_parent, new_parent = matching.group(old, "base")[1], matching.group(new, "head")[1]
         if old_parent != new_parent:
             # Shown as a change of its own, under a name no input can have.
             old_inputs["(parent)"], new_inputs["(parent)"] = old_parent, new_parent
-        changes = _changes(old_inputs, new_inputs, f"`{new.name}` input", warnings)
+        changes = _with_notes(
+            _changes(old_inputs, new_inputs, f"`{new.name}` input", warnings), {**old_how, **new_how}
+        )
         if key in renamed:
             diffs.append(
                 ResourceDiff(
@@ -493,7 +590,7 @@ def diff_plans(
         if resource_key(new.urn) not in matched_heads:
             diffs.append(ResourceDiff("add", new.type, new.name, new.urn))
             # An added resource's inputs are not listed, but a plaintext credential among them is.
-            _changes({}, new.inputs, f"`{new.name}` input", warnings)
+            _changes({}, readable_inputs(new.inputs)[0], f"`{new.name}` input", warnings)
     outputs = _changes(base.outputs, head.outputs, "output", warnings)
     policies = None
     if head_check is not None:
@@ -781,6 +878,9 @@ def _json_change(change: Change) -> dict[str, Any]:
         row["new"] = change.new
     if change.note:
         row["note"] = change.note
+    if _is_multiline(change):
+        # The same unified line diff text and markdown show; old/new stay for tools.
+        row["diff"] = _line_diff(change)
     return row
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import os
 import runpy
@@ -28,15 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_in_stack
 
-# The value a `secure:` config entry gets in an offline run. It is not the
-# secret (we never decrypt), and the key is marked secret so it stays masked.
-SECRET_STAND_IN = "[secret]"
+# Stack files are read in one place; re-exported for the runner's callers.
+from llmdeploy.cli.stackfile import (  # noqa: F401
+    SECRET_STAND_IN,
+    ProgramConfig,
+    StackFileError,
+    read_project,
+    read_stack_config,
+)
 
 _SECRET_SIG = rpc._special_secret_sig
 _SIG_KEY = rpc._special_sig_key
@@ -79,84 +82,6 @@ class ProgramRun:
     outputs: struct_pb2.Struct
     stack_urn: str
     log: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ProgramConfig:
-    """A stack's config the way the language host passes it to a program."""
-
-    values: dict[str, str]
-    secret_keys: list[str]
-
-
-def read_project(program_dir: Path) -> dict[str, Any]:
-    for name in ("Pulumi.yaml", "Pulumi.yml"):
-        path = program_dir / name
-        if path.is_file():
-            data = yaml.safe_load(path.read_text()) or {}
-            if not isinstance(data, dict) or not data.get("name"):
-                raise ProgramError(f"{path}: not a Pulumi project file (no 'name')")
-            return data
-    raise ProgramError(f"{program_dir}: no Pulumi.yaml, so not a Pulumi program directory")
-
-
-def _config_string(value: Any) -> str:
-    # The CLI hands every config value to the program as a string; objects and
-    # lists travel as JSON, which `Config.get_object` parses back.
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
-
-
-def _has_secure(value: Any) -> bool:
-    if isinstance(value, dict):
-        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secure(v) for v in value)
-    return False
-
-
-def _mask_secure(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return SECRET_STAND_IN
-        return {k: _mask_secure(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secure(v) for v in value]
-    return value
-
-
-def read_stack_config(program_dir: Path, project: Mapping[str, Any], stack: str) -> ProgramConfig:
-    """Project defaults from Pulumi.yaml, overlaid by Pulumi.<stack>.yaml."""
-    name = str(project["name"])
-
-    def full_key(key: str) -> str:
-        return key if ":" in key else f"{name}:{key}"
-
-    values: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, spec in (project.get("config") or {}).items():
-        # Project-level config: `key: value`, or `key: {type, default}` / `{value}`.
-        if isinstance(spec, dict) and ({"default", "value", "type", "description"} & set(spec)):
-            if "value" in spec:
-                values[full_key(key)] = _config_string(spec["value"])
-            elif "default" in spec:
-                values[full_key(key)] = _config_string(spec["default"])
-        else:
-            values[full_key(key)] = _config_string(spec)
-
-    stack_file = program_dir / f"Pulumi.{stack}.yaml"
-    if stack_file.is_file():
-        data = yaml.safe_load(stack_file.read_text()) or {}
-        for key, value in (data.get("config") or {}).items():
-            key = full_key(key)
-            if _has_secure(value):
-                secret_keys.append(key)
-                value = _mask_secure(value)
-            values[key] = _config_string(value)
-    return ProgramConfig(values=values, secret_keys=secret_keys)
 
 
 def _is_secret(value: struct_pb2.Value) -> bool:

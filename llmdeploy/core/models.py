@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +38,8 @@ from typing import Any
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 HUB_TIMEOUT_SECONDS = 10
+# A config.json is a few KiB; anything near this is not one (and must not fill memory).
+MAX_HUB_CONFIG_BYTES = 1024 * 1024
 
 # Families whose tensor shapes `parameter_counts` knows. Anything else is refused
 # with a clear line rather than sized by guesswork.
@@ -359,7 +362,8 @@ def fetch_hub_config(
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            document = json.loads(response.read().decode("utf-8"))
+            body = _read_bounded(response, timeout, repo_id)
+        document = json.loads(body.decode("utf-8"))
     except urllib.error.HTTPError as error:
         if error.code in (401, 403):
             hint = "the token has no access to it" if token else "it is gated or private: set hfToken"
@@ -378,7 +382,37 @@ def fetch_hub_config(
         raise ModelConfigError(f"{repo_id}: the hub's config.json is not JSON") from None
     if not isinstance(document, dict):
         raise ModelConfigError(f"{repo_id}: the hub's config.json is not a JSON object")
+    if token and token in body.decode("utf-8", "replace"):
+        # A hub (or a proxy) that echoes the Authorization header: the file would carry the token
+        # into the cache and every report that shows the config. Refused, not stored.
+        raise ModelConfigError(
+            f"{repo_id}: the hub's config.json contains the token that was sent; refused, not cached "
+            "(check HF_ENDPOINT points at the Hugging Face hub)"
+        )
     return document
+
+
+def _read_bounded(response: Any, timeout: float, repo_id: str) -> bytes:
+    """The body, up to `MAX_HUB_CONFIG_BYTES`, within `timeout` of wall time in all.
+
+    The socket timeout bounds each read only: a server dripping a byte a second would never end.
+    """
+    ends_at = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > ends_at:
+            raise ModelConfigError(f"{repo_id}: the hub's config.json did not arrive within {timeout:g} s")
+        chunk = response.read1(64 * 1024) if hasattr(response, "read1") else response.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_HUB_CONFIG_BYTES:
+            raise ModelConfigError(
+                f"{repo_id}: the hub's config.json is over {MAX_HUB_CONFIG_BYTES // 1024} KiB; "
+                "accepted: a model config (a few KiB)"
+            )
+        chunks.append(chunk)
 
 
 def _read_local(path: Path, name: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from llmdeploy.cli.args import add_deadline_argument, fraction
+from llmdeploy.cli.deadline import deadline
 from llmdeploy.core.capacity import (
     GIB,
     CapacityAssessment,
@@ -40,7 +42,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--max-input-tokens", type=int, help="TGI only")
     parser.add_argument(
-        "--gpu-memory-utilization", type=float, help="vLLM (default 0.92); TGI: CUDA_MEMORY_FRACTION (1.0)"
+        "--gpu-memory-utilization", type=fraction, help="vLLM (default 0.92); TGI: CUDA_MEMORY_FRACTION (1.0)"
     )
     parser.add_argument("--max-num-seqs", type=int)
     parser.add_argument("--max-num-batched-tokens", type=int, help="TGI: max-batch-prefill-tokens")
@@ -50,6 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-size", type=int, default=1, help="instances at maximum (cost)")
     parser.add_argument("--offline", action="store_true", help="never fetch config.json from the hub")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_deadline_argument(parser, 60, "reading the model's config.json from the hub")
     parser.set_defaults(handler=handle)
 
 
@@ -159,7 +162,10 @@ def problem_lines(assessment: CapacityAssessment) -> list[str]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    assessment = assess_capacity(request_from_args(args))
+    with deadline(
+        args.deadline, "llmdeploy capacity", "raise --deadline, pass --offline, or check HF_ENDPOINT"
+    ):
+        assessment = assess_capacity(request_from_args(args))
     sys.stdout.write(render_json(assessment) if args.format == "json" else render_text(assessment))
     lines = problem_lines(assessment)
     for line in lines:

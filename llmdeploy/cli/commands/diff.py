@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.diff import (
@@ -17,6 +15,7 @@ from llmdeploy.cli.diff import (
     read_plan,
     render,
 )
+from llmdeploy.cli.inputfile import InputFileError, read_json_file
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +25,8 @@ def register(subparsers: Any) -> None:
         description="Compare two documents written by `llmdeploy plan STACK --format json`: "
         "resources added, removed, changed (with each changed input) and renamed, and changed "
         "stack outputs. With the matching `llmdeploy check STACK --format json` results, also the "
-        "policies that newly fail and those fixed. Secrets stay masked.",
+        "policies that newly fail and those fixed. User data (base64, gzip, MIME multipart) shows "
+        "decoded, as a line diff. Secrets stay masked. Exit 2 when a file is not a plan or check results.",
     )
     parser.add_argument("base", metavar="BASE.json", help="plan before the change")
     parser.add_argument("head", metavar="HEAD.json", help="plan after the change")
@@ -37,12 +37,11 @@ def register(subparsers: Any) -> None:
 
 
 def _load(path: str, what: str) -> Any:
+    """The JSON in `path`: bounded in size and depth, one line when it is not usable."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise DiffInputError(f"{path}: cannot read the {what}: {error.strerror or error}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DiffInputError(f"{path}: the {what} is not JSON: {error}") from None
+        return read_json_file(path)
+    except InputFileError as error:
+        raise DiffInputError(f"{path}: the {what}: {error}") from None
 
 
 def _check(path: str | None) -> tuple[Violation, ...] | None:

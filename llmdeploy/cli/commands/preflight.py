@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.args import add_deadline_argument
 from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.deadline import deadline
 from llmdeploy.cli.ops.aws import OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
 from llmdeploy.cli.ops.preflight import preflight_target_from_spec, run_preflight
@@ -32,10 +34,18 @@ def register(subparsers: Any) -> None:
     add_program_arguments(parser)
     add_aws_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_deadline_argument(parser, 300, "all the checks")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    with deadline(
+        args.deadline, "llmdeploy preflight", "raise --deadline, or check the network and AWS endpoint"
+    ):
+        return _preflight(args)
+
+
+def _preflight(args: argparse.Namespace) -> int:
     program_dir = Path(args.program)
     try:
         config = read_stack(program_dir, args.stack)

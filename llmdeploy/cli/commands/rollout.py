@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
+from llmdeploy.cli.deadline import deadline
 from llmdeploy.cli.ops.aws import OpsError, open_aws
 from llmdeploy.cli.ops.outputs import stack_outputs
 from llmdeploy.cli.ops.rollout import (
@@ -65,6 +67,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--poll-seconds", type=float, default=15.0, metavar="SECONDS", help="default 15")
     add_aws_arguments(parser)
+    add_deadline_argument(parser, 4 * 3600, "starting and following the refresh")
     parser.set_defaults(handler=handle)
 
 
@@ -103,12 +106,24 @@ def handle(args: argparse.Namespace) -> int:
         instance_warmup_seconds=args.instance_warmup,
     )
     problems = preferences.problems()
-    if args.poll_seconds <= 0:
+    if not is_positive_seconds(args.poll_seconds):
         problems.append(f"--poll-seconds: found {args.poll_seconds:g}; accepted: seconds above 0")
     if problems:
         print("\n".join(f"error: {line}" for line in problems), file=sys.stderr)
         return 1
     reporter = ProgressReporter(sys.stdout)
+    remedy = (
+        f"the instance refresh goes on: `llmdeploy rollout {args.stack} --follow` watches it again; "
+        "raise --deadline for a longer watch"
+    )
+    try:
+        with deadline(args.deadline, "llmdeploy rollout", remedy):
+            return _rollout(args, preferences, reporter)
+    finally:
+        reporter.finish()
+
+
+def _rollout(args: argparse.Namespace, preferences: RefreshPreferences, reporter: ProgressReporter) -> int:
     try:
         target = _target(args)
         aws = open_aws(target.region, args.profile)

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli import mask_secrets
+from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
+from llmdeploy.cli.deadline import deadline
 from llmdeploy.cli.ops.aws import Aws, OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
 from llmdeploy.cli.ops.outputs import stack_outputs
@@ -49,9 +52,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--kind", choices=AWS_KINDS, help="default: the stack's kind")
     add_aws_arguments(parser)
     parser.add_argument(
-        "--timeout", type=float, default=120.0, metavar="SECONDS", help="per request (default 120)"
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wall-clock limit per request, the whole answer included (default 120)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_deadline_argument(parser, 900, "all the checks")
     parser.set_defaults(handler=handle)
 
 
@@ -67,8 +75,13 @@ def _argument_outputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    with deadline(args.deadline, "llmdeploy verify", "raise --deadline, or check the endpoint and network"):
+        return _verify(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
     program_dir = Path(args.program)
-    if args.timeout <= 0:
+    if not is_positive_seconds(args.timeout):
         print(f"error: --timeout: found {args.timeout:g}; accepted: seconds above 0", file=sys.stderr)
         return 1
     try:
@@ -86,7 +99,7 @@ def handle(args: argparse.Namespace) -> int:
             timeout_seconds=args.timeout,
         )
     except OpsError as error:
-        print(error.report(), file=sys.stderr)
+        print(mask_secrets(error.report()), file=sys.stderr)
         return 1
 
     def aws_for(region: str | None) -> Aws:
@@ -95,8 +108,10 @@ def handle(args: argparse.Namespace) -> int:
     results = run_verify(target, aws_for)
     if args.format == "json":
         header = {"command": "verify", "stack": args.stack, "kind": kind, "endpoint": target.endpoint}
-        sys.stdout.write(render_json(header, results))
+        report = render_json(header, results)
     else:
         title = f"Verify of stack {args.stack} ({kind}): {target.model} at {target.endpoint}"
-        sys.stdout.write(render_table(title, results))
+        report = render_table(title, results)
+    # An endpoint may echo the request (the Authorization header, the key) into an error body.
+    sys.stdout.write(mask_secrets(report))
     return 1 if any_failed(results) else 0

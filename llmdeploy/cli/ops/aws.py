@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
@@ -34,16 +35,25 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     SSOError,
     TokenRetrievalError,
 )
+from botocore.parsers import ResponseParserError  # type: ignore[import-untyped]
+
+from llmdeploy.cli.deadline import DeadlineExceeded, deadline
 
 RETRY_MAX_ATTEMPTS = 5
 MAX_ATTEMPTS_ENV = "AWS_MAX_ATTEMPTS"
+# Per attempt: AWS answers these describe/get calls in well under a second.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 20
+# One call, retries and backoff included (standard mode sleeps at most ~15 s over 5 attempts):
+# the socket timeouts bound each read only, so a peer dripping bytes needs a wall-clock bound.
+CALL_DEADLINE_SECONDS = 60
 
 
 def client_config(max_attempts: int = RETRY_MAX_ATTEMPTS) -> Config:
     return Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
         user_agent_appid="llmdeploy",
     )
 
@@ -121,6 +131,9 @@ CREDENTIALS_REMEDY = (
     "set AWS_PROFILE or run `aws configure`; for IAM Identity Center run `aws sso login`; "
     "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 )
+
+
+T = TypeVar("T")
 
 
 class OpsError(Exception):
@@ -212,6 +225,11 @@ def translate(error: Exception, *, action: str, resource: str, region: str) -> O
             f"the AWS SSO session could not give credentials for {action}: {_one_line(str(error))}",
             "run `aws sso login` for the profile in use",
         )
+    if isinstance(error, ResponseParserError):
+        return AwsCallFailed(
+            f"{action} in {region}: the answer was not an AWS API response ({_one_line(str(error))[:120]})",
+            "check AWS_ENDPOINT_URL and proxy settings: something other than AWS answered",
+        )
     if isinstance(error, ConnectionError | ReadTimeoutError):
         return AwsUnreachable(
             f"cannot reach AWS for {action} in {region}: {_one_line(str(error))}",
@@ -238,29 +256,47 @@ class Aws:
 
     def call(self, service: str, operation: str, resource: str, **params: Any) -> dict[str, Any]:
         """`client.<operation>(**params)`, with errors translated (see `translate`)."""
-        client = self.client(service)
-        try:
+
+        def run(client: Any) -> dict[str, Any]:
             response: dict[str, Any] = getattr(client, operation)(**params)
-        except (ClientError, BotoCoreError) as error:
-            raise self._translated(client, operation, resource, error) from error
-        return response
+            return response
+
+        return self._guarded(service, operation, resource, run)
 
     def paginate(
         self, service: str, operation: str, resource: str, result_key: str, **params: Any
     ) -> list[Any]:
         """Every item under `result_key` across all pages, with errors translated."""
-        client = self.client(service)
-        items: list[Any] = []
-        try:
+
+        def run(client: Any) -> list[Any]:
+            items: list[Any] = []
             for page in client.get_paginator(operation).paginate(**params):
                 items.extend(page.get(result_key, []))
-        except (ClientError, BotoCoreError) as error:
-            raise self._translated(client, operation, resource, error) from error
-        return items
+            return items
 
-    def _translated(self, client: Any, operation: str, resource: str, error: Exception) -> OpsError:
-        action = iam_action(client, client.meta.method_to_api_mapping[operation])
-        return translate(error, action=action, resource=resource, region=self.region)
+        return self._guarded(service, operation, resource, run)
+
+    def _guarded(self, service: str, operation: str, resource: str, run: Callable[[Any], T]) -> T:
+        """`run(client)` within `CALL_DEADLINE_SECONDS`, every failure an `OpsError`.
+
+        The client is made inside: botocore resolves credentials then, and half a key pair
+        (PartialCredentialsError) is an answer to report, not a crash.
+        """
+        action = f"{service}:{operation}"
+        try:
+            with deadline(CALL_DEADLINE_SECONDS, f"{action} in {self.region}") as mine:
+                client = self.client(service)
+                action = iam_action(client, client.meta.method_to_api_mapping[operation])
+                return run(client)
+        except (ClientError, BotoCoreError, ResponseParserError) as error:
+            raise translate(error, action=action, resource=resource, region=self.region) from error
+        except DeadlineExceeded as expired:
+            if expired.deadline is not mine:
+                raise
+            raise AwsUnreachable(
+                f"no answer from AWS for {action} in {self.region} within {CALL_DEADLINE_SECONDS} s",
+                "check the network, proxy and AWS_ENDPOINT_URL settings",
+            ) from None
 
 
 def open_aws(region: str | None, profile: str | None = None) -> Aws:

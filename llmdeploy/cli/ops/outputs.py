@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.inputfile import InputFileError, parse_json, read_bounded_text
 from llmdeploy.cli.ops.aws import OpsError
 
 PULUMI_TIMEOUT_SECONDS = 120
+# Stack outputs are a few KiB.
+MAX_OUTPUTS_BYTES = 4 * 1024 * 1024
 
 
 def read_outputs_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
-    except OSError as error:
+        text = read_bounded_text(path, MAX_OUTPUTS_BYTES)
+    except InputFileError as error:
         raise OpsError(
-            f"--outputs: cannot read {path} ({error.strerror or error})",
-            "write it with `pulumi stack output --json > outputs.json`",
+            f"--outputs: {path}: {error}", "write it with `pulumi stack output --json > outputs.json`"
         ) from None
     return _outputs_object(text, str(path))
 
@@ -54,12 +55,9 @@ def read_pulumi_outputs(stack: str, program_dir: Path) -> dict[str, Any]:
 
 def _outputs_object(text: str, source: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise OpsError(
-            f"{source}: not JSON ({error.msg} at line {error.lineno})",
-            "use the output of `pulumi stack output --json`",
-        ) from None
+        data = parse_json(text)
+    except InputFileError as error:
+        raise OpsError(f"{source}: {error}", "use the output of `pulumi stack output --json`") from None
     if not isinstance(data, dict):
         raise OpsError(
             f"{source}: found a JSON {type(data).__name__}; accepted: an object of stack outputs",

@@ -7,9 +7,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from llmdeploy.cli.mockrun import ProgramError, read_project, read_stack_config
 from llmdeploy.cli.ops.aws import OpsError
 from llmdeploy.cli.program import ProgramModuleError, import_from_program
+from llmdeploy.cli.stackfile import project_file, read_project, read_stack_config
 from llmdeploy.core.stack_kinds import AWS_STACK_KINDS
 
 AWS_KINDS = AWS_STACK_KINDS
@@ -44,15 +44,20 @@ def program_settings(program_dir: Path) -> ModuleType:
 
 
 def has_project(program_dir: Path) -> bool:
-    return any((program_dir / name).is_file() for name in ("Pulumi.yaml", "Pulumi.yml"))
+    return project_file(program_dir) is not None
 
 
 def read_stack(program_dir: Path, stack: str) -> StackConfig:
-    """The stack's config (Pulumi.yaml defaults under Pulumi.<stack>.yaml) and its kind."""
-    try:
-        project = read_project(program_dir)
-    except ProgramError as error:
-        raise OpsError(str(error), "run from the Pulumi program directory or pass --program DIR") from None
+    """The stack's config (Pulumi.yaml defaults under Pulumi.<stack>.yaml) and its kind.
+
+    A file that is there but malformed raises `StackFileError` (the command exits 2).
+    """
+    if not has_project(program_dir):
+        raise OpsError(
+            f"{program_dir}: no Pulumi.yaml, so not a Pulumi program directory",
+            "run from the Pulumi program directory or pass --program DIR",
+        )
+    project = read_project(program_dir)
     config = read_stack_config(program_dir, project, stack)
     settings = program_settings(program_dir)
     prefix = f"{settings.PROJECT}:"

@@ -14,13 +14,15 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2 as httpx  # the HTTP client the openai package is built on
 import openai
 
+from llmdeploy.cli.deadline import DeadlineExceeded, deadline
 from llmdeploy.cli.ops.aws import Aws, OpsError
 from llmdeploy.cli.ops.checks import Check, CheckResult, Outcome, failed, passed, run_checks, skipped
 
@@ -35,6 +37,8 @@ PROMPT = "Reply with one word: hello."
 MAX_TOKENS = 16
 # Enough to read a Prometheus page's first metrics, not a whole dump.
 BODY_LIMIT = 64 * 1024
+# An OpenAI API answer to verify's small requests is a few KiB; an endless body must not fill memory.
+API_BODY_LIMIT = 8 * 1024 * 1024
 # `# HELP name ...`, `# TYPE name counter`, or a sample line `name{labels} 1.5`.
 PROMETHEUS_LINE = re.compile(
     r"^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]*( |$)|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eENaInf]+)",
@@ -110,6 +114,9 @@ class VerifyContext:
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
+            http_client = httpx.Client(
+                transport=BoundedTransport(API_BODY_LIMIT), timeout=self.target.timeout_seconds
+            )
             # No retries: verify reports what one client sees on its first try.
             self._client = openai.OpenAI(
                 base_url=self.target.endpoint,
@@ -117,8 +124,70 @@ class VerifyContext:
                 api_key=self.target.api_key or "llmdeploy-verify",
                 max_retries=0,
                 timeout=self.target.timeout_seconds,
+                http_client=http_client,
             )
         return self._client
+
+
+class AnswerTooLarge(BaseException):
+    """A body past its limit. A `BaseException`, so the openai client does not retry or rewrap it."""
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._stream:
+            size += len(chunk)
+            if size > self._limit:
+                raise AnswerTooLarge(f"the answer is over {self._limit // (1024 * 1024)} MiB")
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class BoundedTransport(httpx.HTTPTransport):
+    """httpx's transport, with every response body cut off at `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _BoundedStream(response.stream, self._limit)
+        return response
+
+
+def within_timeout(what: str, run: Callable[[VerifyContext], Outcome]) -> Callable[[VerifyContext], Outcome]:
+    """`run`, failed when its request takes longer than --timeout in all or its answer is too large.
+
+    The client's own timeout bounds each read; a server that drips a byte a second passes it.
+    """
+
+    def guarded(context: VerifyContext) -> Outcome:
+        seconds = context.target.timeout_seconds
+        endpoint = context.target.endpoint
+        try:
+            with deadline(seconds, what) as mine:
+                return run(context)
+        except DeadlineExceeded as expired:
+            if expired.deadline is not mine:
+                raise
+            return failed(
+                f"{what}: no complete answer from {endpoint} within {seconds:g} s",
+                "the engine may still be loading the model or be overloaded; wait and verify again, "
+                "or raise --timeout",
+            )
+        except AnswerTooLarge as error:
+            return failed(f"{what}: {endpoint}: {error}", "check that the endpoint is the engine's")
+
+    return guarded
 
 
 # ---------------------------------------------------------------------------
@@ -377,11 +446,11 @@ def check_metrics_private(context: VerifyContext) -> Outcome:
 VERIFY_CHECKS: list[Check[VerifyContext]] = [
     Check("instance", check_instance),
     Check("targets", check_targets),
-    Check("models", check_models),
-    Check("chat", check_chat, requires=("models",)),
-    Check("stream", check_stream, requires=("models",)),
-    Check("health", check_health),
-    Check("metrics-private", check_metrics_private),
+    Check("models", within_timeout("GET /models", check_models)),
+    Check("chat", within_timeout("chat completion", check_chat), requires=("models",)),
+    Check("stream", within_timeout("streamed chat completion", check_stream), requires=("models",)),
+    Check("health", within_timeout("GET health URL", check_health)),
+    Check("metrics-private", within_timeout("GET /metrics", check_metrics_private)),
 ]
 
 
