@@ -20,6 +20,7 @@ from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
 from llmdeploy.core.capacity import CapacityAssessment
+from llmdeploy.core.collector import PROMETHEUS_EXPORT_PATH, PROMETHEUS_EXPORT_PORT
 from llmdeploy.core.engines import VLLM, VllmOptions
 from llmdeploy.core.userdata_vllm import (
     QUEUE_DEPTH_METRIC,
@@ -27,6 +28,7 @@ from llmdeploy.core.userdata_vllm import (
     VllmUserDataArgs,
     keep_alive_seconds,
     render_vllm_user_data,
+    sse_keep_alive_seconds,
 )
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib
 from stacks.aws import network_args, stack_tags
@@ -73,6 +75,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         otlp_traces_endpoint=settings.otlp_endpoint,
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
+        sse_keep_alive_seconds=sse_keep_alive_seconds(settings.idle_timeout_seconds),
     )
 
 
@@ -93,19 +96,22 @@ def prod_root_volume_gib(settings: ProdSettings) -> int:
 
 
 def discovery_tags() -> dict[str, str]:
-    """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path)."""
-    assert VLLM.metrics_port is not None and VLLM.metrics_path is not None
+    """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path).
+
+    The port is the on-instance collector's, never vLLM's: vLLM's port answers inference
+    without the key (`/invocations`) and takes traffic from the load balancer only.
+    """
     return {
         SCRAPE_TAG: "true",
-        "prometheus.io/port": str(VLLM.metrics_port),
-        "prometheus.io/path": VLLM.metrics_path,
+        "prometheus.io/port": str(PROMETHEUS_EXPORT_PORT),
+        "prometheus.io/path": PROMETHEUS_EXPORT_PATH,
         "llmdeploy:engine": VLLM.name,
     }
 
 
 def metrics_url_pattern() -> str:
     """The instances' metrics are private: the URL Prometheus reaches on each discovered instance."""
-    return f"http://<instance private IP>:{VLLM.metrics_port}{VLLM.metrics_path}"
+    return f"http://<instance private IP>:{PROMETHEUS_EXPORT_PORT}{PROMETHEUS_EXPORT_PATH}"
 
 
 def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
@@ -150,7 +156,6 @@ def build(settings: ProdSettings) -> None:
     # SSM, the CloudWatch agent, and GetSecretValue on exactly these secrets.
     role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
 
-    assert VLLM.metrics_port is not None
     # Settings validation assessed it already; model configs are cached, so this is arithmetic.
     capacity = settings.capacity()
     grace = grace_seconds(settings, capacity)
@@ -233,7 +238,8 @@ def build(settings: ProdSettings) -> None:
             api_port=VLLM.container_port,
             load_balancer_security_group_id=load_balancer.security_group_id,
             scaling=scaling,
-            metrics_port=VLLM.metrics_port,
+            # The collector's Prometheus port: monitoring never reaches vLLM's own.
+            metrics_port=PROMETHEUS_EXPORT_PORT,
             monitoring_cidrs=settings.monitoring_cidrs,
             monitoring_security_group_id=settings.monitoring_security_group_id,
             spot=(

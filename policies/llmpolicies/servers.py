@@ -7,7 +7,7 @@ from typing import Any
 
 from llmpolicies import props as p
 from llmpolicies.dockerrun import DockerRun, Publish
-from llmpolicies.engines import EngineFacts, detect_engine, metrics_port
+from llmpolicies.engines import EngineFacts, api_port, detect_engine, metrics_port
 from llmpolicies.userdata import UserData, read_user_data
 
 CONTAINER = "docker:index/container:Container"
@@ -40,6 +40,7 @@ class InferenceServer:
     network_host: bool
     publish: tuple[Publish, ...]
     metrics_port: int | None
+    api_port: int | None = None
 
     def describe(self) -> str:
         return f"{self.engine.label} ({self.image or 'image unknown until deploy'}) in {self.origin}"
@@ -47,6 +48,14 @@ class InferenceServer:
     @property
     def host_ipc(self) -> bool:
         return self.ipc == "host"
+
+    def api_publishing(self) -> list[Publish]:
+        """How the API port reaches the host: host networking exposes it as is."""
+        if self.api_port is None:
+            return []
+        if self.network_host:
+            return [Publish("0.0.0.0", self.api_port, self.api_port)]
+        return [pub for pub in self.publish if pub.container_port == self.api_port and pub.protocol == "tcp"]
 
     def metrics_publishing(self) -> list[Publish]:
         """How the metrics port reaches the host: host networking exposes it as is."""
@@ -108,6 +117,7 @@ def server_from_container(props: Any) -> InferenceServer | None:
         network_host=p.as_str(p.get(props, "networkMode")) == "host",
         publish=tuple(ports),
         metrics_port=metrics_port(engine, [*entrypoint, *command], env),
+        api_port=api_port(engine, [*entrypoint, *command]),
     )
 
 
@@ -130,6 +140,7 @@ def server_from_docker_run(run: DockerRun) -> InferenceServer | None:
         network_host=run.network == "host",
         publish=tuple(run.publish),
         metrics_port=metrics_port(engine, command, env),
+        api_port=api_port(engine, command),
     )
 
 
