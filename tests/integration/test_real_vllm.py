@@ -8,6 +8,7 @@ starts one server, not two.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -19,6 +20,7 @@ import openai
 import pytest
 
 from llmdeploy.cli import main
+from llmdeploy.core.dashboards import grafana_dashboard
 from llmdeploy.core.engines import VLLM
 from llmdeploy.core.instance import latency_emf
 from llmdeploy.core.userdata_vllm import SCRAPED_METRICS
@@ -140,6 +142,13 @@ def test_every_scraped_metric_exists(real_vllm: RealVllm) -> None:
     assert set(SCRAPED_METRICS) - names == set(), sorted(n for n in names if n.startswith("vllm:"))
     histograms = {line.split()[2] for line in text.splitlines() if line.endswith(" histogram")}
     assert set(latency_emf.DEFAULT_FAMILIES) - histograms == set(), sorted(histograms)
+
+
+def test_every_series_the_grafana_dashboard_queries_exists(real_vllm: RealVllm) -> None:
+    names = sample_names(get(f"{real_vllm.base_url}{VLLM.metrics_path}")[1])
+    exprs = [target["expr"] for panel in grafana_dashboard("vllm")["panels"] for target in panel["targets"]]
+    queried = {name for expr in exprs for name in re.findall(r"vllm:[a-z_:]+", expr)}
+    assert queried and queried - names == set(), sorted(queried - names)
 
 
 def test_the_latency_publisher_reads_real_histograms(real_vllm: RealVllm) -> None:
