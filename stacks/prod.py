@@ -20,12 +20,17 @@ from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
 from llmdeploy.core.capacity import CapacityAssessment
-from llmdeploy.core.collector import PROMETHEUS_EXPORT_PATH, PROMETHEUS_EXPORT_PORT
+from llmdeploy.core.collector import (
+    PROMETHEUS_EXPORT_PATH,
+    PROMETHEUS_EXPORT_PORT,
+    collector_policy_statements,
+)
 from llmdeploy.core.engines import VLLM, VllmOptions
 from llmdeploy.core.userdata_vllm import (
     QUEUE_DEPTH_METRIC,
     MetricsPublishing,
     VllmUserDataArgs,
+    collector_args,
     keep_alive_seconds,
     render_vllm_user_data,
     sse_keep_alive_seconds,
@@ -153,8 +158,23 @@ def build(settings: ProdSettings) -> None:
             tags,
         )
         secret_arns.append(hf_token.arn)
-    # SSM, the CloudWatch agent, and GetSecretValue on exactly these secrets.
-    role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
+    name = group_name()
+    metrics = MetricsPublishing(
+        namespace=METRIC_NAMESPACE,
+        log_group=metrics_log_group(),
+        dimensions={"AutoScalingGroupName": name},
+        prometheus_workspace_arn=settings.prometheus_workspace_arn,
+    )
+    # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, and what the collector's
+    # exporters need (remote write to the workspace, when one is given).
+    role = InstanceRole(
+        "vllm-instance",
+        InstanceRoleArgs(
+            secret_arns=secret_arns,
+            extra_statements=collector_policy_statements(collector_args(metrics)),
+            tags=tags,
+        ),
+    )
 
     # Settings validation assessed it already; model configs are cached, so this is arithmetic.
     capacity = settings.capacity()
@@ -178,12 +198,6 @@ def build(settings: ProdSettings) -> None:
         ),
     )
 
-    name = group_name()
-    metrics = MetricsPublishing(
-        namespace=METRIC_NAMESPACE,
-        log_group=metrics_log_group(),
-        dimensions={"AutoScalingGroupName": name},
-    )
     user_data = render_vllm_user_data(
         VllmUserDataArgs(
             image=settings.image_reference,

@@ -277,6 +277,16 @@ def _url(value: str) -> str:
     return value
 
 
+def _workspace_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:aps:[a-z0-9-]+:\d{12}:workspace/ws-[A-Za-z0-9-]+", value):
+        raise PydanticCustomError(
+            "arn",
+            "an Amazon Managed Prometheus workspace ARN such as "
+            "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef",
+        )
+    return value
+
+
 def _tag_key(value: str) -> str:
     if not value or len(value) > 128 or value.lower().startswith("aws:"):
         raise PydanticCustomError("tag", "tag keys of 1-128 characters, not starting with aws:")
@@ -293,6 +303,7 @@ AvailabilityZone = Annotated[str, AfterValidator(_availability_zone)]
 SsmParameterName = Annotated[str, AfterValidator(_ssm_parameter)]
 Url = Annotated[str, AfterValidator(_url)]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
+WorkspaceArn = Annotated[str, AfterValidator(_workspace_arn)]
 
 
 def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
@@ -639,6 +650,12 @@ def api_key_secret_name_for(project: str, stack: str) -> str:
 
 class ProdSettings(AwsSettings):
     """vLLM on a GPU Auto Scaling group behind an Application Load Balancer."""
+
+    prometheus_workspace_arn: WorkspaceArn | None = Field(
+        default=None,
+        description="An Amazon Managed Service for Prometheus workspace the instances' collector also "
+        "remote-writes every vLLM series to (SigV4, aps:RemoteWrite on it alone). Default: none.",
+    )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
     engine: Literal["vllm"] = Field(default="vllm", description="The prod stack serves with vLLM.")

@@ -19,7 +19,9 @@ from llmdeploy.core.collector import (
     OTLP_GRPC_LISTENER,
     PROMETHEUS_EXPORT_PORT,
     CollectorArgs,
+    RemoteWrite,
     collector_config,
+    collector_policy_statements,
     collector_steps,
 )
 from llmdeploy.core.engines import VLLM
@@ -47,6 +49,7 @@ def assert_well_formed(config: dict) -> None:
                 used[kind].add(component)
     for kind in KINDS:
         assert set(config[kind]) == used[kind], f"defined but unused {kind}: {set(config[kind]) - used[kind]}"
+    assert set(config.get("extensions", {})) == set(config["service"].get("extensions", []))
     assert "$" not in json.dumps(config)
 
 
@@ -97,3 +100,30 @@ def test_install_is_pinned_and_starts_the_packaged_unit() -> None:
     assert f"cat > {COLLECTOR_CONFIG_PATH} <<" in steps
     assert steps.endswith("systemctl restart otelcol-contrib.service")
     assert "latest" not in steps
+
+
+WORKSPACE = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+
+
+def test_remote_write_to_a_workspace_is_signed_and_needs_exactly_aps_remote_write() -> None:
+    args = CollectorArgs(**{**ARGS.__dict__, "remote_write": RemoteWrite(WORKSPACE)})
+    config = collector_config(args)
+    assert_well_formed(config)
+    assert config["extensions"] == {"sigv4auth": {"region": "eu-west-1", "service": "aps"}}
+    assert config["service"]["extensions"] == ["sigv4auth"]
+    exporter = config["exporters"]["prometheusremotewrite"]
+    assert exporter["endpoint"] == (
+        "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/"
+        "ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
+    )
+    assert exporter["auth"] == {"authenticator": "sigv4auth"}
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "prometheusremotewrite"]
+    assert collector_policy_statements(args) == [
+        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}
+    ]
+    assert collector_policy_statements(ARGS) == []
+
+
+def test_a_malformed_workspace_arn_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not a workspace ARN"):
+        _ = RemoteWrite("arn:aws:aps:eu-west-1:123:workspace/x").url

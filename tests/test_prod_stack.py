@@ -524,6 +524,21 @@ def test_instances_take_the_api_from_the_alb_only_and_metrics_from_monitoring_on
     assert "0.0.0.0/0" not in json.dumps(group["ingress"]) and '"fromPort": 22' not in json.dumps(group)
 
 
+def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() -> None:
+    workspace = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+    run = prod(prometheusWorkspaceArn=workspace)
+    policy = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
+    assert policy["Statement"] == [{"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace}]
+    script = user_data(run)
+    assert '"prometheusremotewrite": {' in script
+    assert (
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
+        in script
+    )
+    # Without a workspace, the role has no collector policy at all.
+    assert not [r for r in prod().resources if r.name == "vllm-instance-collector"]
+
+
 def test_no_monitoring_configured_means_only_the_alb() -> None:
     group = named(prod(monitoringCidrs="[]"), SECURITY_GROUP, "vllm-sg")
     assert [rule.get("securityGroups") for rule in group["ingress"]] == [["sg-api-sg"]]
@@ -882,6 +897,12 @@ def test_canaries_are_absent_from_errors() -> None:
         (
             {"shutdownTimeout": "7200"},
             "llmdeploy:shutdownTimeout: found '7200'; accepted: a number of at most 3600",
+        ),
+        (
+            {"prometheusWorkspaceArn": "ws-1234"},
+            "llmdeploy:prometheusWorkspaceArn: found 'ws-1234'; accepted: an Amazon Managed Prometheus "
+            "workspace ARN such as arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-"
+            "456789abcdef",
         ),
         (
             {"alarmTopicArns": '["oncall"]'},

@@ -14,6 +14,7 @@ the `otelcol-contrib` systemd unit, which reads /etc/otelcol-contrib/config.yaml
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,36 @@ PROMETHEUS_EXPORT_PORT = 9464
 PROMETHEUS_EXPORT_PATH = "/metrics"
 # OTLP from processes on the instance only.
 OTLP_GRPC_LISTENER = "127.0.0.1:4317"
+# arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-... (Amazon Managed Service for Prometheus).
+_WORKSPACE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):aps:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):workspace/(?P<id>ws-[A-Za-z0-9-]+)"
+)
+
+
+@dataclass(frozen=True)
+class RemoteWrite:
+    """Prometheus remote write to an Amazon Managed Service for Prometheus workspace, signed with SigV4."""
+
+    workspace_arn: str
+
+    @property
+    def _parts(self) -> re.Match[str]:
+        match = _WORKSPACE_ARN.fullmatch(self.workspace_arn)
+        if match is None:
+            raise ValueError(
+                f"{self.workspace_arn!r} is not a workspace ARN such as "
+                "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+            )
+        return match
+
+    @property
+    def region(self) -> str:
+        return self._parts["region"]
+
+    @property
+    def url(self) -> str:
+        """The workspace's remote write endpoint (AMP user guide, "Ingest Prometheus metrics")."""
+        return f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{self._parts['id']}/api/v1/remote_write"
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,8 @@ class CollectorArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Forward metrics and traces to any OTLP endpoint as well (`otlpEndpoint`).
     otlp_endpoint: str | None = None
+    # Also send every series to Amazon Managed Service for Prometheus (`prometheusWorkspaceArn`).
+    remote_write: RemoteWrite | None = None
 
 
 def collector_config(args: CollectorArgs) -> dict[str, Any]:
@@ -78,6 +111,16 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
     pipelines: dict[str, Any] = {
         "metrics": {"receivers": ["prometheus"], "processors": ["batch"], "exporters": ["prometheus"]}
     }
+    extensions: dict[str, Any] = {}
+    if args.remote_write is not None:
+        # SigV4 with the instance role's credentials (aps:RemoteWrite, `collector_policy_statements`).
+        extensions["sigv4auth"] = {"region": args.remote_write.region, "service": "aps"}
+        exporters["prometheusremotewrite"] = {
+            "endpoint": args.remote_write.url,
+            "auth": {"authenticator": "sigv4auth"},
+            "resource_to_telemetry_conversion": {"enabled": True},
+        }
+        pipelines["metrics"]["exporters"].append("prometheusremotewrite")
     if args.otlp_endpoint:
         if "$" in args.otlp_endpoint:
             raise ValueError(f"collector configuration values must not contain $: {args.otlp_endpoint!r}")
@@ -85,12 +128,30 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
         exporters["otlp"] = {"endpoint": args.otlp_endpoint}
         pipelines["metrics"]["exporters"].append("otlp")
         pipelines["traces"] = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp"]}
-    return {
+    config: dict[str, Any] = {
         "receivers": receivers,
         "processors": {"batch": {}},
         "exporters": exporters,
         "service": {"pipelines": pipelines},
     }
+    if extensions:
+        config["extensions"] = extensions
+        config["service"]["extensions"] = sorted(extensions)
+    return config
+
+
+def collector_policy_statements(args: CollectorArgs) -> list[dict[str, Any]]:
+    """What the instance role needs for the chosen exporters, exactly (IAM policy statements).
+
+    The Prometheus exporter and an OTLP endpoint need no AWS permission; remote write to a workspace
+    needs aps:RemoteWrite on that workspace alone.
+    """
+    statements: list[dict[str, Any]] = []
+    if args.remote_write is not None:
+        statements.append(
+            {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}
+        )
+    return statements
 
 
 def package_url(kind: str, arch_variable: str = "${arch}") -> str:

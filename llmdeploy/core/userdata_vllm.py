@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from llmdeploy.core.collector import CollectorArgs, collector_steps
+from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
 from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
@@ -92,6 +92,8 @@ class MetricsPublishing:
     # averaging over them gives the per-instance value that target tracking needs.
     dimensions: Mapping[str, str]
     scrape_interval_seconds: int = 60
+    # The collector also remote-writes every series to this Amazon Managed Prometheus workspace.
+    prometheus_workspace_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,9 @@ def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
         metrics_path=VLLM.metrics_path,
         scrape_interval_seconds=metrics.scrape_interval_seconds,
         labels=dict(metrics.dimensions),
+        remote_write=RemoteWrite(metrics.prometheus_workspace_arn)
+        if metrics.prometheus_workspace_arn
+        else None,
     )
 
 
