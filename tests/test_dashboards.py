@@ -27,7 +27,7 @@ def test_every_panel_queries_its_engine_with_a_datasource_variable(engine: str) 
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == "${datasource}"
         for target in panel["targets"]:
-            names = re.findall(r"[a-z_]+:[a-z_:]+|tgi_[a-z_]+", target["expr"])
+            names = re.findall(r"[a-z_]+:[a-z0-9_:]+|tgi_[a-z0-9_]+", target["expr"])
             assert names and all(name.startswith(prefix) for name in names), target["expr"]
 
 

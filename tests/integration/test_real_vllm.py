@@ -147,7 +147,7 @@ def test_every_scraped_metric_exists(real_vllm: RealVllm) -> None:
 def test_every_series_the_grafana_dashboard_queries_exists(real_vllm: RealVllm) -> None:
     names = sample_names(get(f"{real_vllm.base_url}{VLLM.metrics_path}")[1])
     exprs = [target["expr"] for panel in grafana_dashboard("vllm")["panels"] for target in panel["targets"]]
-    queried = {name for expr in exprs for name in re.findall(r"vllm:[a-z_:]+", expr)}
+    queried = {name for expr in exprs for name in re.findall(r"vllm:[a-z0-9_:]+", expr)}
     assert queried and queried - names == set(), sorted(queried - names)
 
 
