@@ -83,7 +83,7 @@ def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
     weights = weight_bytes_to_load(
         settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
     )
-    return health_check_grace_seconds(weights)
+    return health_check_grace_seconds(weights, settings.gpu, VLLM.name)
 
 
 def prod_root_volume_gib(settings: ProdSettings) -> int:
