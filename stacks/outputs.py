@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from llmdeploy.core.capacity import CapacityAssessment, CapacityRequest, assess_capacity
@@ -25,7 +27,9 @@ def export_endpoint(
     pulumi.export("metrics_url", metrics_url)
 
 
-def export_capacity(capacity: CapacityRequest | CapacityAssessment) -> None:
+def export_capacity(
+    capacity: CapacityRequest | CapacityAssessment, extra: Mapping[str, object] | None = None
+) -> None:
     """`capacity`: KV-cache tokens, concurrent sequences at max length, cost per hour at min and max size.
 
     Takes the stack's request, or an assessment the stack already made (prod: the whole group's).
@@ -35,4 +39,4 @@ def export_capacity(capacity: CapacityRequest | CapacityAssessment) -> None:
     assessment = capacity if isinstance(capacity, CapacityAssessment) else assess_capacity(capacity)
     if assessment.unknown:
         pulumi.log.warn(f"capacity not estimated, so not checked: {assessment.unknown}")
-    pulumi.export("capacity", assessment.output())
+    pulumi.export("capacity", {**assessment.output(), **(extra or {})})

@@ -13,14 +13,25 @@ import pulumi
 import pulumi_aws as aws
 
 from components.instance_role import InstanceRole, InstanceRoleArgs
+from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
+from components.model_access import ModelReadPolicy
 from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
+from components.schedules import GroupSchedule, GroupScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
 from llmdeploy.core.capacity import CapacityAssessment
+from llmdeploy.core.cold_start import (
+    ColdStartBudget,
+    cold_start_budget,
+    hook_timeout_seconds,
+    warm_pool_suggestion,
+)
 from llmdeploy.core.engines import VLLM, VllmOptions
+from llmdeploy.core.lifecycle import LaunchHook
+from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata_vllm import (
     QUEUE_DEPTH_METRIC,
     MetricsPublishing,
@@ -58,9 +69,15 @@ def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -
     return chosen
 
 
+# vLLM's Run:ai model streamer: concurrent ranged GETs from S3 straight into GPU memory.
+S3_LOAD_FORMAT = "runai_streamer"
+
+
 def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
     return VllmOptions(
-        model=settings.model,
+        # The s3:// prefix when the weights come from S3 (the served name stays the model's).
+        model=settings.model_source or settings.model,
+        load_format=S3_LOAD_FORMAT if settings.model_source else None,
         served_model_name=settings.served_name,
         # Every GPU of the instance.
         tensor_parallel_size=settings.gpu.gpu_count,
@@ -76,14 +93,50 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
     )
 
 
-def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
-    """ELB health-check grace: the setting, else derived from the model's size (the planner's)."""
-    if settings.health_check_grace_seconds is not None:
-        return settings.health_check_grace_seconds
-    weights = weight_bytes_to_load(
+def weights_to_load(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    return weight_bytes_to_load(
         settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
     )
-    return health_check_grace_seconds(weights, settings.gpu, VLLM.name)
+
+
+def launch_budget(settings: ProdSettings, capacity: CapacityAssessment) -> ColdStartBudget:
+    """The cold-start budget of a fresh launch: what the hook's timeout covers."""
+    return cold_start_budget(
+        settings.gpu,
+        VLLM.name,
+        weights_to_load(settings, capacity),
+        source="s3" if settings.model_source else "hub",
+    )
+
+
+def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """ELB health-check grace: the setting, else the cold-start budget's (short behind the launch hook)."""
+    if settings.health_check_grace_seconds is not None:
+        return settings.health_check_grace_seconds
+    return health_check_grace_seconds(
+        weights_to_load(settings, capacity),
+        settings.gpu,
+        VLLM.name,
+        source="s3" if settings.model_source else "hub",
+        launch_hook=settings.uses_launch_hook,
+    )
+
+
+def launch_hook_name() -> str:
+    return f"{group_name()}-launch"
+
+
+def instance_launch_hook(settings: ProdSettings, capacity: CapacityAssessment) -> LaunchHook | None:
+    """What the instance's user data needs to complete the hook; None without one."""
+    if not settings.uses_launch_hook:
+        return None
+    return LaunchHook(
+        group_name=group_name(),
+        hook_name=launch_hook_name(),
+        health_url=f"http://127.0.0.1:{VLLM.container_port}{VLLM.health_path}",
+        # A minute before the group's own timeout, so the instance abandons itself.
+        deadline_seconds=hook_timeout_seconds(launch_budget(settings, capacity)) - 60,
+    )
 
 
 def prod_root_volume_gib(settings: ProdSettings) -> int:
@@ -149,6 +202,15 @@ def build(settings: ProdSettings) -> None:
         secret_arns.append(hf_token.arn)
     # SSM, the CloudWatch agent, and GetSecretValue on exactly these secrets.
     role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
+    role_policies: list[pulumi.Resource] = [role]
+    if settings.model_source:
+        role_policies.append(
+            ModelReadPolicy("model-weights", role_name=role.role_name, uri=settings.model_source)
+        )
+    if settings.uses_launch_hook:
+        role_policies.append(
+            LifecycleCompletionPolicy("launch-hook", role_name=role.role_name, group_name=group_name())
+        )
 
     assert VLLM.metrics_port is not None
     # Settings validation assessed it already; model configs are cached, so this is arithmetic.
@@ -188,6 +250,7 @@ def build(settings: ProdSettings) -> None:
             metrics=metrics,
             # Warm instances are stopped mid-boot; the next start finishes the script.
             every_boot=settings.warm_pool,
+            launch_hook=instance_launch_hook(settings, capacity),
         )
     )
     if settings.ami_id is not None:
@@ -245,10 +308,31 @@ def build(settings: ProdSettings) -> None:
                 else None
             ),
             warm_pool=WarmPoolArgs(min_size=settings.warm_pool_min_size) if settings.warm_pool else None,
+            launch_hook=(
+                LaunchHookArgs(
+                    hook_name=launch_hook_name(),
+                    heartbeat_timeout_seconds=hook_timeout_seconds(launch_budget(settings, capacity)),
+                )
+                if settings.uses_launch_hook
+                else None
+            ),
             tags={**tags, **discovery_tags(), "Name": name},
         ),
-        opts=pulumi.ResourceOptions(depends_on=[role]),
+        opts=pulumi.ResourceOptions(depends_on=role_policies),
     )
+    if settings.schedule is not None:
+        GroupSchedule(
+            "off-hours",
+            GroupScheduleArgs(
+                group_name=cluster.group_name,
+                hours=settings.schedule.serving_hours,
+                on_min_size=settings.min_size,
+                on_max_size=settings.max_size,
+                on_desired=settings.min_size,
+                off_min_size=settings.schedule.off_hours_min_size,
+                off_max_size=settings.schedule.off_hours_max_size,
+            ),
+        )
 
     ServingObservability(
         "observability",
@@ -284,4 +368,35 @@ def build(settings: ProdSettings) -> None:
     )
     pulumi.export("asg_name", cluster.group_name)
     pulumi.export("target_group_arn", load_balancer.target_group_arn)
-    export_capacity(capacity)
+    export_capacity(capacity, extra=cold_start_extras(settings, capacity))
+    if settings.schedule is not None:
+        pulumi.export(
+            "cost",
+            monthly_cost(
+                settings.gpu.on_demand_usd_per_hour,
+                settings.min_size,
+                settings.schedule.off_hours_min_size,
+                settings.schedule.serving_hours,
+            ),
+        )
+
+
+def cold_start_extras(settings: ProdSettings, capacity: CapacityAssessment) -> dict[str, object]:
+    """What the cold-start budget decided: the grace, the hook's timeout, whether a warm pool pays."""
+    budgets = capacity.cold_start()
+    if not budgets:
+        return {}
+    hook_timeout = hook_timeout_seconds(launch_budget(settings, capacity))
+    return {
+        "cold_start_decisions": {
+            "health_check_grace_seconds": grace_seconds(settings, capacity),
+            "launch_hook_timeout_seconds": hook_timeout if settings.uses_launch_hook else None,
+            "warm_pool": warm_pool_suggestion(
+                budgets["cold"],
+                budgets["warm"],
+                min_size=settings.min_size,
+                max_size=settings.max_size,
+                root_volume_gib=prod_root_volume_gib(settings),
+            ),
+        }
+    }

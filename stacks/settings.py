@@ -45,6 +45,7 @@ from llmdeploy.core.capacity import (
 )
 from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.schedule import ServingHours
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
@@ -502,6 +503,50 @@ def _shm_size(value: str) -> str:
 ShmSize = Annotated[str, AfterValidator(_shm_size)]
 
 
+def _s3_prefix(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?", value):
+        raise PydanticCustomError(
+            "s3", "an S3 prefix such as s3://my-models/meta-llama/Llama-3.1-8B-Instruct"
+        )
+    return value.rstrip("/")
+
+
+S3Prefix = Annotated[str, AfterValidator(_s3_prefix)]
+Hour = Annotated[int, Field(ge=0, le=23)]
+
+
+class ScheduleSettings(StrictSettings):
+    """Off-hours: the GPUs serve from startHour to stopHour (timezone) on the days given."""
+
+    start_hour: Hour = Field(description="Hour the GPUs start serving, 0-23.")
+    stop_hour: Hour = Field(description="Hour they stop, 1-23, after startHour.")
+    days: Literal["weekdays", "daily"] = Field(default="weekdays", description="weekdays or daily.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the hours. Default UTC.")
+    # prod only: the group's size outside the hours (0 and 0: nothing runs).
+    off_hours_min_size: Annotated[int, Field(ge=0)] = Field(default=0, description="prod: minSize off-hours.")
+    off_hours_max_size: Annotated[int, Field(ge=0)] = Field(default=0, description="prod: maxSize off-hours.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleSettings:
+        if self.start_hour >= self.stop_hour:
+            raise problem(
+                key_of("schedule"),
+                f"startHour {self.start_hour}, stopHour {self.stop_hour}",
+                "startHour before stopHour, both 0-23",
+            )
+        if self.off_hours_min_size > self.off_hours_max_size:
+            raise problem(
+                key_of("schedule"),
+                f"offHoursMinSize {self.off_hours_min_size}, offHoursMaxSize {self.off_hours_max_size}",
+                "offHoursMinSize <= offHoursMaxSize",
+            )
+        return self
+
+    @property
+    def serving_hours(self) -> ServingHours:
+        return ServingHours(self.start_hour, self.stop_hour, self.days, self.timezone)
+
+
 class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
@@ -531,6 +576,11 @@ class StagingSettings(AwsSettings):
         description="Put the instance in a public subnet with a public IP, so it can download the "
         "image and weights without a NAT gateway. false: a private subnet (needs natGateway or "
         "your own egress). Default true.",
+    )
+    schedule: ScheduleSettings | None = Field(
+        default=None,
+        description="Off-hours: {startHour, stopHour, days, timezone}; EventBridge Scheduler starts and "
+        "stops the instance (its own role may do only that, on this instance). Default: always on.",
     )
 
     @property
@@ -748,6 +798,25 @@ class ProdSettings(AwsSettings):
     warm_pool_min_size: Annotated[int, Field(ge=0)] = Field(
         default=0, description="With warmPool: instances kept in the pool. Default 0."
     )
+    launch_hook: bool = Field(
+        default=False,
+        description="A launch lifecycle hook: each new instance completes it once vLLM answers /health, "
+        "so it joins the target group only when it serves (and a warm-pool instance finishes pulling "
+        "the image, loading the weights and compiling before it is stopped). Always on with warmPool. "
+        "Default false.",
+    )
+    model_source: S3Prefix | None = Field(
+        default=None,
+        description="Where the instances read the weights: an s3:// prefix holding the model repo's files "
+        "(`llmdeploy models mirror MODEL --to s3://...` copies a hub revision there). vLLM streams them "
+        "with --load-format runai_streamer; the instance role may read that prefix only; with "
+        "vpcEndpoints the S3 gateway endpoint carries them. Default: the Hugging Face hub.",
+    )
+    schedule: ScheduleSettings | None = Field(
+        default=None,
+        description="Off-hours: {startHour, stopHour, days, timezone, offHoursMinSize, offHoursMaxSize}; "
+        "scheduled actions set the group's minimum and maximum. Default: always on.",
+    )
 
     scaling_metric: Literal["queue_depth", "alb_requests"] = Field(
         default="queue_depth",
@@ -869,6 +938,11 @@ class ProdSettings(AwsSettings):
         return self
 
     @property
+    def uses_launch_hook(self) -> bool:
+        """A warm pool needs the hook: without it the group stops a warm instance mid-boot."""
+        return self.launch_hook or self.warm_pool
+
+    @property
     def fleet_instance_types(self) -> list[str]:
         """Every type the group may launch from its one launch template: instanceType, Spot pools."""
         spot = [t for t in self.spot_instance_types if t != self.instance_type] if self.use_spot else []
@@ -890,6 +964,7 @@ class ProdSettings(AwsSettings):
             max_size=self.max_size,
             hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
             keys=VLLM_KEYS,
+            weights_from="s3" if self.model_source else "hub",
         )
 
     def capacity(self) -> CapacityAssessment:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from components.network import Network
+from components.schedules import InstanceSchedule, InstanceScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
 from llmdeploy.core.engines import TGI, TgiOptions
+from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
@@ -91,3 +93,9 @@ def build(settings: StagingSettings) -> None:
     )
     pulumi.export("instance_id", server.instance_id)
     export_capacity(settings.capacity_request)
+    if settings.schedule is not None:
+        hours = settings.schedule.serving_hours
+        InstanceSchedule(
+            "off-hours", InstanceScheduleArgs(instance_id=server.instance_id, hours=hours, tags=tags)
+        )
+        pulumi.export("cost", monthly_cost(settings.gpu.on_demand_usd_per_hour, 1, 0, hours))

@@ -236,6 +236,10 @@ class VllmOptions:
     # closes a connection the balancer is about to reuse and clients see 502s.
     http_keep_alive_seconds: int | None = None
     otlp_service_name: str = "vllm"
+    # `runai_streamer` when `model` is an s3:// prefix: vLLM's Run:ai model streamer reads the
+    # safetensors from S3 with concurrent ranged GETs straight into GPU memory (vLLM docs,
+    # "Loading models with Run:ai Model Streamer"). None: vLLM's default (`auto`).
+    load_format: str | None = None
 
 
 # `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
@@ -286,4 +290,6 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
         args += ["--shutdown-timeout", str(options.shutdown_timeout)]
     if options.otlp_traces_endpoint:
         args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]
+    if options.load_format:
+        args += ["--load-format", options.load_format]
     return args
