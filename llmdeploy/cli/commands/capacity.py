@@ -155,9 +155,8 @@ def render_budget(budget: ColdStartBudget) -> str:
         f"(floor {budget.floor_seconds:.0f} s; with margin {budget.padded_seconds} s)"
     ]
     for phase in budget.phases:
-        lines.append(
-            f"  {phase.name:<18}{phase.seconds:>6.0f} s  floor {phase.floor_seconds:>4.0f} s  {phase.assumption}"
-        )
+        figures = f"{phase.seconds:>6.0f} s  floor {phase.floor_seconds:>4.0f} s"
+        lines.append(f"  {phase.name:<18}{figures}  {phase.assumption}")
     return "\n".join(lines) + "\n"
 
 
