@@ -766,8 +766,9 @@ class ProdSettings(AwsSettings):
     )
     health_check_grace_seconds: Annotated[int, Field(ge=MIN_GRACE_SECONDS)] | None = Field(
         default=None,
-        description="ELB health-check grace period, at least 600 s. Default: derived from the "
-        "model's size (image pull, download, load and compile on a cold instance).",
+        description="ELB health-check grace period, at least 600 s. Default: the cold-start budget "
+        "of a fresh launch with its margin (the plan's capacity.cold_start), or 180 s behind the launch "
+        "hook (the grace then starts once vLLM answers).",
     )
     shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] = Field(
         default=VLLM.drain_seconds,
@@ -791,9 +792,11 @@ class ProdSettings(AwsSettings):
     )
     warm_pool: bool = Field(
         default=False,
-        description="Keep stopped instances beside the group to scale out faster. EC2 Auto Scaling stops "
-        "a warm instance as soon as it launches, so the pool saves launch and OS boot (and whatever "
-        "was downloaded by then); the user data then runs at every boot. Not with useSpot. Default false.",
+        description="Keep stopped instances beside the group to scale out faster. With the launch "
+        "lifecycle hook (always on with a warm pool) each warm instance pulls the image, loads the weights "
+        "and runs vLLM once before it is stopped, so a warm start is boot plus load (the plan's "
+        "capacity.cold_start.warm); stopped instances cost their EBS volume only. Not with useSpot. "
+        "Default false.",
     )
     warm_pool_min_size: Annotated[int, Field(ge=0)] = Field(
         default=0, description="With warmPool: instances kept in the pool. Default 0."

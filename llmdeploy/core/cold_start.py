@@ -55,6 +55,9 @@ HUB_BYTES_PER_SECOND = 100 * MB
 # S3 over a gateway endpoint with many parallel ranged GETs (Run:ai streamer, s5cmd)
 # reaches about this share of the instance's baseline bandwidth (assumed).
 S3_LINK_EFFICIENCY = 0.8
+# ... and never faster than this, whatever the link: the streamer copies through a CPU buffer
+# (assumed 2 GB/s per instance; Run:ai's published S3 figures are a few GB/s, not verified here).
+S3_STREAM_CAP_BYTES_PER_SECOND = 2 * GB
 # gp3's baseline throughput, what a default root volume reads and writes (AWS EBS docs:
 # gp3 baseline 125 MiB/s, 3000 IOPS). A warm instance's page cache is empty after its stop.
 DISK_BYTES_PER_SECOND = 125 * MIB
@@ -208,14 +211,15 @@ def cold_start_budget(
             )
         )
     elif streams:
-        rate = baseline * S3_LINK_EFFICIENCY
+        rate = min(baseline * S3_LINK_EFFICIENCY, S3_STREAM_CAP_BYTES_PER_SECOND)
         phases.append(
             Phase(
                 "weights_download",
                 weight_bytes / rate,
                 weight_bytes / peak,
-                f"S3 gateway endpoint, Run:ai streamer straight to GPU memory at {S3_LINK_EFFICIENCY:g} x "
-                f"baseline; floor at {link}",
+                f"S3 gateway endpoint, Run:ai streamer straight to GPU memory at {rate / MB:.0f} MB/s "
+                f"({S3_LINK_EFFICIENCY:g} x baseline, at most {S3_STREAM_CAP_BYTES_PER_SECOND / GB:g} GB/s, "
+                f"assumed); floor at {link}",
             )
         )
     else:
