@@ -106,6 +106,7 @@ def launch_budget(settings: ProdSettings, capacity: CapacityAssessment) -> ColdS
         VLLM.name,
         weights_to_load(settings, capacity),
         source="s3" if settings.model_source else "hub",
+        image_baked=settings.image_in_ami,
     )
 
 
@@ -119,6 +120,7 @@ def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
         VLLM.name,
         source="s3" if settings.model_source else "hub",
         launch_hook=settings.uses_launch_hook,
+        image_baked=settings.image_in_ami,
     )
 
 

@@ -815,6 +815,12 @@ class ProdSettings(AwsSettings):
         "with --load-format runai_streamer; the instance role may read that prefix only; with "
         "vpcEndpoints the S3 gateway endpoint carries them. Default: the Hugging Face hub.",
     )
+    image_in_ami: bool = Field(
+        default=False,
+        description="amiId is an image with the engine image already pulled (baked by EC2 Image Builder "
+        "or Packer, see README): `docker run` finds it locally and a launch pulls nothing. Needs amiId. "
+        "Default false.",
+    )
     schedule: ScheduleSettings | None = Field(
         default=None,
         description="Off-hours: {startHour, stopHour, days, timezone, offHoursMinSize, offHoursMaxSize}; "
@@ -899,6 +905,12 @@ class ProdSettings(AwsSettings):
                 repr(open_to_all[0]),
                 "the monitoring networks only: port 8000 also serves the API, and /metrics is never public",
             )
+        if self.image_in_ami and self.ami_id is None:
+            raise problem(
+                key_of("image_in_ami"),
+                "true without amiId",
+                "amiId set to the AMI that holds the engine image (a public DLAMI parameter has none)",
+            )
         if self.use_spot and self.warm_pool:
             raise problem(
                 key_of("warm_pool"),
@@ -968,6 +980,7 @@ class ProdSettings(AwsSettings):
             hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
             keys=VLLM_KEYS,
             weights_from="s3" if self.model_source else "hub",
+            image_baked=self.image_in_ami,
         )
 
     def capacity(self) -> CapacityAssessment:

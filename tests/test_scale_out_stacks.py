@@ -139,3 +139,17 @@ def test_staging_schedule_stops_and_starts_its_instance_with_a_narrow_role() -> 
     assert len(roles) == 1
     cost = plan["outputs"]["cost"]
     assert cost["with_schedule_usd"] < cost["always_on_usd"]
+
+
+def test_image_in_ami_takes_the_pull_out_of_the_budget_and_needs_an_ami_id() -> None:
+    uri = "s3://acme-models/llama-3.1-8b"
+    baked = plan_of("prod", modelSource=uri, amiId="ami-0123456789abcdef0", imageInAmi="true")
+    cold = baked["outputs"]["capacity"]["cold_start"]["cold"]
+    assert cold["image_baked"] is True and cold["phases"]["image_pull"]["seconds"] == 0
+    # The target: an 8B model serving within 6 minutes cold from S3, with the image in the AMI.
+    assert cold["total_seconds"] <= 360
+    pulled = plan_of("prod", modelSource=uri)["outputs"]["capacity"]["cold_start"]["cold"]
+    assert pulled["total_seconds"] > cold["total_seconds"]
+    with pytest.raises(ProgramRefused) as caught:
+        run_stack("prod", imageInAmi="true")
+    assert "llmdeploy:imageInAmi: found true without amiId" in str(caught.value)

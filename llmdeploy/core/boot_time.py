@@ -93,6 +93,7 @@ def health_check_grace_seconds(
     *,
     source: WeightSource = "hub",
     launch_hook: bool = False,
+    image_baked: bool = False,
 ) -> int:
     """The grace period for a model of this size on this instance: the cold-start budget's.
 
@@ -100,5 +101,5 @@ def health_check_grace_seconds(
     lifecycle hook that completes only once the engine answers `/health`, the load balancer's
     first checks only.
     """
-    budget = cold_start_budget(gpu, engine, weight_bytes, source=source)
+    budget = cold_start_budget(gpu, engine, weight_bytes, source=source, image_baked=image_baked)
     return grace_seconds(budget, launch_hook=launch_hook)

@@ -147,6 +147,8 @@ class CapacityRequest:
     keys: ConfigKeys | None = None
     # Where a new instance gets the weights, for its cold-start budget.
     weights_from: WeightSource = "hub"
+    # The engine image is baked into the AMI: a launch pulls nothing.
+    image_baked: bool = False
 
     @property
     def config_keys(self) -> ConfigKeys:
@@ -277,7 +279,12 @@ class CapacityAssessment:
         weights = weight_bytes(self.architecture, self.architecture.quantization)
         return {
             start: cold_start_budget(
-                self.instance, self.request.engine, weights, source=self.request.weights_from, start=start
+                self.instance,
+                self.request.engine,
+                weights,
+                source=self.request.weights_from,
+                start=start,
+                image_baked=self.request.image_baked,
             )
             for start in STARTS
         }
