@@ -577,6 +577,13 @@ class StagingSettings(AwsSettings):
         "image and weights without a NAT gateway. false: a private subnet (needs natGateway or "
         "your own egress). Default true.",
     )
+    model_source: S3Prefix | None = Field(
+        default=None,
+        description="Where the instance reads the weights: an s3:// prefix holding the model repo's files "
+        "(`llmdeploy models mirror`). TGI reads local files, so the unit copies the prefix to the root "
+        "volume first (AWS CLI, 32 parallel requests); the role may read that prefix only. Default: the "
+        "Hugging Face hub.",
+    )
     schedule: ScheduleSettings | None = Field(
         default=None,
         description="Off-hours: {startHour, stopHour, days, timezone}; EventBridge Scheduler starts and "
@@ -634,6 +641,7 @@ class StagingSettings(AwsSettings):
             quantization=self.quantize,
             hf_token=self.hf_token.get_secret_value() if self.hf_token is not None else None,
             keys=TGI_KEYS,
+            weights_from="s3" if self.model_source else "hub",
         )
 
     @model_validator(mode="after")

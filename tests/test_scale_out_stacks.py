@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.schedules import start_stop_policy_document
 from llmdeploy.cli.mockrun import ProgramRefused
+from llmdeploy.core.s3_weights import s3_copy_script
 from tests.conftest import plan_of, resources_of, run_stack
+from tests.support import shellcheck
 
 ASG = "aws:autoscaling/group:Group"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -153,3 +156,24 @@ def test_image_in_ami_takes_the_pull_out_of_the_budget_and_needs_an_ami_id() -> 
     with pytest.raises(ProgramRefused) as caught:
         run_stack("prod", imageInAmi="true")
     assert "llmdeploy:imageInAmi: found true without amiId" in str(caught.value)
+
+
+def test_staging_model_source_copies_from_s3_before_tgi_starts(tmp_path: Path) -> None:
+    uri = "s3://acme-models/meta-llama/Llama-3.1-8B-Instruct"
+    plan = plan_of("staging", modelSource=uri)
+    (instance,) = [r["inputs"] for r in resources_of(plan, "aws:ec2/instance:Instance")]
+    script = instance["userData"]
+    copy_path = "/usr/local/libexec/llmdeploy/llmdeploy-tgi-copy-weights"
+    # The unit copies, then starts TGI on the copy (after the secrets, before docker run).
+    assert f"ExecStartPre={copy_path}" in script
+    assert script.index(f"ExecStartPre={copy_path}") < script.index(
+        "ExecStart=/usr/local/libexec/llmdeploy/llmdeploy-tgi-start"
+    )
+    assert "--model-id /data/s3-models/meta-llama--Llama-3.1-8B-Instruct" in script
+    assert "aws s3 sync" in script and "max_concurrent_requests 32" in script
+    (read,) = statements(plan, "s3:GetObject")
+    assert read["Resource"] == "arn:aws:s3:::acme-models/meta-llama/Llama-3.1-8B-Instruct/*"
+    assert plan["outputs"]["capacity"]["cold_start"]["cold"]["weights_from"] == "s3"
+    load = plan["outputs"]["capacity"]["cold_start"]["cold"]["phases"]["load"]
+    assert load["seconds"] > 0, "TGI reads the copy from disk: the load is not streamed"
+    shellcheck(s3_copy_script(uri, "/opt/tgi/data/s3-models/x"), tmp_path, "copy.sh")
