@@ -642,7 +642,9 @@ def test_prod_exports_its_capacity_and_the_cost_at_min_and_max_size() -> None:
             max_size=4,
         )
     )
+    decisions = capacity.pop("cold_start_decisions")
     assert capacity == json.loads(json.dumps(expected)), "the plan must show the planner's figures"
+    assert decisions["health_check_grace_seconds"] == named(prod(), ASG, "vllm-asg")["healthCheckGracePeriod"]
     assert (capacity["engine"], capacity["max_model_len"], capacity["max_model_len_source"]) == (
         "vllm",
         8192,
