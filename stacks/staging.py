@@ -5,18 +5,33 @@ from __future__ import annotations
 import pulumi
 
 from components.network import Network
+from components.schedules import InstanceSchedule, InstanceScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs
 from llmdeploy.core.engines import TGI, TgiOptions
+from llmdeploy.core.s3_weights import local_model_dir
+from llmdeploy.core.schedule import monthly_cost
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import StagingSpec
 from stacks.settings import StagingSettings
 
 
+def tgi_model_id(settings: StagingSettings) -> str:
+    """The hub repo, or the copied S3 prefix as the container sees it."""
+    if settings.model_source:
+        return f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
+    return settings.model
+
+
 def tgi_options(settings: StagingSettings) -> TgiOptions:
     return TgiOptions(
-        model_id=settings.model,
+        # The copied prefix, as the container sees it, when the weights come from S3.
+        model_id=(
+            f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
+            if settings.model_source
+            else settings.model
+        ),
         # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
         num_shard=settings.gpu.gpu_count,
         max_input_tokens=settings.max_input_tokens,
@@ -70,6 +85,7 @@ def build(spec: StagingSpec) -> None:
             monitoring_security_group_id=settings.monitoring_security_group_id,
             hf_token_secret_name=secret_name if secret is not None else None,
             hf_token_secret_arn=secret.arn if secret is not None else None,
+            model_source=settings.model_source,
             tags=tags,
         ),
     )
@@ -82,3 +98,9 @@ def build(spec: StagingSpec) -> None:
     )
     pulumi.export("instance_id", server.instance_id)
     export_capacity(spec.capacity)
+    if settings.schedule is not None:
+        hours = settings.schedule.serving_hours
+        InstanceSchedule(
+            "off-hours", InstanceScheduleArgs(instance_id=server.instance_id, hours=hours, tags=tags)
+        )
+        pulumi.export("cost", monthly_cost(settings.gpu.on_demand_usd_per_hour, 1, 0, hours))

@@ -245,6 +245,10 @@ class VllmOptions:
     # SSE comments on a silent stream (a long prefill, a queued request) so that no
     # idle timeout in front cuts it; vLLM sends none unless asked (off by default in 0.30.0).
     sse_keep_alive_seconds: int | None = None
+    # `runai_streamer` when `model` is an s3:// prefix: vLLM's Run:ai model streamer reads the
+    # safetensors from S3 with concurrent ranged GETs straight into GPU memory (vLLM docs,
+    # "Loading models with Run:ai Model Streamer"). None: vLLM's default (`auto`).
+    load_format: str | None = None
 
 
 # `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
@@ -305,4 +309,6 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
         args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]
     if options.sse_keep_alive_seconds is not None:
         args += [VLLM_SSE_KEEP_ALIVE_FLAG, str(options.sse_keep_alive_seconds)]
+    if options.load_format:
+        args += ["--load-format", options.load_format]
     return args
