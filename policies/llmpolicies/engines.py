@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from docker_image.reference import DEFAULT_DOMAIN, OFFICIAL_REPO_NAME, InvalidReference, Reference
+
 
 @dataclass(frozen=True)
 class EngineFacts:
@@ -39,25 +41,30 @@ class ImageRef:
     digest: str | None
 
 
-def parse_image(reference: str) -> ImageRef:
-    """`[registry/]repository[:tag][@digest]`, the way Docker splits a reference."""
-    rest, _, digest = reference.partition("@")
-    registry = None
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, rest = first, remainder
-    repository, tag = rest, None
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        repository, tag = rest[:colon], rest[colon + 1 :]
-    if registry in (None, "docker.io", "index.docker.io") and repository.startswith("library/"):
-        repository = repository[len("library/") :]
-    return ImageRef(registry, repository, tag or None, digest or None)
+def parse_image(reference: str) -> ImageRef | None:
+    """`[registry/]repository[:tag][@digest]` as Docker splits it; None when Docker would refuse it.
+
+    The parsing is docker-image-py's (distribution/reference's `ParseNormalizedNamed`),
+    the library llmdeploy's settings use too, so a digest-pinned `repo:v1@sha256:...`
+    has the same tag and digest for the pack and for the project it checks.
+    """
+    try:
+        parsed = Reference.parse_normalized_named(reference)
+    except InvalidReference:
+        return None
+    registry, repository = parsed.domain(), parsed.path()
+    if registry == DEFAULT_DOMAIN:
+        registry = None
+        if repository.startswith(f"{OFFICIAL_REPO_NAME}/"):
+            repository = repository[len(OFFICIAL_REPO_NAME) + 1 :]
+    return ImageRef(registry, repository, parsed["tag"] or None, parsed["digest"] or None)
 
 
 def engine_of_image(reference: str) -> EngineFacts | None:
-    repository = parse_image(reference).repository.lower()
+    ref = parse_image(reference)
+    if ref is None:
+        return None
+    repository = ref.repository
     name = repository.rsplit("/", 1)[-1]
     # Mirrors and private registries keep the repository name: `123.dkr.ecr.../vllm/vllm-openai`.
     if name.startswith("vllm-openai"):
@@ -112,8 +119,8 @@ def metrics_port(engine: EngineFacts, args: Sequence[str], env: Mapping[str, str
 
 
 def is_pinned(reference: str) -> bool:
-    """A digest, or a tag other than `latest`."""
+    """A digest, or a tag other than `latest`; a reference Docker would refuse is not pinned."""
     ref = parse_image(reference)
-    if ref.digest and ref.digest.startswith("sha256:"):
-        return True
-    return bool(ref.tag) and ref.tag != "latest"
+    if ref is None:
+        return False
+    return ref.digest is not None or (ref.tag is not None and ref.tag != "latest")

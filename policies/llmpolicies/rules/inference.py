@@ -143,12 +143,19 @@ def _validate_pinned(args: ResourceValidationArgs, report: ReportViolation) -> N
             )
         elif not is_pinned(server.image):
             where = "the container's image" if _in_container(server) else "the image in its docker run"
-            repository = parse_image(server.image).repository
-            report(
-                f"{server.describe()}: {where} has no version: pin a released tag "
-                f"({repository}:<version>) or an @sha256 digest",
-                None,
-            )
+            parsed = parse_image(server.image)
+            if parsed is None:
+                report(
+                    f"{server.describe()}: {where} {server.image!r} is not a Docker image reference: "
+                    "write [registry/]repository:<version> or repository@sha256:<digest>",
+                    None,
+                )
+            else:
+                report(
+                    f"{server.describe()}: {where} has no version: pin a released tag "
+                    f"({parsed.repository}:<version>) or an @sha256 digest",
+                    None,
+                )
 
 
 pinned_image_tag = ResourceValidationPolicy(
