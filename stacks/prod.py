@@ -21,8 +21,8 @@ from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClus
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_to_load
 from llmdeploy.core.capacity import CapacityAssessment
 from llmdeploy.core.engines import VLLM, VllmOptions
+from llmdeploy.core.metrics import QUEUE_DEPTH
 from llmdeploy.core.userdata_vllm import (
-    QUEUE_DEPTH_METRIC,
     MetricsPublishing,
     VllmUserDataArgs,
     keep_alive_seconds,
@@ -201,7 +201,7 @@ def build(settings: ProdSettings) -> None:
             metric="queue_depth",
             target_value=settings.target_queue_depth_per_instance,
             queue_metric_namespace=METRIC_NAMESPACE,
-            queue_metric_name=QUEUE_DEPTH_METRIC,
+            queue_metric_name=QUEUE_DEPTH,
         )
     else:
         scaling = ScalingArgs(

@@ -43,7 +43,16 @@ from llmdeploy.core.capacity import (
     assess_fleet_capacity,
     capacity_problems,
 )
-from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, image_tag, is_pinned, version_tuple, vllm_drains
+from llmdeploy.core.engines import (
+    ENGINE_NAMES,
+    OLLAMA,
+    TGI,
+    VLLM,
+    image_tag,
+    is_pinned,
+    version_tuple,
+    vllm_drains,
+)
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 

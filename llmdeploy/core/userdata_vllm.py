@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from llmdeploy.core import metrics
 from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
@@ -62,18 +63,16 @@ KEEP_ALIVE_MARGIN_SECONDS = 5
 
 # What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch
 # (ENGINE_FACTS: autoscaling signals and token counters). Counters arrive as
-# the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
-# removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
+# the increase since the previous scrape.
 SCRAPED_METRICS: Mapping[str, str] = {
-    "vllm:num_requests_waiting": "Count",
-    "vllm:num_requests_running": "Count",
-    "vllm:kv_cache_usage_perc": "None",  # a fraction, 0 to 1
-    "vllm:prompt_tokens_total": "Count",
-    "vllm:generation_tokens_total": "Count",
-    "vllm:request_success_total": "Count",
-    "vllm:num_preemptions_total": "Count",
+    metrics.QUEUE_DEPTH: "Count",
+    metrics.REQUESTS_RUNNING: "Count",
+    metrics.KV_CACHE_USAGE: "None",  # a fraction, 0 to 1
+    metrics.PROMPT_TOKENS: "Count",
+    metrics.GENERATION_TOKENS: "Count",
+    metrics.REQUEST_SUCCESS: "Count",
+    metrics.PREEMPTIONS: "Count",
 }
-QUEUE_DEPTH_METRIC = "vllm:num_requests_waiting"
 
 
 @dataclass(frozen=True)

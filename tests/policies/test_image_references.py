@@ -7,9 +7,9 @@ digest-pinned `repo:v0.30.0@sha256:...` from meaning one thing to a stack and an
 from __future__ import annotations
 
 import pytest
+from llmpolicies import engines as pack
 
 from llmdeploy.core import engines as core
-from llmpolicies import engines as pack
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -31,7 +31,9 @@ REFERENCES = [
 
 
 @pytest.mark.parametrize(("reference", "tag", "digest", "pinned"), REFERENCES)
-def test_both_sides_split_a_reference_alike(reference: str, tag: str | None, digest: str | None, pinned: bool) -> None:
+def test_both_sides_split_a_reference_alike(
+    reference: str, tag: str | None, digest: str | None, pinned: bool
+) -> None:
     pack_ref = pack.parse_image(reference)
     assert core.image_tag(reference) == tag, reference
     assert (pack_ref.tag if pack_ref else None) == tag, reference
