@@ -41,6 +41,8 @@ ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LISTENER = "aws:lb/listener:Listener"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 POLICY = "aws:autoscaling/policy:Policy"
 
@@ -459,15 +461,18 @@ def test_target_group_on_8000_health_checked_and_draining_at_least_the_engine() 
     assert group["deregistrationDelay"] >= 120
 
 
+def group_rules(run: ProgramRun, type_: str, group: str) -> list[dict[str, Any]]:
+    """The separate rule resources (components/security_group.py) of the group named `group`."""
+    assert "ingress" not in named(run, SECURITY_GROUP, group), "rules are separate resources, never inline"
+    return [inputs(r) for r in of_type(run, type_) if r.name.startswith(f"{group}-")]
+
+
 def test_alb_security_group_admits_only_configured_clients() -> None:
     run = prod(certificateArn=CERT, apiAllowedCidrs='["0.0.0.0/0"]')
-    group = named(run, SECURITY_GROUP, "api-sg")
-    assert sorted((r["fromPort"], tuple(r["cidrBlocks"])) for r in group["ingress"]) == [
-        (80, ("0.0.0.0/0",)),
-        (443, ("0.0.0.0/0",)),
-    ]
-    (egress,) = group["egress"]
-    assert (egress["fromPort"], egress["toPort"], egress["cidrBlocks"]) == (8000, 8000, ["10.40.0.0/16"])
+    ingress = group_rules(run, INGRESS_RULE, "api-sg")
+    assert sorted((r["fromPort"], r["cidrIpv4"]) for r in ingress) == [(80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    (egress,) = group_rules(run, EGRESS_RULE, "api-sg")
+    assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (8000, 8000, "10.40.0.0/16")
 
 
 # ---------------------------------------------------------------------------
@@ -508,22 +513,22 @@ def test_instances_take_the_api_from_the_alb_only_and_metrics_from_monitoring_on
     run = prod(
         monitoringCidrs='["10.40.0.0/16", "10.50.0.0/16"]', monitoringSecurityGroupId="sg-0123456789abcdef0"
     )
-    group = named(run, SECURITY_GROUP, "vllm-sg")
+    ingress = group_rules(run, INGRESS_RULE, "vllm-sg")
     sources = sorted(
-        (rule["fromPort"], tuple(rule.get("cidrBlocks", ())) + tuple(rule.get("securityGroups", ())))
-        for rule in group["ingress"]
+        (rule["fromPort"], rule.get("cidrIpv4") or rule["referencedSecurityGroupId"]) for rule in ingress
     )
     assert sources == [
-        (8000, ("10.40.0.0/16", "10.50.0.0/16")),
-        (8000, ("sg-0123456789abcdef0",)),
-        (8000, ("sg-api-sg",)),
+        (8000, "10.40.0.0/16"),
+        (8000, "10.50.0.0/16"),
+        (8000, "sg-0123456789abcdef0"),
+        (8000, "sg-api-sg"),
     ]
-    assert "0.0.0.0/0" not in json.dumps(group["ingress"]) and '"fromPort": 22' not in json.dumps(group)
+    assert "0.0.0.0/0" not in json.dumps(ingress) and '"fromPort": 22' not in json.dumps(ingress)
 
 
 def test_no_monitoring_configured_means_only_the_alb() -> None:
-    group = named(prod(monitoringCidrs="[]"), SECURITY_GROUP, "vllm-sg")
-    assert [rule.get("securityGroups") for rule in group["ingress"]] == [["sg-api-sg"]]
+    ingress = group_rules(prod(monitoringCidrs="[]"), INGRESS_RULE, "vllm-sg")
+    assert [rule.get("referencedSecurityGroupId") for rule in ingress] == ["sg-api-sg"]
 
 
 def test_instances_carry_prometheus_ec2_discovery_tags() -> None:
