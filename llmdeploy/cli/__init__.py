@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
+
+from llmdeploy.cli.masking import MASKER, MaskingStream
 
 # Each module registers one subcommand; its handler returns the exit code.
 COMMAND_MODULES = (
@@ -33,14 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Every line any command prints passes the one masker (llmdeploy/cli/masking.py).
+    MASKER.add_environment()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskingStream(saved[0]), MaskingStream(saved[1])
     try:
+        args = build_parser().parse_args(argv)
         return int(args.handler(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

@@ -31,19 +31,15 @@ import pulumi
 import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import config as runtime_config
-from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_in_stack
+
+from llmdeploy.cli import wire
+from llmdeploy.cli.masking import SECRET_MARK
 
 # The value a `secure:` config entry gets in an offline run. It is not the
 # secret (we never decrypt), and the key is marked secret so it stays masked.
-SECRET_STAND_IN = "[secret]"
-
-_SECRET_SIG = rpc._special_secret_sig
-_SIG_KEY = rpc._special_sig_key
-_RESOURCE_SIG = rpc._special_resource_sig
-_ASSET_SIG = rpc._special_asset_sig
-_ARCHIVE_SIG = rpc._special_archive_sig
-_OUTPUT_SIG = rpc._special_output_value_sig
+SECRET_STAND_IN = SECRET_MARK
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -157,14 +153,6 @@ def read_stack_config(program_dir: Path, project: Mapping[str, Any], stack: str)
                 value = _mask_secure(value)
             values[key] = _config_string(value)
     return ProgramConfig(values=values, secret_keys=secret_keys)
-
-
-def _is_secret(value: struct_pb2.Value) -> bool:
-    return (
-        value.WhichOneof("kind") == "struct_value"
-        and _SIG_KEY in value.struct_value.fields
-        and value.struct_value.fields[_SIG_KEY].string_value == _SECRET_SIG
-    )
 
 
 class _RecordingMonitor(mocks.MockMonitor):
@@ -345,53 +333,47 @@ def run_program(
 # ---------------------------------------------------------------------------
 # Turning recorded protobuf values into plain, masked data for people and diffs.
 
-SECRET_MARK = "[secret]"
 COMPUTED_MARK = "[computed]"
 DYNAMIC_PROVIDER_MARK = "[dynamic provider]"
 
 
+def _presented(value: Any) -> Any:
+    if value is wire.UNKNOWN_VALUE:
+        return COMPUTED_MARK
+    if isinstance(value, list):
+        return [_presented(item) for item in value]
+    if isinstance(value, wire.Secret):
+        return SECRET_MARK
+    if isinstance(value, wire.OutputValue):
+        return SECRET_MARK if value.secret else _presented(value.value)
+    if isinstance(value, wire.ResourceReference):
+        return value.urn
+    if isinstance(value, wire.AssetOrArchive):
+        for key in ("path", "uri", "text"):
+            if key in value.keys:
+                return f"<{'archive' if value.archive else 'asset'} {key}>"
+        return "<archive>"
+    if isinstance(value, dict):
+        return _presented_struct(value)
+    return value
+
+
+def _presented_struct(values: dict[str, Any]) -> dict[str, Any]:
+    # A dynamic resource carries its pickled provider; it is code, not config.
+    return {
+        key: DYNAMIC_PROVIDER_MARK if key == "__provider" else _presented(values[key])
+        for key in sorted(values)
+    }
+
+
 def plain_value(value: struct_pb2.Value) -> Any:
     """A recorded value as plain data: secrets masked, unknowns marked."""
-    kind = value.WhichOneof("kind")
-    if kind == "null_value" or kind is None:
-        return None
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "number_value":
-        number = value.number_value
-        return int(number) if number.is_integer() else number
-    if kind == "string_value":
-        return COMPUTED_MARK if value.string_value == rpc.UNKNOWN else value.string_value
-    if kind == "list_value":
-        return [plain_value(item) for item in value.list_value.values]
-    fields = value.struct_value.fields
-    signature = fields[_SIG_KEY].string_value if _SIG_KEY in fields else None
-    if signature == _SECRET_SIG:
-        return SECRET_MARK
-    if signature == _RESOURCE_SIG:
-        return fields["urn"].string_value
-    if signature in (_ASSET_SIG, _ARCHIVE_SIG):
-        for key in ("path", "uri", "text"):
-            if key in fields:
-                return f"<{'asset' if signature == _ASSET_SIG else 'archive'} {key}>"
-        return "<archive>"
-    if signature == _OUTPUT_SIG:
-        if fields.get("secret") and fields["secret"].bool_value:
-            return SECRET_MARK
-        return plain_value(fields["value"]) if "value" in fields else COMPUTED_MARK
-    return plain_struct(value.struct_value)
+    return _presented(wire.decode(value))
 
 
 def plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key in sorted(struct.fields):
-        if key == "__provider":
-            # A dynamic resource carries its pickled provider; it is code, not config.
-            result[key] = DYNAMIC_PROVIDER_MARK
-            continue
-        result[key] = plain_value(struct.fields[key])
-    return result
+    return _presented_struct(wire.decode_struct(struct))
 
 
 def is_secret_value(value: struct_pb2.Value) -> bool:
-    return _is_secret(value)
+    return isinstance(wire.decode(value), wire.Secret)

@@ -12,14 +12,15 @@ from llmdeploy.cli.check import (
     FORMATS,
     PolicyConfigError,
     PolicyPackError,
-    Redactor,
     check_program_run,
     format_json,
     format_text,
     read_policy_config,
+    run_secrets,
     stack_policy_config,
 )
 from llmdeploy.cli.commands.plan import add_program_arguments
+from llmdeploy.cli.masking import MASKER
 from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 
 
@@ -52,14 +53,14 @@ def handle(args: argparse.Namespace) -> int:
     try:
         run = run_program(args.program, args.stack)
     except ProgramRefused as refusal:
-        print(Redactor()(str(refusal)), file=sys.stderr)
+        print(str(refusal), file=sys.stderr)
         return 1
     except ProgramError as error:
-        print(f"error: the program failed to run: {Redactor()(str(error))}", file=sys.stderr)
+        print(f"error: the program failed to run: {error}", file=sys.stderr)
         return 2
-    redact = Redactor.for_run(run)
+    MASKER.add(run_secrets(run))
     for level, message in run.log:
-        print(redact(f"{level}: {message}"), file=sys.stderr)
+        print(f"{level}: {message}", file=sys.stderr)
 
     pack_dir = Path(args.policy_pack)
     try:

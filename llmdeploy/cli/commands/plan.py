@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from llmdeploy.cli.check import run_secrets
+from llmdeploy.cli.masking import MASKER
 from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 
@@ -42,6 +44,7 @@ def handle(args: argparse.Namespace) -> int:
     except ProgramError as error:
         print(f"error: the program failed to run: {error}", file=sys.stderr)
         return 2
+    MASKER.add(run_secrets(run))
     for level, message in run.log:
         print(f"{level}: {message}", file=sys.stderr)
     sys.stdout.write(render(plan_document(run), args.format))
