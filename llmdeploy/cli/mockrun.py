@@ -1,11 +1,11 @@
-"""Run any Pulumi Python program offline, under the SDK's own mock monitor.
+"""Run any Pulumi Python program offline: the program in its own process, llmdeploy as its engine.
 
-This is the engine behind `llmdeploy plan` and `llmdeploy check`: no Pulumi CLI,
-no Docker, no cloud credentials, no network. The program runs exactly as the
-Python language host runs it (`run_in_stack` over its `__main__.py`), in preview
-mode, against a `MockMonitor` that records every `RegisterResource` request as
-the engine would receive it: the provider's own (camelCase) property names,
-secrets still wrapped, unknowns still unknown.
+This is the one runner behind `llmdeploy plan` and `llmdeploy check`: no Pulumi
+CLI, no Docker, no cloud credentials, no network. `engine.py` serves the
+resource monitor and engine on loopback and starts the program as the Python
+language host does; every `RegisterResource` request is recorded in this
+process as the engine receives it: the provider's own (camelCase) property
+names, secrets still wrapped, unknowns still unknown.
 
 Config comes from the program's `Pulumi.yaml` (project defaults) and
 `Pulumi.<stack>.yaml`. `secure:` values are never decrypted: a masked stand-in,
@@ -14,67 +14,49 @@ marked secret, takes their place.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
-import logging
 import os
-import runpy
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import yaml
 from google.protobuf import struct_pb2
-from pulumi.runtime import config as runtime_config
-from pulumi.runtime import mocks, settings
-from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime import mocks
 
 from llmdeploy.cli import wire
-from llmdeploy.cli.masking import SECRET_MARK
+from llmdeploy.cli.engine import (
+    DEFAULT_TIMEOUT_SECONDS,
+    STACK_TYPE,
+    ProgramEnding,
+    ProgramRun,
+    RecordedResource,
+    run_offline,
+)
+from llmdeploy.cli.masking import MASKER, SECRET_MARK
 
 # The value a `secure:` config entry gets in an offline run. It is not the
 # secret (we never decrypt), and the key is marked secret so it stays masked.
 SECRET_STAND_IN = SECRET_MARK
 
-STACK_TYPE = "pulumi:pulumi:Stack"
+__all__ = ["STACK_TYPE", "ProgramEnding", "ProgramRun", "RecordedResource"]
 
 
 class ProgramError(Exception):
-    """The program could not be loaded or crashed while running (plan exits 2)."""
+    """The program could not be loaded, or did not run to its end (plan exits 2)."""
+
+    def __init__(self, message: str, run: ProgramRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run  # what it registered before it ended, when it ran at all
 
 
 class ProgramRefused(Exception):
     """The program stopped itself with `pulumi.RunError`, e.g. bad settings (plan exits 1)."""
 
-
-@dataclass
-class RecordedResource:
-    """One `RegisterResource` request, as the engine would have received it."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    inputs: struct_pb2.Struct
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
-    provider: str
-
-
-@dataclass
-class ProgramRun:
-    project: str
-    stack: str
-    resources: list[RecordedResource]
-    outputs: struct_pb2.Struct
-    stack_urn: str
-    log: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self, message: str, run: ProgramRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass(frozen=True)
@@ -155,53 +137,6 @@ def read_stack_config(program_dir: Path, project: Mapping[str, Any], stack: str)
     return ProgramConfig(values=values, secret_keys=secret_keys)
 
 
-class _RecordingMonitor(mocks.MockMonitor):
-    """The SDK's MockMonitor, keeping each request as the engine would see it."""
-
-    def __init__(self, mock: mocks.Mocks) -> None:
-        super().__init__(mock)
-        self.recorded: list[RecordedResource] = []
-        self.stack_outputs = struct_pb2.Struct()
-        self.stack_urn = ""
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # The engine leaves the root stack out of its children's qualified types
-        # (`urn:pulumi:dev::proj::aws:s3/bucket:Bucket::b`); the mock would not.
-        if parent and parent.split("::")[2] == STACK_TYPE:
-            parent = ""
-        return super().make_urn(parent, type_, name)
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
-        if request.type == STACK_TYPE:
-            self.stack_urn = response.urn
-            return response
-        inputs = struct_pb2.Struct()
-        inputs.CopyFrom(request.object)
-        self.recorded.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=bool(request.custom),
-                inputs=inputs,
-                dependencies=list(request.dependencies),
-                property_dependencies={
-                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
-                },
-                provider=request.provider,
-            )
-        )
-        return response
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        if request.urn == self.stack_urn:
-            self.stack_outputs = struct_pb2.Struct()
-            self.stack_outputs.CopyFrom(request.outputs)
-        return super().RegisterResourceOutputs(request)
-
-
 class OfflineMocks(mocks.Mocks):
     """What a provider would answer during preview, for any program.
 
@@ -220,30 +155,6 @@ class OfflineMocks(mocks.Mocks):
         return answer_invoke(args.token, args.args), []
 
 
-class _LogCollector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            self.records.append((record.levelname.lower(), record.getMessage()))
-
-
-@contextmanager
-def _program_on_path(program_dir: Path) -> Iterator[None]:
-    # The language host runs the program with its directory first on sys.path
-    # and as the working directory; do the same, and put both back after.
-    saved_path, saved_cwd = list(sys.path), os.getcwd()
-    sys.path.insert(0, str(program_dir))
-    os.chdir(program_dir)
-    try:
-        yield
-    finally:
-        sys.path[:] = saved_path
-        os.chdir(saved_cwd)
-
-
 def _program_entry(program_dir: Path, project: Mapping[str, Any]) -> Path:
     main = project.get("main")
     entry = program_dir / main if main else program_dir
@@ -254,8 +165,40 @@ def _program_entry(program_dir: Path, project: Mapping[str, Any]) -> Path:
     return entry
 
 
-def _run_entry(entry: Path) -> None:
-    runpy.run_path(str(entry), run_name="__main__")
+def execute_program(
+    program_dir: str | os.PathLike[str],
+    stack: str,
+    *,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    mock: mocks.Mocks | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> ProgramRun:
+    """Run the program at `program_dir` for `stack`; `run.ending` says how it ended.
+
+    Raises ProgramError only when there is no program to run. `config` and
+    `secret_keys` are added to (and override) the stack file's, the way the CLI
+    passes decrypted `secure:` values to a real run: tests use them to feed a
+    canary secret through the exact path a real secret takes.
+    """
+    program_path = Path(program_dir).resolve()
+    project = read_project(program_path)
+    entry = _program_entry(program_path, project)
+    stack_config = read_stack_config(program_path, project, stack)
+    values = {**stack_config.values, **(config or {})}
+    secrets = sorted({*stack_config.secret_keys, *(secret_keys or [])})
+    # Config secrets are masked wherever they show up, whether or not the program keeps them secret.
+    MASKER.add(values[key] for key in secrets if key in values)
+    return run_offline(
+        entry,
+        program_path,
+        project=str(project["name"]),
+        stack=stack,
+        config=values,
+        secret_keys=secrets,
+        mock=mock or OfflineMocks(),
+        timeout=timeout,
+    )
 
 
 def run_program(
@@ -265,69 +208,17 @@ def run_program(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     mock: mocks.Mocks | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> ProgramRun:
-    """Run the program at `program_dir` for `stack` under the mock monitor.
-
-    `config` and `secret_keys` are added to (and override) the stack file's, the
-    way the CLI passes decrypted `secure:` values to a real run: tests use them
-    to feed a canary secret through the exact path a real secret takes.
-    """
-    program_path = Path(program_dir).resolve()
-    project = read_project(program_path)
-    entry = _program_entry(program_path, project)
-    stack_config = read_stack_config(program_path, project, stack)
-    values = {**stack_config.values, **(config or {})}
-    secrets = sorted({*stack_config.secret_keys, *(secret_keys or [])})
-
-    monitor = _RecordingMonitor(mock or OfflineMocks())
-    collector = _LogCollector()
-    logger = logging.getLogger(f"llmdeploy.offline.{id(monitor)}")
-    logger.propagate = False
-    logger.addHandler(collector)
-
-    def run() -> None:
-        settings.configure(
-            mocks.MockSettings(
-                monitor=monitor,
-                monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-                engine=mocks.MockEngine(logger),
-                project=str(project["name"]),
-                stack=stack,
-                dry_run=True,
-                organization="organization",
-                callbacks=None,
-            )
-        )
-        settings.ROOT.set(None)
-        runtime_config.set_all_config(values, secrets)
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            with _program_on_path(program_path):
-                loop.run_until_complete(run_in_stack(lambda: _run_entry(entry)))
-        finally:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-            asyncio.set_event_loop(None)
-
-    try:
-        contextvars.copy_context().run(run)
-    except pulumi.RunError as exc:
-        raise ProgramRefused(str(exc)) from None
-    except ProgramError:
-        raise
-    except Exception as exc:
-        raise ProgramError(f"{type(exc).__name__}: {exc}") from exc
-    return ProgramRun(
-        project=str(project["name"]),
-        stack=stack,
-        resources=monitor.recorded,
-        outputs=monitor.stack_outputs,
-        stack_urn=monitor.stack_urn,
-        log=collector.records,
+    """`execute_program`, raising unless the program ran to its end (ProgramRefused, ProgramError)."""
+    run = execute_program(
+        program_dir, stack, config=config, secret_keys=secret_keys, mock=mock, timeout=timeout
     )
+    if run.ending.status == "refused":
+        raise ProgramRefused(run.ending.message, run)
+    if run.ending.status != "completed":
+        raise ProgramError(run.ending.message, run)
+    return run
 
 
 # ---------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def decode_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
 
 
 def encode(value: Any) -> struct_pb2.Value:
-    """Plain data (and `Secret`) back onto the wire, as the SDK serializes it."""
+    """Decoded values back onto the wire, as the SDK serializes them."""
     result = struct_pb2.Value()
     if value is None:
         result.null_value = struct_pb2.NULL_VALUE
@@ -119,6 +119,19 @@ def encode(value: Any) -> struct_pb2.Value:
     elif isinstance(value, Secret):
         result.struct_value.fields[SIG_KEY].string_value = SECRET_SIG
         result.struct_value.fields["value"].CopyFrom(encode(value.value))
+    elif isinstance(value, OutputValue):
+        fields = result.struct_value.fields
+        fields[SIG_KEY].string_value = OUTPUT_SIG
+        if value.value is not UNKNOWN_VALUE:
+            fields["value"].CopyFrom(encode(value.value))
+        if value.secret:
+            fields["secret"].bool_value = True
+    elif isinstance(value, ResourceReference):
+        fields = result.struct_value.fields
+        fields[SIG_KEY].string_value = RESOURCE_SIG
+        fields["urn"].string_value = value.urn
+        if value.id is not None:
+            fields["id"].CopyFrom(encode(value.id))
     elif isinstance(value, AssetOrArchive):
         result.CopyFrom(value.raw)
     elif isinstance(value, dict):

@@ -16,23 +16,22 @@ from llmdeploy.cli.check import (
     format_json,
     format_text,
     read_policy_config,
-    run_secrets,
     stack_policy_config,
 )
-from llmdeploy.cli.commands.plan import add_program_arguments
-from llmdeploy.cli.masking import MASKER
-from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.commands.plan import add_run_arguments, ending_line, run_stack_program
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
         help="run the policy pack over a stack, with no cloud, CLI or Docker",
-        description="Run a stack's Pulumi program under the SDK's mock monitor, then run the policy pack "
-        "in its own process over the Analyzer protocol, as `pulumi preview --policy-pack` does. Exit 1 on "
-        "any mandatory violation, 2 if the program, the pack or the policy config cannot be used.",
+        description="Run a stack's Pulumi program in its own process against llmdeploy's offline engine, "
+        "then run the policy pack in its own process over the Analyzer protocol, as `pulumi preview "
+        "--policy-pack` does. Every resource the program registered is checked, however it ended. Exit 1 "
+        "on any mandatory violation, 2 if the program did not run to its end (or ran past --timeout), or "
+        "the pack or the policy config cannot be used.",
     )
-    add_program_arguments(parser)
+    add_run_arguments(parser)
     parser.add_argument(
         "--policy-config",
         metavar="FILE",
@@ -50,18 +49,18 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    try:
-        run = run_program(args.program, args.stack)
-    except ProgramRefused as refusal:
-        print(str(refusal), file=sys.stderr)
-        return 1
-    except ProgramError as error:
-        print(f"error: the program failed to run: {error}", file=sys.stderr)
+    run = run_stack_program(args)
+    if isinstance(run, int):
+        return run
+    status = run.ending.status
+    if status == "timeout":
+        print(ending_line(run), file=sys.stderr)
         return 2
-    MASKER.add(run_secrets(run))
-    for level, message in run.log:
-        print(f"{level}: {message}", file=sys.stderr)
+    if status == "refused" and not run.resources:
+        print(run.ending.message, file=sys.stderr)
+        return 1
 
+    # Whatever way the program ended, every resource it registered is checked.
     pack_dir = Path(args.policy_pack)
     try:
         if args.policy_config:
@@ -78,4 +77,11 @@ def handle(args: argparse.Namespace) -> int:
         sys.stdout.write(format_json(result))
     else:
         sys.stdout.write(format_text(result, run, source))
-    return 1 if result.mandatory else 0
+    if status == "refused":
+        print(run.ending.message, file=sys.stderr)
+        return 1
+    if status != "completed":
+        print(ending_line(run), file=sys.stderr)
+    if result.mandatory:
+        return 1
+    return 0 if status == "completed" else 2
