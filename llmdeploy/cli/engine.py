@@ -46,8 +46,9 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 # The exit code and log prefix program_host.py uses, as the language host does.
 EXIT_REPORTED = 32
 UNHANDLED = "Program failed with an unhandled exception:"
-# After the program's process ends, how long its output pipes may stay open (a forked child holding them).
-_DRAIN_SECONDS = 0.5
+# After the program's process group is killed, how long to wait for its pipes to close (only a
+# process that left the group can hold them open longer; what it writes after is not heard).
+_DRAIN_SECONDS = 2.0
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024)]
 
 # Monitor features, as the engine reports them. outputValues is left off, as in the SDK's own

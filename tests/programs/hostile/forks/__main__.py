@@ -1,6 +1,7 @@
 """Forks a child that keeps stdout open and sleeps; the program itself ends normally."""
 
 import os
+import sys
 import time
 
 import pulumi_docker as docker
@@ -17,7 +18,10 @@ vllm = docker.Container(
 )
 
 
-if os.fork() == 0:
-    print(f"child holding the pipe {TOKEN}", flush=True)
+child = os.fork()
+if child == 0:
+    # One write per line: two processes share the pipe, and print() writes the newline separately.
+    sys.stdout.write(f"child holding the pipe {TOKEN}\n")
     time.sleep(120)
     os._exit(0)
+sys.stdout.write(f"forked child pid {child}\n")
