@@ -23,7 +23,11 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only the subcommand `only` (each module is named as its command).
+
+    Importing every command costs a second (openai, boto3) that `plan` and `check` do not need.
+    """
     parser = argparse.ArgumentParser(
         prog="llmdeploy",
         description="Offline plan and policy checks, capacity planning, preflight, verify "
@@ -31,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        if only is None or module_name.rsplit(".", 1)[1] == only:
+            importlib.import_module(module_name).register(subparsers)
     return parser
 
 
@@ -41,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = MaskingStream(saved[0]), MaskingStream(saved[1])
     try:
-        args = build_parser().parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        known = {name.rsplit(".", 1)[1] for name in COMMAND_MODULES}
+        args = build_parser(words[0] if words and words[0] in known else None).parse_args(words)
         return int(args.handler(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +14,15 @@ from llmdeploy.cli.check import (
     FORMATS,
     PolicyConfigError,
     PolicyPackError,
-    check_program_run,
+    PolicyPackProcess,
+    PolicySetting,
     format_json,
     format_text,
     read_policy_config,
     stack_policy_config,
 )
 from llmdeploy.cli.commands.plan import add_run_arguments, ending_line, run_stack_program
+from llmdeploy.cli.mockrun import ProgramError, read_project
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +53,38 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    pack_dir = Path(args.policy_pack)
+    try:
+        if args.policy_config:
+            config, source = read_policy_config(args.policy_config), args.policy_config
+        else:
+            config, source = stack_policy_config(pack_dir, args.stack)
+    except PolicyConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        project = str(read_project(Path(args.program).resolve())["name"])
+    except ProgramError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # The pack starts (its own Python, the policy SDK) while the program runs: two processes, two cores.
+    pack = PolicyPackProcess(pack_dir, project=project, stack=args.stack)
+    with futures.ThreadPoolExecutor(max_workers=1) as starter:
+        started = starter.submit(pack.start)
+        try:
+            return _check(args, pack, started, config, source)
+        finally:
+            futures.wait([started])
+            pack.close()
+
+
+def _check(
+    args: argparse.Namespace,
+    pack: PolicyPackProcess,
+    started: futures.Future[None],
+    config: Mapping[str, PolicySetting],
+    source: str,
+) -> int:
     run = run_stack_program(args)
     if isinstance(run, int):
         return run
@@ -61,13 +97,9 @@ def handle(args: argparse.Namespace) -> int:
         return 1
 
     # Whatever way the program ended, every resource it registered is checked.
-    pack_dir = Path(args.policy_pack)
     try:
-        if args.policy_config:
-            config, source = read_policy_config(args.policy_config), args.policy_config
-        else:
-            config, source = stack_policy_config(pack_dir, args.stack)
-        result = check_program_run(run, config, source, pack_dir)
+        started.result()
+        result = pack.check(run, config, source)
     except (PolicyConfigError, PolicyPackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
