@@ -15,8 +15,8 @@ import pytest
 from pulumi.runtime import mocks
 
 from components.secret import secret_read_policy
+from llmdeploy.cli import engine
 from llmdeploy.cli import main as llmdeploy_main
-from llmdeploy.cli import mockrun
 from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_from_name
@@ -138,13 +138,13 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Resource options as the engine receives them (ignoreChanges, deleteBeforeReplace): the
     recorded plan keeps inputs only, so this wraps the real monitor's RegisterResource."""
     seen: dict[str, Any] = {}
-    original = mockrun._RecordingMonitor.RegisterResource
+    original = engine.MonitorService.RegisterResource
 
-    def spy(self: mockrun._RecordingMonitor, request: Any) -> Any:
+    def spy(self: engine.MonitorService, request: Any, context: Any) -> Any:
         seen[request.name] = request
-        return original(self, request)
+        return original(self, request, context)
 
-    monkeypatch.setattr(mockrun._RecordingMonitor, "RegisterResource", spy)
+    monkeypatch.setattr(engine.MonitorService, "RegisterResource", spy)
     return seen
 
 

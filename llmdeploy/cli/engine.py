@@ -42,6 +42,7 @@ from llmdeploy.cli import wire
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROGRAM_HOST = Path(__file__).resolve().with_name("program_host.py")
+LLMDEPLOY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT_SECONDS = 300.0
 # The exit code and log prefix program_host.py uses, as the language host does.
 EXIT_REPORTED = 32
@@ -158,7 +159,7 @@ class MonitorService(resource_pb2_grpc.ResourceMonitorServicer):
 
     def Call(self, request: Any, context: Any) -> Any:  # noqa: N802
         # Component methods run in the provider that hosts the component; no provider runs offline.
-        return resource_pb2.CallResponse(**{"return": struct_pb2.Struct()})
+        return provider_pb2.CallResponse(**{"return": struct_pb2.Struct()})
 
     def ReadResource(self, request: Any, context: Any) -> Any:  # noqa: N802
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -338,6 +339,11 @@ def run_offline(
             "PULUMI_CONFIG": json.dumps(dict(config)),
             "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys),
             "PYTHONUNBUFFERED": "1",
+            # After the program's own directory: the llmdeploy that runs it, as when it ran in-process
+            # (a checkout's program imports its llmdeploy.core, whatever editable install the venv has).
+            "PYTHONPATH": os.pathsep.join(
+                [str(LLMDEPLOY_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            ),
         }
     )
     command = [

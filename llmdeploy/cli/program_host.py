@@ -27,6 +27,10 @@ UNHANDLED = "Program failed with an unhandled exception:"
 EXIT_REPORTED = 32
 
 
+def _run_path(path: str) -> None:
+    runpy.run_path(path, run_name="__main__")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--project", required=True)
@@ -70,7 +74,7 @@ def main() -> int:
     asyncio.set_event_loop(loop)
     successful = False
     try:
-        loop.run_until_complete(run_in_stack(lambda: runpy.run_path(args.PROGRAM, run_name="__main__")))
+        loop.run_until_complete(run_in_stack(lambda: _run_path(args.PROGRAM)))
         successful = True
     except pulumi.RunError as error:
         pulumi.log.error(str(error))

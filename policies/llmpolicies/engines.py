@@ -60,8 +60,15 @@ def parse_image(reference: str) -> ImageRef | None:
     return ImageRef(registry, repository, parsed["tag"] or None, parsed["digest"] or None)
 
 
+def _name_only(reference: str) -> str:
+    """The repository part: a tag set when a script runs (`repo:${VERSION}`) still names the engine."""
+    name = reference.split("@", 1)[0]
+    head, slash, last = name.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}"
+
+
 def engine_of_image(reference: str) -> EngineFacts | None:
-    ref = parse_image(reference)
+    ref = parse_image(reference) or parse_image(_name_only(reference))
     if ref is None:
         return None
     repository = ref.repository
