@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.security_group import Rule, add_rules
+
 HTTPS_PORT = 443
 HTTP_PORT = 80
 # TLS 1.3 and 1.2 only: the ALB's recommended policy.
@@ -93,28 +95,26 @@ class ServingLoadBalancer(pulumi.ComponentResource):
             f"{name}-sg",
             description=f"{name}: clients to the load balancer, load balancer to the targets",
             vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_blocks=list(args.allowed_cidrs),
-                    description=f"clients on {port}",
-                )
-                for port in listener_ports
-                if args.allowed_cidrs
-            ],
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp",
-                    from_port=args.target_port,
-                    to_port=args.target_port,
-                    cidr_blocks=[args.vpc_cidr_block],
-                    description="to the targets and their health checks",
-                )
-            ],
             tags={**tags, "Name": f"{name}-alb"},
             opts=child,
+        )
+        add_rules(
+            f"{name}-sg",
+            security_group,
+            child,
+            ingress=[
+                Rule(f"clients-{port}-{index}", f"clients on {port} from {cidr}", port, cidr_ipv4=cidr)
+                for port in listener_ports
+                for index, cidr in enumerate(args.allowed_cidrs)
+            ],
+            egress=[
+                Rule(
+                    "to-targets",
+                    "to the targets and their health checks",
+                    args.target_port,
+                    cidr_ipv4=args.vpc_cidr_block,
+                )
+            ],
         )
 
         load_balancer = aws.lb.LoadBalancer(

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.security_group import Rule, add_rules
+
 # What a GPU instance calls: ECR (images), Secrets Manager (the token), SSM and its
 # message channels (Session Manager), CloudWatch Logs and metrics (the agent).
 INTERFACE_ENDPOINT_SERVICES = (
@@ -222,15 +224,11 @@ class Network(pulumi.ComponentResource):
             tags=tags("endpoints"),
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoints-https",
-            security_group_id=group.id,
-            description="HTTPS from the VPC",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=cidr,
-            opts=child,
+        add_rules(
+            f"{name}-endpoints",
+            group,
+            child,
+            ingress=[Rule("https", "HTTPS from the VPC", 443, cidr_ipv4=cidr)],
         )
         for service in INTERFACE_ENDPOINT_SERVICES:
             aws.ec2.VpcEndpoint(

@@ -18,21 +18,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from llmdeploy.core import metrics
+
 ALB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
 ALARM_PERIOD_SECONDS = 60
-
-# Metric names as the instances publish them (userdata_vllm.SCRAPED_METRICS and
-# instance/latency_emf.py); `vllm:kv_cache_usage_perc` replaced the removed
-# `vllm:gpu_cache_usage_perc` in vLLM 0.12.
-QUEUE_WAITING = "vllm:num_requests_waiting"
-QUEUE_RUNNING = "vllm:num_requests_running"
-KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"
-PROMPT_TOKENS = "vllm:prompt_tokens_total"
-GENERATION_TOKENS = "vllm:generation_tokens_total"
-TTFT = "vllm:time_to_first_token_seconds"
-INTER_TOKEN = "vllm:inter_token_latency_seconds"
-E2E = "vllm:e2e_request_latency_seconds"
 
 
 @dataclass(frozen=True)
@@ -107,9 +97,9 @@ def dashboard_body(
         _widget(
             "Time to first token (s)",
             [
-                engine(f"{TTFT}_p50", stat="Average", label="p50"),
-                engine(f"{TTFT}_p90", stat="Average", label="p90"),
-                engine(f"{TTFT}_p99", stat="Maximum", label="p99 (worst instance)"),
+                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p50", stat="Average", label="p50"),
+                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p90", stat="Average", label="p90"),
+                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p99", stat="Maximum", label="p99 (worst instance)"),
             ],
             region,
             0,
@@ -118,9 +108,9 @@ def dashboard_body(
         _widget(
             "Queue depth per instance",
             [
-                engine(QUEUE_WAITING, stat="Average", label="waiting (mean)"),
-                engine(QUEUE_WAITING, stat="Maximum", label="waiting (worst instance)"),
-                engine(QUEUE_RUNNING, stat="Average", label="running (mean)"),
+                engine(metrics.QUEUE_DEPTH, stat="Average", label="waiting (mean)"),
+                engine(metrics.QUEUE_DEPTH, stat="Maximum", label="waiting (worst instance)"),
+                engine(metrics.REQUESTS_RUNNING, stat="Average", label="running (mean)"),
             ],
             region,
             12,
@@ -130,8 +120,8 @@ def dashboard_body(
         _widget(
             "KV-cache usage (fraction of blocks)",
             [
-                engine(KV_CACHE_USAGE, stat="Average", label="mean"),
-                engine(KV_CACHE_USAGE, stat="Maximum", label="worst instance"),
+                engine(metrics.KV_CACHE_USAGE, stat="Average", label="mean"),
+                engine(metrics.KV_CACHE_USAGE, stat="Maximum", label="worst instance"),
             ],
             region,
             0,
@@ -150,8 +140,8 @@ def dashboard_body(
                     }
                 ],
                 [{"expression": "prompt / PERIOD(prompt)", "label": "prompt tokens/s", "id": "prompt_rate"}],
-                engine(GENERATION_TOKENS, stat="Sum", id="generated", visible=False),
-                engine(PROMPT_TOKENS, stat="Sum", id="prompt", visible=False),
+                engine(metrics.GENERATION_TOKENS, stat="Sum", id="generated", visible=False),
+                engine(metrics.PROMPT_TOKENS, stat="Sum", id="prompt", visible=False),
             ],
             region,
             12,
@@ -160,9 +150,9 @@ def dashboard_body(
         _widget(
             "Latency per token and per request (s)",
             [
-                engine(f"{INTER_TOKEN}_p50", stat="Average", label="inter-token p50"),
-                engine(f"{INTER_TOKEN}_p99", stat="Maximum", label="inter-token p99"),
-                engine(f"{E2E}_p99", stat="Maximum", label="end-to-end p99"),
+                engine(f"{metrics.INTER_TOKEN_LATENCY}_p50", stat="Average", label="inter-token p50"),
+                engine(f"{metrics.INTER_TOKEN_LATENCY}_p99", stat="Maximum", label="inter-token p99"),
+                engine(f"{metrics.E2E_REQUEST_LATENCY}_p99", stat="Maximum", label="end-to-end p99"),
             ],
             region,
             0,
@@ -286,7 +276,7 @@ class ServingObservability(pulumi.ComponentResource):
                 "queue-depth",
                 "Requests waiting per instance stayed high: scaling is not keeping up or is at max_size.",
                 namespace=args.metric_namespace,
-                metric_name=QUEUE_WAITING,
+                metric_name=metrics.QUEUE_DEPTH,
                 dimensions={"AutoScalingGroupName": args.group_name},
                 statistic="Average",
                 period=ALARM_PERIOD_SECONDS,

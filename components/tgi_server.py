@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
+from components.security_group import Rule, add_rules, all_outbound
 from llmdeploy.core.engines import TGI, TgiOptions, tgi_arguments
 from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
 from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
@@ -120,49 +121,28 @@ class TgiServer(pulumi.ComponentResource):
             opts=child,
         )
 
-        def tcp_ingress(
-            rule: str,
-            port: int,
-            description: str,
-            cidr_ipv4: str | None = None,
-            referenced_security_group_id: str | None = None,
-        ) -> None:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-{rule}",
-                security_group_id=group.id,
-                description=description,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4=cidr_ipv4,
-                referenced_security_group_id=referenced_security_group_id,
-                opts=child,
-            )
-
-        for index, cidr in enumerate(args.api_allowed_cidrs):
-            tcp_ingress(f"api-{index}", args.api_port, f"TGI API from {cidr}", cidr_ipv4=cidr)
-        for index, cidr in enumerate(args.monitoring_cidrs):
-            tcp_ingress(
-                f"metrics-{index}", TGI.metrics_port, f"TGI metrics from monitoring {cidr}", cidr_ipv4=cidr
-            )
+        ingress = [
+            Rule(f"api-{index}", f"TGI API from {cidr}", args.api_port, cidr_ipv4=cidr)
+            for index, cidr in enumerate(args.api_allowed_cidrs)
+        ]
+        ingress += [
+            Rule(f"metrics-{index}", f"TGI metrics from monitoring {cidr}", TGI.metrics_port, cidr_ipv4=cidr)
+            for index, cidr in enumerate(args.monitoring_cidrs)
+        ]
         if args.monitoring_security_group_id:
-            tcp_ingress(
-                "metrics-sg",
-                TGI.metrics_port,
-                "TGI metrics from the monitoring security group",
-                referenced_security_group_id=args.monitoring_security_group_id,
+            ingress.append(
+                Rule(
+                    "metrics-sg",
+                    "TGI metrics from the monitoring security group",
+                    TGI.metrics_port,
+                    referenced_security_group_id=args.monitoring_security_group_id,
+                )
             )
         # Out to ghcr.io, the Hugging Face hub (CDN addresses, so no narrower rule
         # holds), Secrets Manager, SSM and CloudWatch. The provider removes AWS's
         # default egress rule, so it is stated here.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-egress",
-            security_group_id=group.id,
-            description="Image, weights and AWS APIs over the internet or the VPC",
-            ip_protocol="-1",
-            cidr_ipv4="0.0.0.0/0",
-            opts=child,
-        )
+        egress = [all_outbound("Image, weights and AWS APIs over the internet or the VPC")]
+        add_rules(name, group, child, ingress, egress)
 
         role = InstanceRole(
             f"{name}-instance",

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.lifecycle_hook import LaunchHookArgs, launch_hook_args
+from components.security_group import Rule, add_rules, all_outbound
 
 # Group metrics the dashboard shows beside the engine's.
 GROUP_METRICS = (
@@ -121,35 +122,29 @@ def encode_user_data(script: str) -> str:
     return base64.b64encode(script.encode()).decode()
 
 
-def instance_ingress(args: VllmClusterArgs) -> list[aws.ec2.SecurityGroupIngressArgs]:
+def instance_ingress(args: VllmClusterArgs) -> list[Rule]:
     """The API port from the load balancer only; the metrics port from monitoring only."""
     rules = [
-        aws.ec2.SecurityGroupIngressArgs(
-            protocol="tcp",
-            from_port=args.api_port,
-            to_port=args.api_port,
-            security_groups=[args.load_balancer_security_group_id],
-            description="API and health checks from the load balancer",
+        Rule(
+            "api-from-alb",
+            "API and health checks from the load balancer",
+            args.api_port,
+            referenced_security_group_id=args.load_balancer_security_group_id,
         )
     ]
-    if args.monitoring_cidrs:
-        rules.append(
-            aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp",
-                from_port=args.metrics_port,
-                to_port=args.metrics_port,
-                cidr_blocks=list(args.monitoring_cidrs),
-                description="Prometheus scrape from monitoring networks",
-            )
+    rules += [
+        Rule(
+            f"metrics-{index}", f"Prometheus scrape from monitoring {cidr}", args.metrics_port, cidr_ipv4=cidr
         )
+        for index, cidr in enumerate(args.monitoring_cidrs)
+    ]
     if args.monitoring_security_group_id:
         rules.append(
-            aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp",
-                from_port=args.metrics_port,
-                to_port=args.metrics_port,
-                security_groups=[args.monitoring_security_group_id],
-                description="Prometheus scrape from the monitoring security group",
+            Rule(
+                "metrics-sg",
+                "Prometheus scrape from the monitoring security group",
+                args.metrics_port,
+                referenced_security_group_id=args.monitoring_security_group_id,
             )
         )
     return rules
@@ -172,17 +167,12 @@ class VllmCluster(pulumi.ComponentResource):
             f"{name}-sg",
             description=f"{name}: serving instances",
             vpc_id=args.vpc_id,
-            ingress=instance_ingress(args),
-            egress=[
-                # Image pulls, weight downloads, Secrets Manager, CloudWatch: all over
-                # the NAT gateway or VPC endpoints. No inbound path is opened by this.
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"], description="outbound"
-                )
-            ],
             tags={**tags, "Name": f"{name}-instances"},
             opts=child,
         )
+        # Image pulls, weight downloads, Secrets Manager, CloudWatch: all over
+        # the NAT gateway or VPC endpoints. No inbound path is opened by this.
+        add_rules(f"{name}-sg", security_group, child, instance_ingress(args), [all_outbound("outbound")])
 
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",

@@ -28,8 +28,9 @@ from llmdeploy.core.collector import (
     collector_policy_statements,
 )
 from llmdeploy.core.engines import VLLM
+from llmdeploy.core.metrics import QUEUE_DEPTH
 from llmdeploy.core.schedule import monthly_cost
-from llmdeploy.core.userdata_vllm import QUEUE_DEPTH_METRIC, collector_args
+from llmdeploy.core.userdata_vllm import collector_args
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import METRIC_NAMESPACE, ProdSpec
@@ -157,7 +158,7 @@ def build(spec: ProdSpec) -> None:
             metric="queue_depth",
             target_value=settings.target_queue_depth_per_instance,
             queue_metric_namespace=METRIC_NAMESPACE,
-            queue_metric_name=QUEUE_DEPTH_METRIC,
+            queue_metric_name=QUEUE_DEPTH,
         )
     else:
         scaling = ScalingArgs(

@@ -46,7 +46,16 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
+from llmdeploy.core.engines import (
+    ENGINE_NAMES,
+    OLLAMA,
+    TGI,
+    VLLM,
+    image_tag,
+    is_pinned,
+    version_tuple,
+    vllm_drains,
+)
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.core.schedule import ServingHours
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
@@ -927,7 +936,7 @@ class ProdSettings(AwsSettings):
                 "natGateway true (Docker Hub, the Hugging Face hub), or vpcEndpoints true with the "
                 "image in ECR and weights the instances can reach",
             )
-        tag = _image_tag(self.image_reference)
+        tag = image_tag(self.image_reference)
         if tag is not None and version_tuple(tag) and not vllm_drains(tag):
             raise problem(
                 key_of("image"),
@@ -959,7 +968,7 @@ class ProdSettings(AwsSettings):
     @property
     def image_version_tag(self) -> str:
         """The version part of the image reference (`v0.30.0`), also for `repo:tag@sha256:...`."""
-        return _image_tag(self.image_reference) or VLLM.default_tag
+        return image_tag(self.image_reference) or VLLM.default_tag
 
     @property
     def served_name(self) -> str:
@@ -974,13 +983,6 @@ class ProdSettings(AwsSettings):
         if self.root_device_name is not None:
             return self.root_device_name
         return "/dev/sda1" if "ubuntu" in self.ami_parameter.lower() else "/dev/xvda"
-
-
-def _image_tag(reference: str) -> str | None:
-    """`repo:v0.30.0` and `repo:v0.30.0@sha256:...` -> `v0.30.0`; a bare digest -> None."""
-    name = reference.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
 
 
 # A stack's settings: one model per kind, told apart by `kind` (pydantic picks the model by it).

@@ -16,8 +16,8 @@ from pulumi.runtime import mocks
 
 from components.access_logs import access_log_policy
 from components.secret import secret_read_policy
+from llmdeploy.cli import engine
 from llmdeploy.cli import main as llmdeploy_main
-from llmdeploy.cli import mockrun
 from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 from llmdeploy.core.boot_time import health_check_grace_seconds, weight_bytes_from_name
@@ -43,6 +43,8 @@ ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LISTENER = "aws:lb/listener:Listener"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 POLICY = "aws:autoscaling/policy:Policy"
 
@@ -138,13 +140,13 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Resource options as the engine receives them (ignoreChanges, deleteBeforeReplace): the
     recorded plan keeps inputs only, so this wraps the real monitor's RegisterResource."""
     seen: dict[str, Any] = {}
-    original = mockrun._RecordingMonitor.RegisterResource
+    original = engine.MonitorService.RegisterResource
 
-    def spy(self: mockrun._RecordingMonitor, request: Any) -> Any:
+    def spy(self: engine.MonitorService, request: Any, context: Any) -> Any:
         seen[request.name] = request
-        return original(self, request)
+        return original(self, request, context)
 
-    monkeypatch.setattr(mockrun._RecordingMonitor, "RegisterResource", spy)
+    monkeypatch.setattr(engine.MonitorService, "RegisterResource", spy)
     return seen
 
 
@@ -501,15 +503,18 @@ def test_target_group_on_8000_health_checked_and_draining_at_least_the_engine() 
     assert group["deregistrationDelay"] >= 120
 
 
+def group_rules(run: ProgramRun, type_: str, group: str) -> list[dict[str, Any]]:
+    """The separate rule resources (components/security_group.py) of the group named `group`."""
+    assert "ingress" not in named(run, SECURITY_GROUP, group), "rules are separate resources, never inline"
+    return [inputs(r) for r in of_type(run, type_) if r.name.startswith(f"{group}-")]
+
+
 def test_alb_security_group_admits_only_configured_clients() -> None:
     run = prod(certificateArn=CERT, apiAllowedCidrs='["0.0.0.0/0"]')
-    group = named(run, SECURITY_GROUP, "api-sg")
-    assert sorted((r["fromPort"], tuple(r["cidrBlocks"])) for r in group["ingress"]) == [
-        (80, ("0.0.0.0/0",)),
-        (443, ("0.0.0.0/0",)),
-    ]
-    (egress,) = group["egress"]
-    assert (egress["fromPort"], egress["toPort"], egress["cidrBlocks"]) == (8000, 8000, ["10.40.0.0/16"])
+    ingress = group_rules(run, INGRESS_RULE, "api-sg")
+    assert sorted((r["fromPort"], r["cidrIpv4"]) for r in ingress) == [(80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    (egress,) = group_rules(run, EGRESS_RULE, "api-sg")
+    assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (8000, 8000, "10.40.0.0/16")
 
 
 # ---------------------------------------------------------------------------
@@ -550,19 +555,19 @@ def test_instances_take_the_api_from_the_alb_only_and_metrics_from_monitoring_on
     run = prod(
         monitoringCidrs='["10.40.0.0/16", "10.50.0.0/16"]', monitoringSecurityGroupId="sg-0123456789abcdef0"
     )
-    group = named(run, SECURITY_GROUP, "vllm-sg")
+    ingress = group_rules(run, INGRESS_RULE, "vllm-sg")
     sources = sorted(
-        (rule["fromPort"], tuple(rule.get("cidrBlocks", ())) + tuple(rule.get("securityGroups", ())))
-        for rule in group["ingress"]
+        (rule["fromPort"], rule.get("cidrIpv4") or rule["referencedSecurityGroupId"]) for rule in ingress
     )
     # vLLM's own port (8000) from the load balancer alone: it answers /invocations without the key.
     # Monitoring scrapes the collector's re-exposition on 9464.
     assert sources == [
-        (8000, ("sg-api-sg",)),
-        (9464, ("10.40.0.0/16", "10.50.0.0/16")),
-        (9464, ("sg-0123456789abcdef0",)),
+        (8000, "sg-api-sg"),
+        (9464, "10.40.0.0/16"),
+        (9464, "10.50.0.0/16"),
+        (9464, "sg-0123456789abcdef0"),
     ]
-    assert "0.0.0.0/0" not in json.dumps(group["ingress"]) and '"fromPort": 22' not in json.dumps(group)
+    assert "0.0.0.0/0" not in json.dumps(ingress) and '"fromPort": 22' not in json.dumps(ingress)
 
 
 def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() -> None:
@@ -581,8 +586,8 @@ def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() 
 
 
 def test_no_monitoring_configured_means_only_the_alb() -> None:
-    group = named(prod(monitoringCidrs="[]"), SECURITY_GROUP, "vllm-sg")
-    assert [rule.get("securityGroups") for rule in group["ingress"]] == [["sg-api-sg"]]
+    ingress = group_rules(prod(monitoringCidrs="[]"), INGRESS_RULE, "vllm-sg")
+    assert [rule.get("referencedSecurityGroupId") for rule in ingress] == ["sg-api-sg"]
 
 
 def test_instances_carry_prometheus_ec2_discovery_tags() -> None:

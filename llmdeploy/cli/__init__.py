@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
-import os
 import sys
 import traceback
 from collections.abc import Sequence
+
+from llmdeploy.cli.masking import MASKER, MaskingStream
 
 # Each module registers one subcommand; its handler returns the exit code.
 COMMAND_MODULES = (
@@ -23,7 +25,11 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only the subcommand `only` (each module is named as its command).
+
+    Importing every command costs a second (openai, boto3) that `plan` and `check` do not need.
+    """
     parser = argparse.ArgumentParser(
         prog="llmdeploy",
         description="Offline plan and policy checks, capacity planning, preflight, verify "
@@ -37,31 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        if only is None or module_name.rsplit(".", 1)[1] == only:
+            importlib.import_module(module_name).register(subparsers)
     return parser
 
 
-# Environment variables whose values are credentials: masked in every error line and traceback.
-SECRET_ENVIRONMENT = (
-    "LLMDEPLOY_API_KEY",
-    "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
 # Exit codes, as the README documents them: 1 is a policy or settings verdict, 2 "could not run".
 EXIT_COULD_NOT_RUN = 2
-
-
-def mask_secrets(text: str) -> str:
-    """`text` with credential shapes and the values of `SECRET_ENVIRONMENT` masked."""
-    from llmdeploy.cli.diff import redact_text
-
-    for name in SECRET_ENVIRONMENT:
-        value = os.environ.get(name, "")
-        if len(value) >= 4:
-            text = text.replace(value, "[secret]")
-    return redact_text(text)
 
 
 def _one_line(text: str, limit: int = 400) -> str:
@@ -73,12 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # A global flag that works after the subcommand too (`llmdeploy diff a b --debug`).
     debug = "--debug" in arguments
-    arguments = [argument for argument in arguments if argument != "--debug"]
-    args = build_parser().parse_args(arguments)
+    words = [argument for argument in arguments if argument != "--debug"]
+    # Every line any command prints passes the one masker (llmdeploy/cli/masking.py).
+    MASKER.add_environment()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskingStream(saved[0]), MaskingStream(saved[1])
+    command = "llmdeploy"
+    # Imported here, with the command's own modules: `llmdeploy --help` stays fast.
     from llmdeploy.cli.deadline import DeadlineExceeded
     from llmdeploy.cli.stackfile import StackFileError
 
     try:
+        known = {name.rsplit(".", 1)[1] for name in COMMAND_MODULES}
+        args = build_parser(words[0] if words and words[0] in known else None).parse_args(words)
+        command = args.command
         return int(args.handler(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -86,21 +82,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except StackFileError as error:
-        print(f"error: {mask_secrets(str(error))}", file=sys.stderr)
+        print(f"error: {MASKER.text(str(error))}", file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     except DeadlineExceeded as error:
         print(f"error: {error.report()}", file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     except (Exception, RecursionError, MemoryError) as error:
         if debug:
-            print(mask_secrets(traceback.format_exc()), file=sys.stderr, end="")
-        what = _one_line(mask_secrets(str(error))) or "no message"
+            print(MASKER.text(traceback.format_exc()), file=sys.stderr, end="")
+        what = _one_line(MASKER.text(str(error))) or "no message"
         hint = "" if debug else "; run again with --debug for the traceback to report"
         print(
-            f"error: {args.command} stopped on an unexpected {type(error).__name__}: {what}{hint}",
+            f"error: {command} stopped on an unexpected {type(error).__name__}: {what}{hint}",
             file=sys.stderr,
         )
         return EXIT_COULD_NOT_RUN
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ unknowns are the unknown sentinel, output values and resource references are
 flattened. Stack outputs reach the pack as the stack resource's properties in
 AnalyzeStack, as they do after a real preview.
 
-Nothing this module prints holds a secret: messages are passed through a
-redactor that knows every secret value of the run, and Hugging Face tokens.
+Nothing this module prints holds a secret: the run's secret values join the
+one masker (llmdeploy/cli/masking.py), and messages pass through it.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import importlib.util
 import json
 import os
 import queue
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,11 @@ from typing import IO, Any
 import grpc
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc, plugin_pb2
 
+from llmdeploy.cli import wire
 from llmdeploy.cli.inputfile import InputFileError, parse_json, read_bounded_text
+from llmdeploy.cli.masking import MASKER, Masker
 from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 from llmdeploy.cli.violations import Violation
 from llmdeploy.core.stack_kinds import STACK_KINDS
@@ -79,11 +79,6 @@ _LEVEL_NAMES = {
     analyzer_pb2.DISABLED: "disabled",
 }
 _LEVEL_VALUES = {name: value for value, name in _LEVEL_NAMES.items()}
-_SIG_KEY = rpc._special_sig_key
-_SECRET_SIG = rpc._special_secret_sig
-_RESOURCE_SIG = rpc._special_resource_sig
-_OUTPUT_SIG = rpc._special_output_value_sig
-_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024)]
 _STARTUP_SECONDS = 90
 _CALL_SECONDS = 300
@@ -306,101 +301,42 @@ def reconcile_config(
 # Properties as the engine sends them to analyzers.
 
 
-def _wrap_secret(value: struct_pb2.Value) -> struct_pb2.Value:
-    wrapped = struct_pb2.Value()
-    wrapped.struct_value.fields[_SIG_KEY].string_value = _SECRET_SIG
-    wrapped.struct_value.fields["value"].CopyFrom(value)
-    return wrapped
+def _for_analyzer(value: Any) -> Any:
+    """One decoded value as the engine marshals it for an analyzer (KeepUnknowns, KeepSecrets)."""
+    if isinstance(value, list):
+        return [_for_analyzer(item) for item in value]
+    if isinstance(value, wire.OutputValue):
+        inner = _for_analyzer(value.value)
+        return wire.Secret(inner) if value.secret else inner
+    if isinstance(value, wire.Secret):
+        return wire.Secret(_for_analyzer(value.value))
+    if isinstance(value, wire.ResourceReference):
+        # Without KeepResources a reference becomes its id, or its URN when it has no id.
+        if value.id is wire.UNKNOWN_VALUE or (isinstance(value.id, str) and value.id):
+            return value.id
+        return value.urn
+    if isinstance(value, dict):
+        # Internal keys (`__provider`, a dynamic resource's pickled provider) stay in the program.
+        return {key: _for_analyzer(item) for key, item in value.items() if not key.startswith("__")}
+    return value
 
 
 def engine_value(value: struct_pb2.Value) -> struct_pb2.Value:
     """One recorded value as the engine marshals it for an analyzer."""
-    kind = value.WhichOneof("kind")
-    if kind == "list_value":
-        result = struct_pb2.Value()
-        result.list_value.SetInParent()
-        for item in value.list_value.values:
-            result.list_value.values.add().CopyFrom(engine_value(item))
-        return result
-    if kind != "struct_value":
-        return value
-    fields = value.struct_value.fields
-    signature = fields[_SIG_KEY].string_value if _SIG_KEY in fields else None
-    if signature == _OUTPUT_SIG:
-        inner = (
-            engine_value(fields["value"]) if "value" in fields else struct_pb2.Value(string_value=rpc.UNKNOWN)
-        )
-        return _wrap_secret(inner) if "secret" in fields and fields["secret"].bool_value else inner
-    if signature == _SECRET_SIG:
-        return _wrap_secret(engine_value(fields["value"]))
-    if signature == _RESOURCE_SIG:
-        # Without KeepResources a reference becomes its id, or its URN when it has no id.
-        resource_id = fields.get("id")
-        if (
-            resource_id is not None
-            and resource_id.WhichOneof("kind") == "string_value"
-            and resource_id.string_value
-        ):
-            return resource_id
-        return struct_pb2.Value(string_value=fields["urn"].string_value)
-    if signature is not None:
-        return value  # assets and archives travel as they are
-    result = struct_pb2.Value()
-    result.struct_value.SetInParent()
-    for key, item in fields.items():
-        if not key.startswith("__"):
-            result.struct_value.fields[key].CopyFrom(engine_value(item))
-    return result
+    return wire.encode(_for_analyzer(wire.decode(value)))
 
 
 def engine_properties(struct: struct_pb2.Struct) -> struct_pb2.Struct:
     """`MarshalProperties(..., KeepUnknowns, KeepSecrets, SkipInternalKeys)` over recorded inputs."""
-    result = struct_pb2.Struct()
-    for key, value in struct.fields.items():
-        if not key.startswith("__"):  # internal keys, e.g. a dynamic resource's pickled provider
-            result.fields[key].CopyFrom(engine_value(value))
-    return result
+    return wire.encode_struct(_for_analyzer(wire.decode_struct(struct)))
 
 
-def _secret_strings(value: struct_pb2.Value, inside: bool, found: set[str]) -> None:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        if inside and len(value.string_value) >= 4 and value.string_value != rpc.UNKNOWN:
-            found.add(value.string_value)
-    elif kind == "list_value":
-        for item in value.list_value.values:
-            _secret_strings(item, inside, found)
-    elif kind == "struct_value":
-        fields = value.struct_value.fields
-        signature = fields[_SIG_KEY].string_value if _SIG_KEY in fields else None
-        secret = signature == _SECRET_SIG or (
-            signature == _OUTPUT_SIG and "secret" in fields and fields["secret"].bool_value
-        )
-        for item in fields.values():
-            _secret_strings(item, inside or secret, found)
-
-
-class Redactor:
-    """Masks every secret value of a run, and anything shaped like a Hugging Face token."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-
-    @classmethod
-    def for_run(cls, run: ProgramRun, extra: Iterable[str] = ()) -> Redactor:
-        found: set[str] = set(extra)
-        for resource in run.resources:
-            for value in resource.inputs.fields.values():
-                _secret_strings(value, False, found)
-        for value in run.outputs.fields.values():
-            _secret_strings(value, False, found)
-        return cls(found)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[secret]")
-        return _HF_TOKEN.sub("hf_[redacted]", text)
+def run_secrets(run: ProgramRun) -> set[str]:
+    """Every string a run holds inside a secret: its resources' inputs and its stack outputs."""
+    found: set[str] = set()
+    for struct in [*(resource.inputs for resource in run.resources), run.outputs]:
+        found.update(wire.secret_strings(wire.decode_struct(struct)))
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -597,11 +533,11 @@ class PolicyPackProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace").strip()
 
-    def _failure(self, what: str, redact: Redactor | None = None) -> PolicyPackError:
+    def _failure(self, what: str, redact: Masker = MASKER) -> PolicyPackError:
         detail = self._pack_stderr()
         tail = "\n".join(detail.splitlines()[-20:])
         text = f"policy pack {self.directory}: {what}" + (f"\n{tail}" if tail else "")
-        return PolicyPackError((redact or Redactor())(text))
+        return PolicyPackError(redact(text))
 
     def start(self) -> None:
         if not (self.directory / "PulumiPolicy.yaml").is_file():
@@ -706,7 +642,8 @@ class PolicyPackProcess:
         if self._stub is None:
             raise PolicyPackError("the policy pack is not running")
         settings = reconcile_config(self.info, config, config_source)
-        redact = Redactor.for_run(run)
+        MASKER.add(run_secrets(run))
+        redact = MASKER
         resources = _resources(run)
         self._engine.root = run.stack_urn
         diagnostics: list[tuple[str, analyzer_pb2.AnalyzeDiagnostic]] = []

@@ -32,7 +32,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmdeploy.cli.mockrun import COMPUTED_MARK, SECRET_MARK
+from llmdeploy.cli.masking import MASKER, SECRET_MARK
+from llmdeploy.cli.mockrun import COMPUTED_MARK
 from llmdeploy.cli.violations import Violation
 from llmdeploy.core.userdata_reading import readable_user_data
 
@@ -58,65 +59,16 @@ ABSENT: Final = _Absent()
 # Masking
 
 
-# Key names whose values are credentials, compared without case, `_` or `-`.
-# They end in the word: `secretName`, `secretArn` or `tokenUrl` are not masked.
-_SECRET_KEY_ENDINGS = (
-    "token",
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "secretstring",
-    "secretbinary",
-    "apikey",
-    "privatekey",
-    "accesskey",
-    "secretkey",
-    "credentials",
-)
-# Token shapes masked wherever they appear, user data included. The Hugging Face
-# shape is the one the `hf-token-secret` policy looks for.
-_TOKEN_PATTERNS = (
-    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-)
-# `HF_TOKEN=hf_...`, `API_KEY: "..."` in env lists, env files and scripts. A value
-# that starts with `$` is a reference (`HF_TOKEN="$(aws secretsmanager ...)"`), kept.
-_ASSIGNMENT = re.compile(
-    r"\b([A-Z0-9_]*(?:TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|API_KEY|APIKEY|SECRET_KEY)[A-Z0-9_]*)"
-    r"(\s*[=:]\s*)(?!\s|[\"']?\$|\[secret\])(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+)"
-)
-# `--api-key sk-...` or `--hf-token=...` on command lines (vLLM and TGI take `--api-key`).
-_FLAG = re.compile(r"(--(?:api-key|hf-token|token|password)(?:=|\s+))(?![\"']?\$|-|\[secret\])(\S+)")
-
-
-def is_secret_key(key: str) -> bool:
-    normalised = re.sub(r"[^a-z0-9]", "", key.lower())
-    return normalised.endswith(_SECRET_KEY_ENDINGS)
-
-
 def redact_text(text: str) -> str:
-    """`text` with every token shape and secret-like assignment masked."""
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(SECRET_MARK, text)
-    text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET_MARK}", text)
-    return _FLAG.sub(lambda m: f"{m.group(1)}{SECRET_MARK}", text)
+    """`text` as the one masker shows it."""
+    return MASKER.text(text)
 
 
 def redact(value: Any, key: str = "") -> Any:
     """`value` as it may be shown: masked under secret-like keys and where it looks like a token."""
-    if value is None or value is ABSENT or isinstance(value, bool) or value == COMPUTED_MARK:
+    if value is ABSENT or value == COMPUTED_MARK:
         return value
-    if key and is_secret_key(key):
-        return SECRET_MARK
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
+    return MASKER.value(value, key)
 
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from llmdeploy.cli.masking import SECRET_MARK
+
 # Far above any real stack file (ours are a few KiB), far below what hurts to parse.
 MAX_FILE_BYTES = 1024 * 1024
 # Nodes after expanding every alias: a real config has hundreds.
@@ -36,7 +38,7 @@ PROJECT_FILE_NAMES = ("Pulumi.yaml", "Pulumi.yml")
 
 # The value a `secure:` config entry gets in an offline run. It is not the
 # secret (we never decrypt), and the key is marked secret so it stays masked.
-SECRET_STAND_IN = "[secret]"
+SECRET_STAND_IN = SECRET_MARK
 
 
 class StackFileError(Exception):

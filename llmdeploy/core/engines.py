@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from docker_image.reference import InvalidReference, Reference
+
 EngineName = Literal["ollama", "tgi", "vllm"]
 ENGINE_NAMES: tuple[EngineName, ...] = ("ollama", "tgi", "vllm")
 
@@ -118,20 +120,45 @@ def engine(name: str) -> Engine:
 # Image references
 
 
+@dataclass(frozen=True)
+class ImageReference:
+    domain: str  # `docker.io` for Docker Hub names
+    path: str  # `vllm/vllm-openai`, `library/ubuntu`
+    tag: str | None
+    digest: str | None
+
+
+def image_reference(reference: str) -> ImageReference:
+    """`reference` split the way Docker's distribution/reference does (`ParseNormalizedNamed`).
+
+    The parsing is docker-image-py's, the same library the policy pack uses, so a
+    tag and a digest mean the same thing to settings, stacks and policies.
+    Raises ValueError naming the reference when Docker would refuse it.
+    """
+    try:
+        parsed = Reference.parse_normalized_named(reference)
+    except InvalidReference as error:
+        raise ValueError(f"{reference!r} is not a Docker image reference ({error})") from None
+    return ImageReference(
+        domain=parsed.domain(), path=parsed.path(), tag=parsed["tag"] or None, digest=parsed["digest"] or None
+    )
+
+
 def image_tag(reference: str) -> str | None:
-    """The tag of an image reference, or None when it has none (a digest counts as pinned)."""
-    if "@" in reference:
-        return reference.split("@", 1)[1]
-    last = reference.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
+    """The tag (`v0.30.0`, also in `repo:v0.30.0@sha256:...`); None without one or when unparsable."""
+    try:
+        return image_reference(reference).tag
+    except ValueError:
+        return None
 
 
 def is_pinned(reference: str) -> bool:
-    """Pinned means a digest, or a tag other than `latest`."""
-    if "@sha256:" in reference:
-        return True
-    tag = image_tag(reference)
-    return bool(tag) and tag != "latest"
+    """Pinned means a digest, or a tag other than `latest`; an unparsable reference is not pinned."""
+    try:
+        parsed = image_reference(reference)
+    except ValueError:
+        return False
+    return parsed.digest is not None or (parsed.tag is not None and parsed.tag != "latest")
 
 
 def version_tuple(tag: str) -> tuple[int, ...]:

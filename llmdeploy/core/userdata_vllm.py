@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from llmdeploy.core import metrics
 from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
 from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
 from llmdeploy.core.lifecycle import LaunchHook, completion_steps
@@ -72,15 +73,14 @@ SSE_KEEP_ALIVE_CAP_SECONDS = 15
 # the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
 # removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
 SCRAPED_METRICS: Mapping[str, str] = {
-    "vllm:num_requests_waiting": "Count",
-    "vllm:num_requests_running": "Count",
-    "vllm:kv_cache_usage_perc": "None",  # a fraction, 0 to 1
-    "vllm:prompt_tokens_total": "Count",
-    "vllm:generation_tokens_total": "Count",
-    "vllm:request_success_total": "Count",
-    "vllm:num_preemptions_total": "Count",
+    metrics.QUEUE_DEPTH: "Count",
+    metrics.REQUESTS_RUNNING: "Count",
+    metrics.KV_CACHE_USAGE: "None",  # a fraction, 0 to 1
+    metrics.PROMPT_TOKENS: "Count",
+    metrics.GENERATION_TOKENS: "Count",
+    metrics.REQUEST_SUCCESS: "Count",
+    metrics.PREEMPTIONS: "Count",
 }
-QUEUE_DEPTH_METRIC = "vllm:num_requests_waiting"
 
 
 @dataclass(frozen=True)

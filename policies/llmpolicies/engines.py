@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from docker_image.reference import DEFAULT_DOMAIN, OFFICIAL_REPO_NAME, InvalidReference, Reference
+
 
 @dataclass(frozen=True)
 class EngineFacts:
@@ -61,21 +63,30 @@ class ImageRef:
     digest: str | None
 
 
-def parse_image(reference: str) -> ImageRef:
-    """`[registry/]repository[:tag][@digest]`, the way Docker splits a reference."""
-    rest, _, digest = reference.partition("@")
-    registry = None
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, rest = first, remainder
-    repository, tag = rest, None
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        repository, tag = rest[:colon], rest[colon + 1 :]
-    if registry in (None, "docker.io", "index.docker.io") and repository.startswith("library/"):
-        repository = repository[len("library/") :]
-    return ImageRef(registry, repository, tag or None, digest or None)
+def parse_image(reference: str) -> ImageRef | None:
+    """`[registry/]repository[:tag][@digest]` as Docker splits it; None when Docker would refuse it.
+
+    The parsing is docker-image-py's (distribution/reference's `ParseNormalizedNamed`),
+    the library llmdeploy's settings use too, so a digest-pinned `repo:v1@sha256:...`
+    has the same tag and digest for the pack and for the project it checks.
+    """
+    try:
+        parsed = Reference.parse_normalized_named(reference)
+    except InvalidReference:
+        return None
+    registry, repository = parsed.domain(), parsed.path()
+    if registry == DEFAULT_DOMAIN:
+        registry = None
+        if repository.startswith(f"{OFFICIAL_REPO_NAME}/"):
+            repository = repository[len(OFFICIAL_REPO_NAME) + 1 :]
+    return ImageRef(registry, repository, parsed["tag"] or None, parsed["digest"] or None)
+
+
+def _name_only(reference: str) -> str:
+    """The repository part: a tag set when a script runs (`repo:${VERSION}`) still names the engine."""
+    name = reference.split("@", 1)[0]
+    head, slash, last = name.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}"
 
 
 # Which engine an image runs, by the last segment of its repository, wherever it is pulled from: Docker
@@ -101,7 +112,10 @@ MOVING_TAGS = frozenset({"latest", "nightly", "main", "master", "dev", "edge", "
 
 def engine_of_image(reference: str, extra: Mapping[str, str] | None = None) -> EngineFacts | None:
     """The engine an image runs, from its repository (extra entries first, then DEFAULT_IMAGE_MAP)."""
-    repository = parse_image(reference).repository.lower()
+    ref = parse_image(reference) or parse_image(_name_only(reference))
+    if ref is None:
+        return None
+    repository = ref.repository.lower()
     name = repository.rsplit("/", 1)[-1]
     for pattern, engine in [*(extra or {}).items(), *DEFAULT_IMAGE_MAP.items()]:
         pattern = pattern.lower()
@@ -209,8 +223,11 @@ def api_port(engine: EngineFacts, args: Sequence[str]) -> int | None:
 
 
 def is_pinned(reference: str) -> bool:
-    """A digest, or a version tag (not a moving one such as `latest`, `nightly`, `main`, `dev`)."""
+    """A digest, or a version tag (not a moving one such as `latest`, `nightly`, `main`, `dev`); a
+    reference Docker would refuse is not pinned."""
     ref = parse_image(reference)
+    if ref is None:
+        return False
     if ref.digest and ref.digest.startswith("sha256:"):
         return True
     return bool(ref.tag) and str(ref.tag).lower() not in MOVING_TAGS

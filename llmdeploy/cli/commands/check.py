@@ -1,38 +1,43 @@
-"""`llmdeploy check STACK`: the policy pack's verdict on a stack, offline, as `pulumi preview` gives it."""
+"""`llmdeploy check STACK`: the policy packs' verdict on a stack, offline, as `pulumi preview` gives it."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.check import (
     DEFAULT_PACK_DIR,
     FORMATS,
+    CheckResult,
     PolicyConfigError,
     PolicyPackError,
-    Redactor,
-    check_program_run,
+    PolicyPackProcess,
+    PolicySetting,
     format_json,
     format_text,
     read_policy_config,
     stack_policy_config,
 )
-from llmdeploy.cli.commands.plan import add_program_arguments
-from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.commands.plan import add_run_arguments, ending_line, run_stack_program
+from llmdeploy.cli.mockrun import read_project
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="run the policy pack over a stack, with no cloud, CLI or Docker",
-        description="Run a stack's Pulumi program under the SDK's mock monitor, then run the policy pack "
-        "in its own process over the Analyzer protocol, as `pulumi preview --policy-pack` does. Exit 1 on "
-        "any mandatory violation, 2 if the program, the pack or the policy config cannot be used.",
+        help="run the policy packs over a stack, with no cloud, CLI or Docker",
+        description="Run a stack's Pulumi program in its own process against llmdeploy's offline engine, "
+        "then run each policy pack in its own process over the Analyzer protocol, as `pulumi preview "
+        "--policy-pack` does. Every resource the program registered is checked, however it ended. Exit 1 "
+        "on any mandatory violation, 2 if the program did not run to its end (or ran past --timeout), or "
+        "a pack or a policy config cannot be used.",
     )
-    add_program_arguments(parser)
+    add_run_arguments(parser)
     parser.add_argument(
         "--policy-config",
         metavar="FILE",
@@ -52,36 +57,64 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        run = run_program(args.program, args.stack)
-    except ProgramRefused as refusal:
-        print(Redactor()(str(refusal)), file=sys.stderr)
-        return 1
-    except ProgramError as error:
-        print(f"error: the program failed to run: {Redactor()(str(error))}", file=sys.stderr)
-        return 2
-    redact = Redactor.for_run(run)
-    for level, message in run.log:
-        print(redact(f"{level}: {message}"), file=sys.stderr)
+Configured = tuple[PolicyPackProcess, Mapping[str, PolicySetting], str]
 
+
+def _configured_packs(args: argparse.Namespace, project: str) -> list[Configured]:
+    """Each pack with its policy config; raises PolicyConfigError."""
     pack_dirs = [Path(directory) for directory in args.policy_pack or [DEFAULT_PACK_DIR]]
     config_files = list(args.policy_config or [])
     if len(config_files) > len(pack_dirs):
-        print(
-            f"error: --policy-config: found {len(config_files)} files for {len(pack_dirs)} packs; accepted: "
-            "at most one per --policy-pack, in the same order",
-            file=sys.stderr,
+        raise PolicyConfigError(
+            f"--policy-config: found {len(config_files)} files for {len(pack_dirs)} packs; accepted: "
+            "at most one per --policy-pack, in the same order"
         )
-        return 2
-    outcomes = []
+    packs: list[Configured] = []
     for index, pack_dir in enumerate(pack_dirs):
+        if index < len(config_files):
+            config, source = read_policy_config(config_files[index]), config_files[index]
+        else:
+            config, source = stack_policy_config(pack_dir, args.stack)
+        packs.append((PolicyPackProcess(pack_dir, project=project, stack=args.stack), config, source))
+    return packs
+
+
+def handle(args: argparse.Namespace) -> int:
+    project = str(read_project(Path(args.program).resolve())["name"])
+    try:
+        packs = _configured_packs(args, project)
+    except PolicyConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # The packs start (their own processes) while the program runs: the work spreads over the cores.
+    with futures.ThreadPoolExecutor(max_workers=len(packs)) as starter:
+        started = [starter.submit(pack.start) for pack, _, _ in packs]
         try:
-            if index < len(config_files):
-                config, source = read_policy_config(config_files[index]), config_files[index]
-            else:
-                config, source = stack_policy_config(pack_dir, args.stack)
-            result = check_program_run(run, config, source, pack_dir)
+            return _check(args, packs, started)
+        finally:
+            futures.wait(started)
+            for pack, _, _ in packs:
+                pack.close()
+
+
+def _check(args: argparse.Namespace, packs: list[Configured], started: list[futures.Future[None]]) -> int:
+    run = run_stack_program(args)
+    if isinstance(run, int):
+        return run
+    status = run.ending.status
+    if status == "timeout":
+        print(ending_line(run), file=sys.stderr)
+        return 2
+    if status == "refused" and not run.resources:
+        print(run.ending.message, file=sys.stderr)
+        return 1
+
+    # Whatever way the program ended, every resource it registered is checked.
+    outcomes: list[tuple[CheckResult, str]] = []
+    for (pack, config, source), start in zip(packs, started, strict=True):
+        try:
+            start.result()
+            result = pack.check(run, config, source)
         except (PolicyConfigError, PolicyPackError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -97,4 +130,11 @@ def handle(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(items, indent=2) + "\n")
     else:
         sys.stdout.write("\n".join(format_text(result, run, source) for result, source in outcomes))
-    return 1 if any(result.mandatory for result, _ in outcomes) else 0
+    if status == "refused":
+        print(run.ending.message, file=sys.stderr)
+        return 1
+    if status != "completed":
+        print(ending_line(run), file=sys.stderr)
+    if any(result.mandatory for result, _ in outcomes):
+        return 1
+    return 0 if status == "completed" else 2

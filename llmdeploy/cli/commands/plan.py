@@ -6,7 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
+from llmdeploy.cli.check import run_secrets
+from llmdeploy.cli.engine import DEFAULT_TIMEOUT_SECONDS
+from llmdeploy.cli.masking import MASKER
+from llmdeploy.cli.mockrun import ProgramError, ProgramRun, execute_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 
 
@@ -20,29 +23,79 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What plan and check take to run the program: the stack, the directory, the wall-clock limit."""
+    add_program_arguments(parser)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"wall-clock limit for the program (default: {DEFAULT_TIMEOUT_SECONDS:g}); past it the "
+        "program and every process it started are ended, and the command exits 2",
+    )
+
+
+def run_stack_program(args: argparse.Namespace) -> ProgramRun | int:
+    """The program's run for plan and check (one runner), or the exit code when there is none.
+
+    Its secrets join the masker before anything of it is printed; its own output
+    and log lines go to stderr, never into the command's output.
+    """
+    if not args.timeout > 0:
+        print(f"error: --timeout: found {args.timeout:g}; accepted: seconds above 0", file=sys.stderr)
+        return 2
+    try:
+        run = execute_program(args.program, args.stack, timeout=args.timeout)
+    except ProgramError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    MASKER.add(run_secrets(run))
+    for line in run.output:
+        print(f"program: {line}", file=sys.stderr)
+    for level, message in run.log:
+        print(f"{level}: {message}", file=sys.stderr)
+    return run
+
+
+def ending_line(run: ProgramRun) -> str:
+    """One line on a run that did not complete."""
+    if run.ending.status == "timeout":
+        return f"error: {run.ending.message}; it was stopped with every process it started"
+    return (
+        f"error: the program failed to run to its end: {run.ending.message} "
+        f"({len(run.resources)} resources registered before it ended)"
+    )
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "plan",
         help="show what a stack would create, with no cloud, CLI or Docker",
-        description="Run a stack's Pulumi program under the SDK's mock monitor and print "
-        "every resource it declares and its outputs. Secrets show as [secret], values "
-        "known only after deploy as [computed].",
+        description="Run a stack's Pulumi program in its own process against llmdeploy's offline engine "
+        "and print every resource it declares and its outputs. Secrets show as [secret], values "
+        "known only after deploy as [computed]. Exit 1 if the program refuses its settings, 2 if it "
+        "does not run to its end (the plan then shows what it registered before it ended) or runs past "
+        "--timeout.",
     )
-    add_program_arguments(parser)
+    add_run_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    try:
-        run = run_program(args.program, args.stack)
-    except ProgramRefused as refusal:
-        print(str(refusal), file=sys.stderr)
+    run = run_stack_program(args)
+    if isinstance(run, int):
+        return run
+    status = run.ending.status
+    if status == "refused":
+        print(run.ending.message, file=sys.stderr)
         return 1
-    except ProgramError as error:
-        print(f"error: the program failed to run: {error}", file=sys.stderr)
+    if status == "timeout":
+        print(ending_line(run), file=sys.stderr)
         return 2
-    for level, message in run.log:
-        print(f"{level}: {message}", file=sys.stderr)
     sys.stdout.write(render(plan_document(run), args.format))
+    if status != "completed":
+        print(ending_line(run), file=sys.stderr)
+        return 2
     return 0

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.cli import mask_secrets
 from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
 from llmdeploy.cli.deadline import deadline
+from llmdeploy.cli.masking import MASKER
 from llmdeploy.cli.ops.aws import Aws, OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
 from llmdeploy.cli.ops.outputs import stack_outputs
@@ -99,7 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
             timeout_seconds=args.timeout,
         )
     except OpsError as error:
-        print(mask_secrets(error.report()), file=sys.stderr)
+        print(MASKER.text(error.report()), file=sys.stderr)
         return 1
 
     def aws_for(region: str | None) -> Aws:
@@ -113,5 +113,5 @@ def _verify(args: argparse.Namespace) -> int:
         title = f"Verify of stack {args.stack} ({kind}): {target.model} at {target.endpoint}"
         report = render_table(title, results)
     # An endpoint may echo the request (the Authorization header, the key) into an error body.
-    sys.stdout.write(mask_secrets(report))
+    sys.stdout.write(MASKER.text(report))
     return 1 if any_failed(results) else 0

@@ -182,12 +182,19 @@ def _validate_pinned(args: StackValidationArgs, report: ReportViolation) -> None
             where = "the container's image" if _in_container(server) else "the image in its docker run"
             if server.image_from:
                 where = f"the image of '{server.image_from}'"
-            repository = parse_image(server.image).repository
-            report(
-                f"{server.describe()}: {where} has no version (a moving tag or none): pin a released tag "
-                f"({repository}:<version>) or an @sha256 digest",
-                resource.urn,
-            )
+            parsed = parse_image(server.image)
+            if parsed is None:
+                report(
+                    f"{server.describe()}: {where} {server.image!r} is not a Docker image reference: "
+                    "write [registry/]repository:<version> or repository@sha256:<digest>",
+                    resource.urn,
+                )
+            else:
+                report(
+                    f"{server.describe()}: {where} has no version (a moving tag or none): pin a released "
+                    f"tag ({parsed.repository}:<version>) or an @sha256 digest",
+                    resource.urn,
+                )
 
 
 pinned_image_tag = StackValidationPolicy(
