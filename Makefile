@@ -6,7 +6,9 @@ STACK ?= dev
 FORMAT ?= text
 PYTEST_ARGS ?=
 
-.PHONY: install plan test lint lint-imports lint-workflows typecheck check-all bench clean
+BENCH_VENV ?= .venv-bench
+
+.PHONY: install install-bench bench-venv plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
 
@@ -16,12 +18,28 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+## install-bench: what `llmdeploy bench` needs: its plots' extra here, GuideLLM in its own virtualenv
+install-bench: $(VENV)/.installed-bench bench-venv
+
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+## bench-venv: GuideLLM, pinned with all it pulls, in $(BENCH_VENV) (llmdeploy runs it as a process)
+bench-venv: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: bench/guidellm-requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/guidellm-requirements.txt
+	touch $@
+
 ## plan: what stack $(STACK) would create, offline (make plan STACK=prod FORMAT=json)
 plan: install
 	$(BIN)/llmdeploy plan $(STACK) --format $(FORMAT)
 
 ## test: the whole test suite
-test: install
+test: install install-bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
@@ -49,8 +67,9 @@ typecheck: install
 check-all: lint typecheck test
 
 ## bench: performance figures (printed, never asserted)
-bench: install
+bench: install install-bench
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_error.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
