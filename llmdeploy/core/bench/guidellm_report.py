@@ -27,7 +27,7 @@ def _path(document: Any, *keys: str | int) -> Any:
             where = ".".join(str(k) for k in keys)
             raise BenchInputError(
                 f"GuideLLM report: {where}: missing; accepted: a report of version {REPORT_VERSION} "
-                "(pin guidellm as pyproject's bench extra does)"
+                "(install the GuideLLM that bench/guidellm-requirements.txt pins: make bench-venv)"
             ) from None
     return value
 
@@ -74,7 +74,7 @@ def levels_from_report(report: Any) -> tuple[str, list[LevelResult]]:
     if version != REPORT_VERSION:
         raise BenchInputError(
             f"GuideLLM report: metadata.version: found {version!r}; accepted: {REPORT_VERSION} "
-            "(pin guidellm as pyproject's bench extra does)"
+            "(install the GuideLLM that bench/guidellm-requirements.txt pins: make bench-venv)"
         )
     levels = [level_from_benchmark(benchmark) for benchmark in _path(report, "benchmarks")]
     return str(_path(report, "metadata", "guidellm_version")), sorted(levels, key=lambda lv: lv.concurrency)
