@@ -11,17 +11,33 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmdeploy.cli.ops.aws import OpsError
 from llmdeploy.core.bench.compare import labels
 from llmdeploy.core.bench.result import BenchRun
 
 
-def _figure(runs: Sequence[BenchRun]):  # type: ignore[no-untyped-def]
-    import matplotlib
+def _pyplot():  # type: ignore[no-untyped-def]
+    try:
+        import matplotlib
+    except ImportError:
+        raise OpsError(
+            "matplotlib is not installed: bench draws its plots with it",
+            "install the bench extra: pip install -e '.[bench]' (make install-bench)",
+        ) from None
 
     matplotlib.use("Agg")  # no display: files only
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
+    return pyplot
+
+
+def require_matplotlib() -> None:
+    """Before a run, not after it: a missing plotting library must not cost a sweep's results."""
+    _pyplot()
+
+
+def _figure(runs: Sequence[BenchRun]):  # type: ignore[no-untyped-def]
+    figure, axes = _pyplot().subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
     panels = (
         (axes[0][0], "TTFT (ms)", lambda lv: lv.ttft_ms),
         (axes[0][1], "ITL (ms)", lambda lv: lv.itl_ms),
@@ -58,20 +74,16 @@ def _figure(runs: Sequence[BenchRun]):  # type: ignore[no-untyped-def]
 
 
 def write_png(runs: Sequence[BenchRun], path: Path) -> None:
-    from matplotlib import pyplot
-
     figure = _figure(runs)
     figure.savefig(path, dpi=100)
-    pyplot.close(figure)
+    _pyplot().close(figure)
 
 
 def svg_of(runs: Sequence[BenchRun]) -> str:
-    from matplotlib import pyplot
-
     figure = _figure(runs)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
-    pyplot.close(figure)
+    _pyplot().close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.bench.guidellm import find_guidellm, run_guidellm
+from llmdeploy.cli.bench.plots import require_matplotlib, write_html, write_png
 from llmdeploy.cli.bench.probe import check_model_served, served_models
 from llmdeploy.cli.ops.aws import OpsError
 from llmdeploy.cli.ops.outputs import stack_outputs
@@ -249,6 +250,7 @@ def _version() -> str:
 
 def handle_bench(args: argparse.Namespace) -> int:
     request = read_request(args)
+    require_matplotlib()
     target, tokenizer = read_target(args)
     api_key = os.environ.get(API_KEY_ENV) or None
     check_model_served(target.endpoint, target.model, served_models(target.endpoint, api_key))
@@ -306,8 +308,6 @@ def show(run: BenchRun, format_: str) -> None:
 
 
 def write_results(runs: Sequence[BenchRun], out: Path, title: str) -> None:
-    from llmdeploy.cli.bench.plots import write_html, write_png
-
     try:
         out.mkdir(parents=True, exist_ok=True)
         if len(runs) == 1:
