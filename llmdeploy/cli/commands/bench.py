@@ -212,7 +212,7 @@ def read_target(args: argparse.Namespace) -> tuple[Target, str]:
         )
     found_capacity = outputs.get("capacity")
     capacity: dict[str, Any] = found_capacity if isinstance(found_capacity, dict) else {}
-    settings = _stack_settings(program_dir, args.stack) if outputs else None
+    settings = _stack_settings(program_dir, args.stack) if outputs and args.stack else None
     instances = args.instances if args.instances is not None else _stack_size(settings, capacity)
     on_demand = args.on_demand
     if on_demand is None and settings is not None and getattr(settings, "use_spot", False):
