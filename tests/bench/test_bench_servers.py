@@ -220,12 +220,12 @@ def test_llama_cpp_server_is_benched_and_the_gate_fails(
     )
     run = load_run((out / "bench.json").read_text(), "bench.json")
     assert run.target.engine == "llama.cpp" and run.slo_max_concurrency is None
-    # The server decodes one stream at a time: four streams queue behind each other. The tiny
-    # random model sometimes ends a reply at once, which GuideLLM counts as an error (an empty
-    # response): bench reports what GuideLLM counted.
+    # Each level stops at 8 requests or 30 s. The server decodes one stream at a time: four streams
+    # queue behind each other. The tiny random model sometimes ends a reply at once, which GuideLLM
+    # counts as an error (an empty response): bench reports what GuideLLM counted.
     one, four = run.levels
     for level in (one, four):
-        assert level.requests_completed > 0 and level.requests_completed + level.requests_errored == 8
+        assert level.requests_completed > 0 and level.requests_completed + level.requests_errored <= 8
         finished = level.requests_completed + level.requests_errored
         assert level.error_rate == pytest.approx(level.requests_errored / finished)
         assert level.output_tokens_per_second > 0 and level.ttft_ms is not None
