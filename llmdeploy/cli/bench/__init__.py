@@ -1,0 +1,1 @@
+"""`llmdeploy bench`'s impure half: probe the endpoint, drive GuideLLM, draw the plots."""
