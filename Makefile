@@ -1,4 +1,7 @@
 # Every target sets itself up: a virtualenv in $(VENV) with the pinned install.
+# Two steps, so planning never waits for the test tools: `install` is the runtime only (wheels,
+# no compiler, what `make plan` needs); `install-dev` adds the dev extras (pytest, linters, and
+# llama-cpp-python, which compiles from source) for test, lint, typecheck and bench.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,9 +9,10 @@ STACK ?= dev
 FORMAT ?= text
 PYTEST_ARGS ?=
 
-.PHONY: install awsguard plan test lint lint-imports lint-workflows typecheck check-all bench clean
+.PHONY: install install-dev awsguard plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 AWSGUARD := policies/awsguard
 ## awsguard: Pulumi's AWSGuard pack from its committed lock (needs Node.js and npm)
@@ -21,6 +25,10 @@ $(AWSGUARD)/node_modules/.installed: $(AWSGUARD)/package-lock.json
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --only-binary=:all: -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -35,7 +43,7 @@ WORKERS ?= auto
 TIER ?=
 
 ## test: the whole test suite, in parallel (make test TIER=unit for one tier, WORKERS=0 for serial)
-test: install awsguard
+test: install-dev awsguard
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(if $(TIER),-m $(TIER)) $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
@@ -43,7 +51,7 @@ lint: lint-workflows lint-imports
 	$(BIN)/ruff format --check .
 
 ## lint-imports: layers point down (pyproject's import-linter contracts); the pack imports from its own folder
-lint-imports: install
+lint-imports: install-dev
 	PYTHONPATH=policies $(BIN)/lint-imports
 
 # actionlint runs shellcheck on every workflow `run:` script, but silently skips that when it
@@ -52,18 +60,18 @@ WORKFLOWS ?= $(wildcard .github/workflows/*.yml)
 SHELL_SCRIPTS ?= $(wildcard .github/scripts/*.sh)
 
 ## lint-workflows: actionlint (with shellcheck) on the workflows, shellcheck on their scripts
-lint-workflows: install
+lint-workflows: install-dev
 	$(BIN)/actionlint -shellcheck=$(abspath $(BIN)/shellcheck) $(WORKFLOWS)
 	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 ## check-all: what CI runs
 check-all: lint typecheck test
 
 ## bench: performance figures (printed, never asserted)
-bench: install
+bench: install-dev
 	$(BIN)/python bench/run.py
 
 clean:
