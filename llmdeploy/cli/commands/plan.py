@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
@@ -33,6 +34,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def warn_example_values(program: str, stack: str) -> None:
+    """One stderr line per example value still in the stack file (the plan itself is unchanged)."""
+    from llmdeploy.cli.examples import example_values
+    from llmdeploy.cli.stackfile import load_yaml
+
+    stack_file = Path(program) / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        return
+    document = load_yaml(stack_file)
+    for found in example_values(document if isinstance(document, dict) else {}):
+        print(found.line(stack_file.name), file=sys.stderr)
+
+
 def handle(args: argparse.Namespace) -> int:
     try:
         run = run_program(args.program, args.stack)
@@ -44,5 +58,6 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     for level, message in run.log:
         print(f"{level}: {message}", file=sys.stderr)
+    warn_example_values(args.program, args.stack)
     sys.stdout.write(render(plan_document(run), args.format))
     return 0
