@@ -22,13 +22,18 @@ $(AWSGUARD)/node_modules/.installed: $(AWSGUARD)/package-lock.json
 	cd $(AWSGUARD) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# uv (pinned, from PyPI into the venv itself, so nothing outside it is needed) installs the
+# runtime in seconds where pip takes about two minutes; wheels only, so no compiler is needed.
+UV_VERSION := 0.13.8
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --only-binary=:all: -e .
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --only-binary :all: -e .
 	touch $@
 
+# pip, not uv, for the extras: llama-cpp-python builds from source (CMake, a C compiler).
 $(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
