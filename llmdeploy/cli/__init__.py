@@ -9,21 +9,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-# Each module registers one subcommand; its handler returns the exit code.
-COMMAND_MODULES = (
-    "llmdeploy.cli.commands.plan",
-    "llmdeploy.cli.commands.diff",
-    "llmdeploy.cli.commands.catalog",
-    "llmdeploy.cli.commands.capacity",
-    "llmdeploy.cli.commands.models",
-    "llmdeploy.cli.commands.check",
-    "llmdeploy.cli.commands.preflight",
-    "llmdeploy.cli.commands.verify",
-    "llmdeploy.cli.commands.rollout",
-)
+from llmdeploy.cli.commands import SUMMARIES
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only `command`'s module is imported (None: none of them).
+
+    The other subcommands are listed with their summaries, so `llmdeploy --help` and a
+    misspelt command read the same as before, without a second of imports.
+    """
     parser = argparse.ArgumentParser(
         prog="llmdeploy",
         description="Offline plan and policy checks, capacity planning, preflight, verify "
@@ -36,9 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
         "may be given anywhere on the line",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    for name, summary in SUMMARIES.items():
+        if name == command:
+            importlib.import_module(f"llmdeploy.cli.commands.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
+
+
+def _command_named(arguments: Sequence[str]) -> str | None:
+    """The subcommand on the line: the first argument that is not an option, if it is one."""
+    first = next((argument for argument in arguments if not argument.startswith("-")), None)
+    return first if first in SUMMARIES else None
 
 
 # Environment variables whose values are credentials: masked in every error line and traceback.
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A global flag that works after the subcommand too (`llmdeploy diff a b --debug`).
     debug = "--debug" in arguments
     arguments = [argument for argument in arguments if argument != "--debug"]
-    args = build_parser().parse_args(arguments)
+    args = build_parser(_command_named(arguments)).parse_args(arguments)
     from llmdeploy.cli.deadline import DeadlineExceeded
     from llmdeploy.cli.stackfile import StackFileError
 

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from llmdeploy.cli.args import add_deadline_argument, fraction
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.deadline import deadline
 from llmdeploy.core.capacity import (
     GIB,
@@ -30,7 +31,7 @@ from llmdeploy.core.gpus import catalogue
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "capacity",
-        help="estimate whether a model fits an instance type, its KV cache and its cost",
+        help=SUMMARIES["capacity"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -20,6 +20,7 @@ from llmdeploy.cli.check import (
     read_policy_config,
     stack_policy_config,
 )
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 
@@ -27,7 +28,7 @@ from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="run the policy pack over a stack, with no cloud, CLI or Docker",
+        help=SUMMARIES["check"],
         description="Run a stack's Pulumi program under the SDK's mock monitor, then run the policy pack "
         "in its own process over the Analyzer protocol, as `pulumi preview --policy-pack` does. Exit 1 on "
         "any mandatory violation, 2 if the program, the pack or the policy config cannot be used.",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.mockrun import ProgramError, ProgramRefused, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 
@@ -24,7 +25,7 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="show what a stack would create, with no cloud, CLI or Docker",
+        help=SUMMARIES["plan"],
         description="Run a stack's Pulumi program under the SDK's mock monitor and print "
         "every resource it declares and its outputs. Secrets show as [secret], values "
         "known only after deploy as [computed].",

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmdeploy.cli import mask_secrets
 from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
 from llmdeploy.cli.deadline import deadline
@@ -34,7 +35,7 @@ API_KEY_ENV = "LLMDEPLOY_API_KEY"
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "verify",
-        help="check a deployed stack: targets or instance, models, chat, streaming, health, metrics",
+        help=SUMMARIES["verify"],
         description="Read the stack's outputs (from `pulumi stack output --json` when the Pulumi CLI "
         "is installed, else from --outputs FILE or the arguments below), check the instance state "
         "(staging) or target health (prod), then call the endpoint with the openai client: list "
