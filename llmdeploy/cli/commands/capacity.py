@@ -131,7 +131,7 @@ def render_text(assessment: CapacityAssessment) -> str:
         ("KV cache tokens", f"{est.kv_cache_tokens:,}"),
         (
             "max-model-len",
-            f"{est.max_model_len:,} ({'chosen to fit' if assessment.max_model_len_chosen else 'set'}; "
+            f"{est.max_model_len:,} ({assessment.max_model_len_source}; "
             f"the model's own is {arch.max_position_embeddings:,})",
         ),
         ("sequences", f"{est.concurrent_sequences} at max-model-len (max-num-seqs {est.max_num_seqs})"),
