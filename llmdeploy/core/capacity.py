@@ -62,7 +62,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from llmdeploy.core.gpus import GpuInstanceType, catalogue, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.gpus import (
+    GpuInstanceType,
+    catalogue,
+    gpu_instance_type,
+    gpu_instance_type_names,
+    nearest_gpu_instance_types,
+)
 from llmdeploy.core.models import (
     ModelArchitecture,
     ModelConfigError,
@@ -540,7 +546,7 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
     if instance is None:
         assessment.problems.append(
             f"llmdeploy:{keys.instance_type}: found {request.instance_type!r}; accepted: a GPU instance type "
-            f"of the catalogue ({', '.join(gpu_instance_type_names()[:6])}, ...)"
+            f"of the catalogue (nearest: {', '.join(nearest_gpu_instance_types(request.instance_type))})"
         )
         return assessment
     assessment.instance = instance
