@@ -84,6 +84,15 @@ class ProgramRun:
     log: list[tuple[str, str]] = field(default_factory=list)
 
 
+def describe_resource_count(declared: int) -> str:
+    """How every command counts a stack's resources: as `pulumi preview` does, the stack included.
+
+    `declared` is what the program registers (the plan's list); the root `pulumi:pulumi:Stack`
+    resource is the one more that Pulumi creates and the policy pack analyzes.
+    """
+    return f"{declared + 1} resources (the stack and the {declared} it declares)"
+
+
 def _is_secret(value: struct_pb2.Value) -> bool:
     return (
         value.WhichOneof("kind") == "struct_value"
