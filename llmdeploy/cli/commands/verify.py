@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
         description="Read the stack's outputs (from `pulumi stack output --json` when the Pulumi CLI "
         "is installed, else from --outputs FILE or the arguments below), check the instance state "
         "(staging) or target health (prod; dev has neither), then call the endpoint with the openai "
-        "client: list models, one chat completion, one streamed completion with its time to first token; GET the "
+        "client: list models, one chat completion, one streamed completion with its time to first "
+        "token; GET the "
         f"health URL; in prod, check /metrics is not public. An API key is read from ${API_KEY_ENV}. "
         "Exits 1 on any failure.",
     )
