@@ -1,7 +1,7 @@
 # Every target sets itself up: a virtualenv in $(VENV) with the pinned install.
 # Two steps, so planning never waits for the test tools: `install` is the runtime only (wheels,
 # no compiler, what `make plan` needs); `install-dev` adds the dev extras (pytest, linters, and
-# llama-cpp-python, which compiles from source) for test, lint, typecheck and bench.
+# llama-cpp-python, which compiles from source) for test, lint and typecheck.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -75,8 +75,8 @@ typecheck: install-dev
 ## check-all: what CI runs
 check-all: lint typecheck test
 
-## bench: performance figures (printed, never asserted)
-bench: install-dev
+## bench: performance figures (never asserted), written into README.md's table with date and machine
+bench: install
 	$(BIN)/python bench/run.py
 
 clean:
