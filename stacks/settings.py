@@ -56,7 +56,7 @@ from llmdeploy.core.engines import (
     version_tuple,
     vllm_drains,
 )
-from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, nearest_gpu_instance_types
 from llmdeploy.core.schedule import ServingHours
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
@@ -288,16 +288,6 @@ WorkspaceArn = Annotated[
         "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef",
     ),
 ]
-
-
-def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
-    """GPU types to suggest for an unknown one: same size first (m5.xlarge -> g5.xlarge), then spelling."""
-    known = gpu_instance_type_names()
-    size = name.rsplit(".", 1)[-1]
-    same_size = [t for t in known if t.rsplit(".", 1)[-1] == size]
-    ranked = difflib.get_close_matches(name, same_size, n=count, cutoff=0.0)
-    ranked += [t for t in difflib.get_close_matches(name, known, n=count, cutoff=0.0) if t not in ranked]
-    return ranked[:count]
 
 
 def hf_token_secret_name_for(project: str, stack: str) -> str:
@@ -1083,8 +1073,10 @@ def _lines_from(
         value = _raw_at(raw, loc)
         found = "[secret]" if loc and str(loc[0]) in secret_keys else _display(value)
         if item["type"] == "extra_forbidden":
-            guess = difflib.get_close_matches(str(loc[0]), known, n=1)
-            hint = f" (did you mean {PROJECT}:{guess[0]}?)" if guess else ""
+            # Case-insensitive: `InstanceType` is one letter from instanceType, not four.
+            by_lower = {name.lower(): name for name in known}
+            guess = difflib.get_close_matches(str(loc[0]).lower(), list(by_lower), n=1)
+            hint = f" (did you mean {PROJECT}:{by_lower[guess[0]]}?)" if guess else ""
             lines.append(f"{key}: found an unknown key{hint}; accepted keys: {', '.join(known)}")
         elif item["type"] == "missing":
             lines.append(f"{key}: found nothing; accepted: {_describe(model, loc)}")

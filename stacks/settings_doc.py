@@ -1,6 +1,6 @@
-"""Settings reference tables for the README, generated from the models (checked by a test).
+"""Settings reference tables in docs/settings.md, generated from the models (checked by a test).
 
-python -m stacks.settings_doc          # rewrite README.md's tables in place
+python -m stacks.settings_doc          # rewrite docs/settings.md's tables in place
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from stacks.settings import PROJECT, SETTINGS_BY_KIND
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
 
 def settings_table(kind: str) -> str:
@@ -33,17 +33,26 @@ def settings_table(kind: str) -> str:
     return "\n".join(rows)
 
 
-def render_readme(text: str) -> str:
+class MissingTable(ValueError):
+    """The document has no place for a kind's table: a kind would go undocumented."""
+
+
+def render_settings_doc(text: str) -> str:
+    """`text` with each kind's table between its markers; every kind must have a pair."""
     for kind in SETTINGS_BY_KIND:
         start, end = f"<!-- settings:{kind} -->", f"<!-- /settings:{kind} -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        if len(pattern.findall(text)) != 1:
+            raise MissingTable(
+                f"{SETTINGS_DOC.name}: found no single {start} ... {end} pair; accepted: one per kind"
+            )
         replacement = f"{start}\n{settings_table(kind)}\n{end}"
         text = pattern.sub(lambda _match: replacement, text)  # noqa: B023 - used at once, inside the loop
     return text
 
 
 def main() -> int:
-    README.write_text(render_readme(README.read_text()))
+    SETTINGS_DOC.write_text(render_settings_doc(SETTINGS_DOC.read_text()))
     return 0
 
 

@@ -91,3 +91,23 @@ def test_an_unknown_model_offline_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("llmdeploy:model: found 'acme/unknown'")
+
+
+def test_max_model_len_is_never_called_set_when_nobody_set_it(tmp_path: Path) -> None:
+    """70B on one A10G fits at no length: the estimate at the shortest tried says so, not "set"."""
+    unset = capacity(
+        "--model", "meta-llama/Llama-3.1-70B-Instruct", "--instance-type", "g5.xlarge", tmp_path=tmp_path
+    )
+    line = next(line for line in unset.stdout.splitlines() if "max-model-len " in line)
+    assert "(not set; the shortest llmdeploy tries, which does not fit;" in line, unset.stdout
+    given = capacity(
+        "--model",
+        "meta-llama/Llama-3.1-70B-Instruct",
+        "--instance-type",
+        "g5.xlarge",
+        "--max-model-len",
+        "2048",
+        tmp_path=tmp_path,
+    )
+    line = next(line for line in given.stdout.splitlines() if "max-model-len " in line)
+    assert "2,048 (set;" in line, given.stdout

@@ -62,7 +62,7 @@ def test_the_token_is_a_secret_and_its_name_comes_from_project_and_stack() -> No
         (
             {"instanceType": "t3.large"},
             "llmdeploy:instanceType: found 't3.large'; accepted: a GPU instance type from the catalogue "
-            "(nearest: g6.xlarge, g5.xlarge, p5.4xlarge)",
+            "(nearest: g5.xlarge, g6.xlarge, g5.2xlarge)",
         ),
         (
             {"modelNeedsToken": "true"},

@@ -312,7 +312,7 @@ def test_a_private_instance_goes_in_a_private_subnet_and_answers_on_its_private_
         (
             {"instanceType": "m5.xlarge"},
             "llmdeploy:instanceType: found 'm5.xlarge'; accepted: a GPU instance type from the catalogue "
-            "(nearest: g5.xlarge, g6.xlarge, g6e.xlarge)",
+            "(nearest: g5.xlarge, g6.xlarge, g5.2xlarge)",
         ),
         (
             {"modelNeedsToken": "true"},

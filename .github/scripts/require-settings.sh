@@ -5,7 +5,7 @@ set -euo pipefail
 missing=0
 for name in "$@"; do
   if [ -z "${!name:-}" ]; then
-    echo "::error::$name: found nothing; accepted: the repository or environment setting of that name (README, \"CI and pull requests\")"
+    echo "::error::$name: found nothing; accepted: the repository or environment setting of that name (docs/ci.md, \"What to create once\")"
     missing=1
   fi
 done

@@ -9,32 +9,20 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.masking import MASKER, MaskingStream
 
-# Each module registers one subcommand; its handler returns the exit code.
-COMMAND_MODULES = (
-    "llmdeploy.cli.commands.plan",
-    "llmdeploy.cli.commands.diff",
-    "llmdeploy.cli.commands.catalog",
-    "llmdeploy.cli.commands.capacity",
-    "llmdeploy.cli.commands.models",
-    "llmdeploy.cli.commands.check",
-    "llmdeploy.cli.commands.preflight",
-    "llmdeploy.cli.commands.verify",
-    "llmdeploy.cli.commands.rollout",
-    "llmdeploy.cli.commands.bench",
-)
 
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only `command`'s module is imported (None: none of them).
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line, or only the subcommand `only` (each module is named as its command).
-
-    Importing every command costs a second (openai, boto3) that `plan` and `check` do not need.
+    The other subcommands are listed with their summaries, so `llmdeploy --help` and a
+    misspelt command read the same as before, without a second of imports.
     """
     parser = argparse.ArgumentParser(
         prog="llmdeploy",
-        description="Offline plan and policy checks, capacity planning, preflight, verify "
-        "and rollout for LLM serving stacks built with Pulumi.",
+        description="Offline plan and policy checks, capacity planning, preflight, verify, rollout "
+        "and load tests for LLM serving stacks built with Pulumi.",
     )
     parser.add_argument(
         "--debug",
@@ -43,10 +31,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "may be given anywhere on the line",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        if only is None or module_name.rsplit(".", 1)[1] == only:
-            importlib.import_module(module_name).register(subparsers)
+    for name, summary in SUMMARIES.items():
+        if name == command:
+            importlib.import_module(f"llmdeploy.cli.commands.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
+
+
+def _command_named(arguments: Sequence[str]) -> str | None:
+    """The subcommand on the line: the first argument that is not an option, if it is one."""
+    first = next((argument for argument in arguments if not argument.startswith("-")), None)
+    return first if first in SUMMARIES else None
 
 
 # Exit codes, as the README documents them: 1 is a policy or settings verdict, 2 "could not run".
@@ -62,32 +58,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # A global flag that works after the subcommand too (`llmdeploy diff a b --debug`).
     debug = "--debug" in arguments
-    words = [argument for argument in arguments if argument != "--debug"]
+    arguments = [argument for argument in arguments if argument != "--debug"]
     # Every line any command prints passes the one masker (llmdeploy/cli/masking.py).
     MASKER.add_environment()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = MaskingStream(saved[0]), MaskingStream(saved[1])
     command = "llmdeploy"
-    # Imported here, with the command's own modules: `llmdeploy --help` stays fast.
-    from llmdeploy.cli.deadline import DeadlineExceeded
-    from llmdeploy.cli.stackfile import StackFileError
-
     try:
-        known = {name.rsplit(".", 1)[1] for name in COMMAND_MODULES}
-        args = build_parser(words[0] if words and words[0] in known else None).parse_args(words)
+        args = build_parser(_command_named(arguments)).parse_args(arguments)
         command = args.command
-        return int(args.handler(args))
+        # Imported with the command's own modules, not before: `llmdeploy --help` stays fast.
+        from llmdeploy.cli.deadline import DeadlineExceeded
+        from llmdeploy.cli.stackfile import StackFileError
+
+        try:
+            return int(args.handler(args))
+        except StackFileError as error:
+            print(f"error: {MASKER.text(str(error))}", file=sys.stderr)
+            return EXIT_COULD_NOT_RUN
+        except DeadlineExceeded as error:
+            print(f"error: {error.report()}", file=sys.stderr)
+            return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except StackFileError as error:
-        print(f"error: {MASKER.text(str(error))}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
-    except DeadlineExceeded as error:
-        print(f"error: {error.report()}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
     except (Exception, RecursionError, MemoryError) as error:
         if debug:
             print(MASKER.text(traceback.format_exc()), file=sys.stderr, end="")

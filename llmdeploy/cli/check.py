@@ -43,7 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 from llmdeploy.cli import wire
 from llmdeploy.cli.inputfile import InputFileError, parse_json, read_bounded_text
 from llmdeploy.cli.masking import MASKER, Masker
-from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource
+from llmdeploy.cli.mockrun import STACK_TYPE, ProgramRun, RecordedResource, describe_resource_count
 from llmdeploy.cli.violations import Violation
 from llmdeploy.core.stack_kinds import STACK_KINDS
 
@@ -742,7 +742,7 @@ def format_json(result: CheckResult) -> str:
 def format_text(result: CheckResult, run: ProgramRun, config_source: str) -> str:
     lines = [
         f"Policy pack {result.pack} {result.version}: {result.policies} policies over "
-        f"{result.resources} resources of stack {run.stack} (project {run.project})",
+        f"{describe_resource_count(len(run.resources))} of stack {run.stack} (project {run.project})",
         f"Policy config: {config_source}",
     ]
     for violation in result.violations:

@@ -62,6 +62,15 @@ class ProgramRefused(Exception):
         self.run = run
 
 
+def describe_resource_count(declared: int) -> str:
+    """How every command counts a stack's resources: as `pulumi preview` does, the stack included.
+
+    `declared` is what the program registers (the plan's list); the root `pulumi:pulumi:Stack`
+    resource is the one more that Pulumi creates and the policy pack analyzes.
+    """
+    return f"{declared + 1} resources (the stack and the {declared} it declares)"
+
+
 class OfflineMocks(mocks.Mocks):
     """What a provider would answer during preview, for any program.
 

@@ -20,7 +20,7 @@ import gzip
 import json
 from typing import Any
 
-from llmdeploy.cli.mockrun import ProgramRun, plain_struct
+from llmdeploy.cli.mockrun import ProgramRun, describe_resource_count, plain_struct
 
 FORMATS = ("text", "json", "markdown")
 
@@ -116,7 +116,8 @@ def _short_parent(document: dict[str, Any], parent: str | None) -> str:
 
 def format_text(document: dict[str, Any]) -> str:
     resources = document["resources"]
-    lines = [f"Stack {document['stack']} (project {document['project']}): {len(resources)} resources"]
+    count = describe_resource_count(len(resources))
+    lines = [f"Stack {document['stack']} (project {document['project']}): {count}"]
     for resource in resources:
         parent = _short_parent(document, resource["parent"])
         where = f"  (in {parent})" if parent else ""
@@ -136,7 +137,8 @@ def _md_cell(value: Any) -> str:
 def format_markdown(document: dict[str, Any]) -> str:
     resources = document["resources"]
     lines = [
-        f"### Stack `{document['stack']}` (project `{document['project']}`): {len(resources)} resources",
+        f"### Stack `{document['stack']}` (project `{document['project']}`): "
+        f"{describe_resource_count(len(resources))}",
         "",
         "| Type | Name | Parent |",
         "| --- | --- | --- |",

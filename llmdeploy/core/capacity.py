@@ -63,7 +63,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from llmdeploy.core.cold_start import ColdStartBudget, StartKind, WeightSource, cold_start_budget
-from llmdeploy.core.gpus import GpuInstanceType, catalogue, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.gpus import (
+    GpuInstanceType,
+    catalogue,
+    gpu_instance_type,
+    gpu_instance_type_names,
+    nearest_gpu_instance_types,
+)
 from llmdeploy.core.models import (
     ModelArchitecture,
     ModelConfigError,
@@ -236,10 +242,22 @@ class CapacityAssessment:
     architecture: ModelArchitecture | None = None
     instance: GpuInstanceType | None = None
     max_model_len_chosen: bool = False
+    # Unset, and not even the shortest length llmdeploy would choose fits: the estimate is at
+    # that length, which nobody set and nothing chose.
+    max_model_len_tried: bool = False
 
     @property
     def max_model_len(self) -> int | None:
         return self.estimate.max_model_len if self.estimate else None
+
+    @property
+    def max_model_len_source(self) -> str:
+        """Where the estimate's max-model-len came from, as the plan and `capacity` say it."""
+        if self.max_model_len_chosen:
+            return "chosen to fit"
+        if self.max_model_len_tried:
+            return "not set; the shortest llmdeploy tries, which does not fit"
+        return "set"
 
     def output(self) -> dict[str, Any]:
         """The `capacity` stack output: small, stable, JSON-friendly."""
@@ -260,7 +278,7 @@ class CapacityAssessment:
             "gpus": f"{est.gpu_count} x {est.gpu_model} ({est.gpu_memory_bytes // MIB} MiB)",
             "tensor_parallel_size": est.tensor_parallel_size,
             "max_model_len": est.max_model_len,
-            "max_model_len_source": "chosen to fit" if self.max_model_len_chosen else "set",
+            "max_model_len_source": self.max_model_len_source,
             "weights_gib_per_gpu": round(est.weight_bytes / GIB, 2),
             "kv_cache_gib_per_gpu": round(max(est.kv_budget_bytes, 0) / GIB, 2),
             "kv_bytes_per_token": est.kv_bytes_per_token_model,
@@ -552,7 +570,7 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
     if instance is None:
         assessment.problems.append(
             f"llmdeploy:{keys.instance_type}: found {request.instance_type!r}; accepted: a GPU instance type "
-            f"of the catalogue ({', '.join(gpu_instance_type_names()[:6])}, ...)"
+            f"of the catalogue (nearest: {', '.join(nearest_gpu_instance_types(request.instance_type))})"
         )
         return assessment
     assessment.instance = instance
@@ -593,6 +611,7 @@ def assess_capacity(request: CapacityRequest) -> CapacityAssessment:
         chosen = choose_max_model_len(arch, instance, request)
         if chosen is None:
             assessment.estimate = estimate(arch, instance, request, MIN_CHOSEN_MAX_MODEL_LEN)
+            assessment.max_model_len_tried = True
             assessment.problems.append(_instance_problem(assessment.estimate, arch, request, instance))
             return assessment
         assessment.max_model_len_chosen = True

@@ -156,3 +156,30 @@ def gpu_instance_type(name: str) -> GpuInstanceType | None:
 
 def gpu_instance_type_names() -> list[str]:
     return sorted(catalogue().instance_types)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions from `a` to `b`."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
+    """GPU types to suggest for an unknown one, closest first, ignoring case and outer spaces.
+
+    Closeness is the edit distance (`G5.XLARGE` and `g5.xlarg` are one step or none from
+    g5.xlarge); among equally close types, the same size first (m5.xlarge -> g5.xlarge), then
+    the name, so the order never depends on the catalogue's.
+    """
+    wanted = name.strip().lower()
+    size = wanted.rsplit(".", 1)[-1]
+
+    def closeness(known: str) -> tuple[int, bool, str]:
+        return edit_distance(wanted, known), known.rsplit(".", 1)[-1] != size, known
+
+    return sorted(gpu_instance_type_names(), key=closeness)[:count]

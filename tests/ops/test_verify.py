@@ -447,14 +447,48 @@ def test_bad_outputs_file(
 def test_kind_comes_from_the_stack_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: llmdeploy\nruntime: python\n")
     (tmp_path / "Pulumi.gpu-eu.yaml").write_text("config:\n  llmdeploy:kind: dev\n")
-    code, _, err = run_verify(capsys, "gpu-eu", "--program", str(tmp_path), "--endpoint", "http://h/v1")
+    # A dev stack by its config: no instance or target check, and the endpoint is what fails.
+    code, checks, _ = run_verify(
+        capsys,
+        "gpu-eu",
+        "--program",
+        str(tmp_path),
+        "--endpoint",
+        f"http://127.0.0.1:{closed_port()}/v1",
+        "--model",
+        "m",
+    )
     assert code == 1
-    assert err.startswith("error: llmdeploy:kind: found 'dev'; accepted: one of staging, prod"), err
+    assert (checks["instance"]["detail"], checks["models"]["status"]) == ("dev stack: see targets", "fail")
     code, _, err = run_verify(
         capsys, "gpu-us", "--program", str(tmp_path / "nowhere"), "--endpoint", "http://h/v1"
     )
     assert code == 1
-    assert "pass --kind staging or --kind prod" in err
+    assert "pass --kind (dev, staging, prod)" in err
+
+
+def test_dev_stack_that_serves_passes(
+    llama_server: LlamaServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dev: Ollama's OpenAI endpoint, with no key and no metrics; llama.cpp's server stands in for it
+    (the same OpenAI API; Ollama itself needs a Docker engine). No AWS is asked anything."""
+    monkeypatch.delenv("LLMDEPLOY_API_KEY", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "no-aws-is-called")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    code, checks, _ = run_verify(capsys, *endpoint_args(tmp_path, llama_server, "dev"))
+    assert statuses(checks) == {
+        "instance": "skip",
+        "targets": "skip",
+        "models": "pass",
+        "chat": "pass",
+        "stream": "pass",
+        "health": "pass",
+        "metrics-private": "skip",
+    }, explain(checks)
+    assert code == 0
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from llmdeploy.cli.args import add_deadline_argument, fraction
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.deadline import deadline
 from llmdeploy.core.capacity import (
     GIB,
@@ -31,7 +32,7 @@ from llmdeploy.core.gpus import catalogue
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "capacity",
-        help="estimate whether a model fits an instance type, its KV cache and its cost",
+        help=SUMMARIES["capacity"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -138,7 +139,7 @@ def render_text(assessment: CapacityAssessment) -> str:
         ("KV cache tokens", f"{est.kv_cache_tokens:,}"),
         (
             "max-model-len",
-            f"{est.max_model_len:,} ({'chosen to fit' if assessment.max_model_len_chosen else 'set'}; "
+            f"{est.max_model_len:,} ({assessment.max_model_len_source}; "
             f"the model's own is {arch.max_position_embeddings:,})",
         ),
         ("sequences", f"{est.concurrent_sequences} at max-model-len (max-num-seqs {est.max_num_seqs})"),

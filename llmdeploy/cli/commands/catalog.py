@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.core.gpus import (
     GpuInstanceType,
     catalogue_document,
@@ -47,7 +48,7 @@ def default_output() -> Path:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "catalog",
-        help="the GPU instance catalogue: regenerate it from EC2, or list it",
+        help=SUMMARIES["catalog"],
         description="The GPU instance catalogue that settings validation and capacity planning read.",
     )
     actions = parser.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

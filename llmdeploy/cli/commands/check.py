@@ -23,6 +23,7 @@ from llmdeploy.cli.check import (
     read_policy_config,
     stack_policy_config,
 )
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_run_arguments, ending_line, run_stack_program
 from llmdeploy.cli.mockrun import read_project
 
@@ -30,7 +31,7 @@ from llmdeploy.cli.mockrun import read_project
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="run the policy packs over a stack, with no cloud, CLI or Docker",
+        help=SUMMARIES["check"],
         description="Run a stack's Pulumi program in its own process against llmdeploy's offline engine, "
         "then run each policy pack in its own process over the Analyzer protocol, as `pulumi preview "
         "--policy-pack` does. Every resource the program registered is checked, however it ended. Exit 1 "

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.diff import (
     FORMATS,
     DiffInputError,
@@ -21,7 +22,7 @@ from llmdeploy.cli.inputfile import InputFileError, read_json_file
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "diff",
-        help="compare two plans (and their policy checks): what a change adds, removes and alters",
+        help=SUMMARIES["diff"],
         description="Compare two documents written by `llmdeploy plan STACK --format json`: "
         "resources added, removed, changed (with each changed input) and renamed, and changed "
         "stack outputs. With the matching `llmdeploy check STACK --format json` results, also the "

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.core.models import (
     ModelConfigError,
     architecture_from_config,
@@ -34,7 +35,7 @@ class FetchError(Exception):
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="model configs for offline plans (`models fetch`), weights to S3 (`models mirror`)",
+        help=SUMMARIES["models"],
         description="Model configs the capacity planner reads offline.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.check import run_secrets
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.engine import DEFAULT_TIMEOUT_SECONDS
 from llmdeploy.cli.masking import MASKER
 from llmdeploy.cli.mockrun import ProgramError, ProgramRun, execute_program
@@ -71,7 +73,7 @@ def ending_line(run: ProgramRun) -> str:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="show what a stack would create, with no cloud, CLI or Docker",
+        help=SUMMARIES["plan"],
         description="Run a stack's Pulumi program in its own process against llmdeploy's offline engine "
         "and print every resource it declares and its outputs. Secrets show as [secret], values "
         "known only after deploy as [computed]. Exit 1 if the program refuses its settings, 2 if it "
@@ -81,6 +83,19 @@ def register(subparsers: Any) -> None:
     add_run_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.set_defaults(handler=handle)
+
+
+def warn_example_values(program: str, stack: str) -> None:
+    """One stderr line per example value still in the stack file (the plan itself is unchanged)."""
+    from llmdeploy.cli.examples import example_values
+    from llmdeploy.cli.stackfile import load_yaml
+
+    stack_file = Path(program) / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        return
+    document = load_yaml(stack_file)
+    for found in example_values(document if isinstance(document, dict) else {}):
+        print(found.line(stack_file.name), file=sys.stderr)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -94,6 +109,7 @@ def handle(args: argparse.Namespace) -> int:
     if status == "timeout":
         print(ending_line(run), file=sys.stderr)
         return 2
+    warn_example_values(args.program, args.stack)
     sys.stdout.write(render(plan_document(run), args.format))
     if status != "completed":
         print(ending_line(run), file=sys.stderr)

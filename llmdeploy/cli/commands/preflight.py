@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.args import add_deadline_argument
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.deadline import deadline
 from llmdeploy.cli.ops.aws import OpsError, open_aws
@@ -25,7 +26,7 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "preflight",
-        help="check AWS quotas, instance offerings, AMI and secrets before `pulumi up`",
+        help=SUMMARIES["preflight"],
         description="Check with the AWS APIs what would make `pulumi up` of a staging or prod stack "
         "fail late: credentials and region, the instance type offered in the chosen zones, the GPU "
         "vCPU quota against the stack's size, the DLAMI parameter in the region and the Hugging Face "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
 from llmdeploy.cli.deadline import deadline
@@ -29,7 +30,7 @@ DEFAULTS = RefreshPreferences()
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "rollout",
-        help="start or follow an instance refresh of the prod Auto Scaling group, cancel or roll back",
+        help=SUMMARIES["rollout"],
         description="Replace the prod stack's instances with an Auto Scaling instance refresh and show "
         "its progress (a bar on a terminal, one line per change otherwise). With a refresh already "
         "under way, follow it instead of starting one. Exits 0 when the refresh ends as asked "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.args import add_deadline_argument, is_positive_seconds
+from llmdeploy.cli.commands import SUMMARIES
 from llmdeploy.cli.commands.plan import add_program_arguments
 from llmdeploy.cli.commands.preflight import add_aws_arguments
 from llmdeploy.cli.deadline import deadline
@@ -16,7 +17,7 @@ from llmdeploy.cli.masking import MASKER
 from llmdeploy.cli.ops.aws import Aws, OpsError, open_aws
 from llmdeploy.cli.ops.checks import any_failed, render_json, render_table
 from llmdeploy.cli.ops.outputs import stack_outputs
-from llmdeploy.cli.ops.stack import AWS_KINDS, has_project, read_stack, resolve_kind
+from llmdeploy.cli.ops.stack import has_project, read_stack, resolve_kind
 from llmdeploy.cli.ops.verify import (
     ENDPOINT_OUTPUT,
     HEALTH_URL_OUTPUT,
@@ -26,6 +27,7 @@ from llmdeploy.cli.ops.verify import (
     run_verify,
     verify_target_from_outputs,
 )
+from llmdeploy.core.stack_kinds import STACK_KINDS
 
 # Read from the environment, never from an argument: arguments land in shell history and `ps`.
 API_KEY_ENV = "LLMDEPLOY_API_KEY"
@@ -34,11 +36,12 @@ API_KEY_ENV = "LLMDEPLOY_API_KEY"
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "verify",
-        help="check a deployed stack: targets or instance, models, chat, streaming, health, metrics",
+        help=SUMMARIES["verify"],
         description="Read the stack's outputs (from `pulumi stack output --json` when the Pulumi CLI "
         "is installed, else from --outputs FILE or the arguments below), check the instance state "
-        "(staging) or target health (prod), then call the endpoint with the openai client: list "
-        "models, one chat completion, one streamed completion with its time to first token; GET the "
+        "(staging) or target health (prod; dev has neither), then call the endpoint with the openai "
+        "client: list models, one chat completion, one streamed completion with its time to first "
+        "token; GET the "
         f"health URL; in prod, check /metrics is not public. An API key is read from ${API_KEY_ENV}. "
         "Exits 1 on any failure.",
     )
@@ -49,7 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--health-url", metavar="URL")
     parser.add_argument("--target-group-arn", metavar="ARN", help="prod: the ALB target group")
     parser.add_argument("--instance-id", metavar="ID", help="staging: the EC2 instance")
-    parser.add_argument("--kind", choices=AWS_KINDS, help="default: the stack's kind")
+    parser.add_argument("--kind", choices=STACK_KINDS, help="default: the stack's kind")
     add_aws_arguments(parser)
     parser.add_argument(
         "--timeout",
@@ -86,7 +89,8 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     try:
         config = read_stack(program_dir, args.stack) if has_project(program_dir) else None
-        kind = resolve_kind(config, args.stack, args.kind, "verify")
+        # Every kind: dev's Ollama answers the same OpenAI API (no key, no metrics, no AWS checks).
+        kind = resolve_kind(config, args.stack, args.kind, "verify", STACK_KINDS)
         outputs: dict[str, Any] = {}
         if args.outputs is not None or args.endpoint is None:
             outputs = stack_outputs(args.stack, program_dir, args.outputs)

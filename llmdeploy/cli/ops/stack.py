@@ -80,25 +80,34 @@ def read_stack(program_dir: Path, stack: str) -> StackConfig:
     )
 
 
-def resolve_kind(config: StackConfig | None, stack: str, kind_argument: str | None, command: str) -> str:
-    """--kind, else the stack config's kind, else the stack's name; staging or prod only."""
-    kind = kind_argument or (config.kind if config else (stack if stack in AWS_KINDS else None))
+def resolve_kind(
+    config: StackConfig | None,
+    stack: str,
+    kind_argument: str | None,
+    command: str,
+    accepted: tuple[str, ...] = AWS_KINDS,
+) -> str:
+    """--kind, else the stack config's kind, else the stack's name; one of `accepted`."""
+    kind = kind_argument or (config.kind if config else (stack if stack in accepted else None))
+    choices = ", ".join(accepted)
     if kind is None:
         problem = (
             config.kind_problem
             if config
             else (
                 f"--kind: found nothing (no Pulumi.yaml here), and the stack name {stack!r} "
-                f"is not a stack kind; accepted: one of {', '.join(AWS_KINDS)}"
+                f"is not a stack kind; accepted: one of {choices}"
             )
         )
-        raise OpsError(problem, "pass --kind staging or --kind prod")
-    if kind not in AWS_KINDS:
+        raise OpsError(problem, f"pass --kind ({choices})")
+    if kind not in accepted:
         where = f"{config.namespace}:kind" if config and not kind_argument else "--kind"
-        raise OpsError(
-            f"{where}: found {kind!r}; accepted: one of {', '.join(AWS_KINDS)} "
-            f"(`llmdeploy {command}` works on the AWS stacks; dev runs on this machine)"
+        why = (
+            ""
+            if "dev" in accepted
+            else f" (`llmdeploy {command}` works on the AWS stacks; dev runs on this machine)"
         )
+        raise OpsError(f"{where}: found {kind!r}; accepted: one of {choices}{why}")
     return kind
 
 
