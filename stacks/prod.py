@@ -38,7 +38,7 @@ from stacks.resolve import METRIC_NAMESPACE, ProdSpec
 # What clients and the load balancer's probe need. Everything else, `/metrics`
 # above all, answers 404 at the load balancer.
 FORWARDED_PATHS = (f"{VLLM.openai_path}/*", VLLM.health_path)
-# Prometheus EC2 service discovery finds the instances by this tag (see README).
+# Prometheus EC2 service discovery finds the instances by this tag (see docs/observability.md).
 SCRAPE_TAG = "llmdeploy:prometheus-scrape"
 
 

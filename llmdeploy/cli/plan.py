@@ -1,6 +1,6 @@
 """`llmdeploy plan`: what a stack would create, from an offline run of its program.
 
-The JSON document is a stable, documented format (README, "Plan format"), since
+The JSON document is a stable, documented format (docs/plan-format.md), since
 `llmdeploy diff` compares two of them:
 
     {"stack": str, "project": str,
