@@ -81,7 +81,9 @@ def test_every_flag_we_pass_parses_with_the_values_we_mean() -> None:
 
 
 def test_minimal_options_parse_and_leave_out_what_is_unset() -> None:
-    argv = sglang_arguments(SglangOptions(model="m", served_model_name="m", tensor_parallel_size=1, context_length=8))
+    argv = sglang_arguments(
+        SglangOptions(model="m", served_model_name="m", tensor_parallel_size=1, context_length=8)
+    )
     parsed = parse(argv)
     assert parsed.revision is None and parsed.max_running_requests is None
 

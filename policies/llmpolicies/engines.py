@@ -5,7 +5,9 @@ facts it needs rather than importing the project that happens to sit next to
 it. Sources: vLLM docs (OpenAI server, `--port` default 8000, Prometheus
 `/metrics` on the API port); TGI launcher (`--prometheus-port`, env
 `PROMETHEUS_PORT`, default 9000, a separate listener since 3.3.0); Ollama has
-no metrics endpoint (ollama/ollama#3144).
+no metrics endpoint (ollama/ollama#3144); SGLang (`python -m sglang.launch_server`,
+server_args.py: `--port` default 30000, Prometheus `/metrics` on the API port with
+`--enable-metrics`, docs run its image with `--ipc=host`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class EngineFacts:
 VLLM = EngineFacts("vllm", "vLLM", 8000, "--port", None)
 TGI = EngineFacts("tgi", "TGI", 9000, "--prometheus-port", "PROMETHEUS_PORT")
 OLLAMA = EngineFacts("ollama", "Ollama", None, None, None)
-ENGINES = {facts.name: facts for facts in (VLLM, TGI, OLLAMA)}
+SGLANG = EngineFacts("sglang", "SGLang", 30000, "--port", None)
+ENGINES = {facts.name: facts for facts in (VLLM, TGI, OLLAMA, SGLANG)}
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,12 @@ DEFAULT_IMAGE_MAP: dict[str, str] = {
     "text-generation-inference*": "tgi",
     "huggingface-pytorch-tgi-inference": "tgi",
     "ollama": "ollama",
+    "sglang*": "sglang",
 }
 ENGINE_IMAGES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "More images to recognise: repository (or its last path segment, a prefix) -> engine "
-    "(vllm, tgi or ollama), for private builds and renamed mirrors.",
+    "(vllm, tgi, sglang or ollama), for private builds and renamed mirrors.",
 }
 # Tags that move: a redeploy may serve something no one reviewed.
 MOVING_TAGS = frozenset({"latest", "nightly", "main", "master", "dev", "edge", "head", "stable", "rolling"})
@@ -114,6 +118,7 @@ def shell_c_script(words: Sequence[str]) -> str | None:
 
 def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
     """`vllm serve`, `-m vllm.entrypoints.openai.api_server`, `text-generation-launcher`, `ollama serve`,
+    `-m sglang.launch_server`,
     also inside a `sh -c '...'` string."""
     names = [word.rsplit("/", 1)[-1] for word in words]
     for index, name in enumerate(names):
@@ -124,6 +129,8 @@ def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
             return TGI
         if name == "ollama" and following == "serve":
             return OLLAMA
+        if name.startswith("sglang.launch_server"):
+            return SGLANG
     script = shell_c_script(words)
     if script is not None:
         try:

@@ -1,4 +1,4 @@
-"""Inference servers: host IPC for vLLM, shared memory for TGI, pinned images, readable user data."""
+"""Inference servers: host IPC for vLLM and SGLang, shared memory for TGI, pinned images, user data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from pulumi_policy import (
 )
 
 from llmpolicies import props as p
-from llmpolicies.engines import ENGINE_IMAGES_SCHEMA, TGI, VLLM, engine_of_image, is_pinned, parse_image
+from llmpolicies.engines import (
+    ENGINE_IMAGES_SCHEMA,
+    SGLANG,
+    TGI,
+    VLLM,
+    engine_of_image,
+    is_pinned,
+    parse_image,
+)
 from llmpolicies.servers import (
     CONTAINER,
     InferenceServer,
@@ -47,9 +55,13 @@ def _servers(args: StackValidationArgs) -> Iterator[tuple[Any, InferenceServer]]
             yield resource, server
 
 
+# Engines whose tensor-parallel workers share memory through /dev/shm; their docs run with --ipc=host.
+HOST_IPC_ENGINES = (VLLM, SGLANG)
+
+
 def _validate_vllm_ipc(args: StackValidationArgs, report: ReportViolation) -> None:
     for resource, server in _servers(args):
-        if server.engine is not VLLM or server.host_ipc:
+        if server.engine not in HOST_IPC_ENGINES or server.host_ipc:
             continue
         fix = (
             'set ipc_mode="host" on the container'
@@ -58,16 +70,17 @@ def _validate_vllm_ipc(args: StackValidationArgs, report: ReportViolation) -> No
         )
         current = f"IPC mode '{server.ipc}'" if server.ipc else "Docker's default private IPC namespace"
         report(
-            f"{server.describe()} runs with {current}: {fix}. vLLM's workers share tensors through "
-            "/dev/shm, which is 64 MB under Docker's default.",
+            f"{server.describe()} runs with {current}: {fix}. {server.engine.label}'s workers share "
+            "tensors through /dev/shm, which is 64 MB under Docker's default.",
             resource.urn,
         )
 
 
 vllm_ipc_host = StackValidationPolicy(
     name="vllm-ipc-host",
-    display_name="vLLM runs with host IPC",
-    description='Every vLLM server container runs with host IPC (ipc_mode="host", --ipc=host, --ipc host).',
+    display_name="vLLM and SGLang run with host IPC",
+    description="Every vLLM or SGLang server container runs with host IPC "
+    '(ipc_mode="host", --ipc=host, --ipc host).',
     validate=_validate_vllm_ipc,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
@@ -75,7 +88,7 @@ vllm_ipc_host = StackValidationPolicy(
     config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
     remediation_steps=(
         'docker.Container: ipc_mode="host". docker run (user data): add --ipc=host before the image. '
-        "vLLM's docs run the OpenAI server this way; without it tensor-parallel workers fail with "
+        "vLLM's and SGLang's docs run their servers this way; without it tensor-parallel workers fail with "
         "`NCCL WARN Error while creating shared memory segment`."
     ),
 )
