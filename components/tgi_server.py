@@ -1,4 +1,8 @@
-"""`TgiServer`: Hugging Face TGI on one GPU EC2 instance, run by systemd from user data.
+"""`TgiServer`: one inference engine (TGI by default; vLLM or SGLang) on one GPU EC2 instance,
+run by systemd from user data.
+
+The name and the Pulumi type token stay TgiServer, so a stack that ran TGI keeps its
+resources' names; the engine, its ports and paths come from the engine catalogue.
 
 The instance boots the Deep Learning GPU AMI (NVIDIA driver, Docker, the NVIDIA
 container toolkit, the AWS CLI, the SSM agent). Its user data, built here from
@@ -17,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.instance_role import InstanceRole, InstanceRoleArgs
-from llmdeploy.core.engines import TGI, TgiOptions, tgi_arguments
+from llmdeploy.core.engines import TGI, Engine, TgiOptions, tgi_arguments
 from llmdeploy.core.userdata import ContainerService, DockerRun, SecretEnv, render_user_data
 
 SERVICE_NAME = "llmdeploy-tgi"
@@ -58,16 +62,62 @@ def tgi_container_service(
     )
 
 
+def engine_container_service(
+    *,
+    engine: Engine,
+    image: str,
+    arguments: Sequence[str],
+    api_port: int,
+    hf_token_secret_name: str | None,
+    shm_size: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> ContainerService:
+    """vLLM or SGLang as a systemd-run container: one published port (API and /metrics), host IPC
+    when the engine's docs run it so, the Hugging Face cache on the host."""
+    return ContainerService(
+        name=f"llmdeploy-{engine.name}",
+        description=f"{engine.name} serving on port {api_port}",
+        run=DockerRun(
+            image=image,
+            arguments=list(arguments),
+            gpus="all",
+            ipc_host=engine.wants_host_ipc,
+            shm_size=None if engine.wants_host_ipc else shm_size,
+            ports=[(api_port, engine.container_port)],
+            volumes=[(f"/opt/{engine.name}/cache", engine.cache_mount)],
+            environment=dict(environment or {}),
+        ),
+        drain_seconds=engine.drain_seconds,
+        secrets=(
+            [SecretEnv(variable=engine.token_env, secret_name=hf_token_secret_name)]
+            if hf_token_secret_name and engine.token_env
+            else []
+        ),
+        host_directories=[f"/opt/{engine.name}/cache"],
+    )
+
+
+def metrics_host_port(engine: Engine, api_port: int) -> int | None:
+    """The host port of the engine's /metrics: its own listener (TGI), else the API's published port."""
+    if engine.metrics_port is None:
+        return None
+    return api_port if engine.metrics_port == engine.container_port else engine.metrics_port
+
+
 @dataclass(frozen=True)
 class TgiServerArgs:
     instance_type: str
     image: str
-    options: TgiOptions
+    # TGI's options (the default engine); with another engine, `service` instead.
+    options: TgiOptions | None
     vpc_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     root_volume_gib: int
     shm_size: str = "1g"
     api_port: int = 8080
+    engine: Engine = TGI
+    # The container for an engine other than TGI (`engine_container_service`).
+    service: ContainerService | None = None
     # A public subnet and a public IP (reachable from api_allowed_cidrs over the
     # internet), or a private address only.
     public_address: bool = True
@@ -98,13 +148,20 @@ class TgiServer(pulumi.ComponentResource):
             raise ValueError("TgiServer: hf_token_secret_name and hf_token_secret_arn go together")
         if args.ami_id is None and args.ami_parameter is None:
             raise ValueError("TgiServer: give ami_id or ami_parameter")
-        assert TGI.metrics_port is not None
+        if (args.engine is TGI) == (args.service is not None) or (args.engine is TGI) != (
+            args.options is not None
+        ):
+            raise ValueError("TgiServer: TGI takes options; another engine takes service")
+        engine = args.engine
+        metrics_port = metrics_host_port(engine, args.api_port)
+        assert metrics_port is not None  # every engine on an instance has /metrics
+        label = "TGI" if engine is TGI else engine.name
         child = pulumi.ResourceOptions(parent=self)
 
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
-            description=f"TGI: API port {args.api_port} and metrics port {TGI.metrics_port}; no SSH",
+            description=f"{label}: API port {args.api_port} and metrics port {metrics_port}; no SSH",
             tags={**args.tags, "Name": f"{name}-sg"},
             opts=child,
         )
@@ -129,16 +186,16 @@ class TgiServer(pulumi.ComponentResource):
             )
 
         for index, cidr in enumerate(args.api_allowed_cidrs):
-            tcp_ingress(f"api-{index}", args.api_port, f"TGI API from {cidr}", cidr_ipv4=cidr)
+            tcp_ingress(f"api-{index}", args.api_port, f"{label} API from {cidr}", cidr_ipv4=cidr)
         for index, cidr in enumerate(args.monitoring_cidrs):
             tcp_ingress(
-                f"metrics-{index}", TGI.metrics_port, f"TGI metrics from monitoring {cidr}", cidr_ipv4=cidr
+                f"metrics-{index}", metrics_port, f"{label} metrics from monitoring {cidr}", cidr_ipv4=cidr
             )
         if args.monitoring_security_group_id:
             tcp_ingress(
                 "metrics-sg",
-                TGI.metrics_port,
-                "TGI metrics from the monitoring security group",
+                metrics_port,
+                f"{label} metrics from the monitoring security group",
                 referenced_security_group_id=args.monitoring_security_group_id,
             )
         # Out to ghcr.io, the Hugging Face hub (CDN addresses, so no narrower rule
@@ -175,15 +232,18 @@ class TgiServer(pulumi.ComponentResource):
             # Take a new AMI on purpose: `pulumi up --replace <instance urn>`.
             ignore_changes = ["ami"]
 
-        self.user_data = render_user_data(
-            tgi_container_service(
+        if args.options is not None:
+            service = tgi_container_service(
                 image=args.image,
                 options=args.options,
                 shm_size=args.shm_size,
                 api_port=args.api_port,
                 hf_token_secret_name=args.hf_token_secret_name,
             )
-        )
+        else:
+            assert args.service is not None
+            service = args.service
+        self.user_data = render_user_data(service)
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=ami,
@@ -218,10 +278,10 @@ class TgiServer(pulumi.ComponentResource):
         self.security_group_id = group.id
         self.address = instance.public_ip if args.public_address else instance.private_ip
         base_url = pulumi.Output.concat("http://", self.address, f":{args.api_port}")
-        self.endpoint = pulumi.Output.concat(base_url, TGI.openai_path)
-        self.health_url = pulumi.Output.concat(base_url, TGI.health_path)
+        self.endpoint = pulumi.Output.concat(base_url, engine.openai_path)
+        self.health_url = pulumi.Output.concat(base_url, engine.health_path)
         self.metrics_url = pulumi.Output.concat(
-            "http://", self.address, f":{TGI.metrics_port}", TGI.metrics_path or "/metrics"
+            "http://", self.address, f":{metrics_port}", engine.metrics_path or "/metrics"
         )
         self.register_outputs(
             {

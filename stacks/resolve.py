@@ -25,10 +25,11 @@ from llmdeploy.core.capacity import (
     VLLM_KEYS,
     CapacityAssessment,
     CapacityRequest,
+    ConfigKeys,
     assess_capacity,
     assess_fleet_capacity,
 )
-from llmdeploy.core.engines import TGI, VLLM, VllmOptions
+from llmdeploy.core.engines import ENGINES, VLLM, SglangOptions, TgiOptions, VllmOptions
 from llmdeploy.core.userdata_vllm import (
     MetricsPublishing,
     VllmUserDataArgs,
@@ -65,6 +66,8 @@ class StagingSpec:
     capacity: CapacityAssessment
     root_volume_gib: int
     hf_token_secret_name: str | None
+    # The engine's options: TGI's, vLLM's or SGLang's, as `settings.engine` says.
+    engine_options: TgiOptions | VllmOptions | SglangOptions
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,20 @@ StackSpec = DevSpec | StagingSpec | ProdSpec
 
 
 def staging_capacity_request(settings: StagingSettings) -> CapacityRequest:
-    """What the capacity planner needs: TGI's limits on this instance type (one instance)."""
+    """What the capacity planner needs: the engine's limits on this instance type (one instance)."""
+    if settings.engine != "tgi":
+        # vLLM and SGLang: maxTotalTokens is the context length, maxConcurrentRequests the batch,
+        # memory at the same defaults as prod's (vLLM) and the catalogue's (SGLang).
+        return CapacityRequest(
+            model=settings.model,
+            instance_type=settings.instance_type,
+            engine=settings.engine,
+            max_model_len=settings.max_total_tokens,
+            gpu_memory_utilization=STAGING_VLLM_GPU_MEMORY_UTILIZATION if settings.engine == "vllm" else None,
+            max_num_seqs=settings.max_concurrent_requests,
+            allow_network=False,
+            keys=ConfigKeys(max_model_len="maxTotalTokens"),
+        )
     return CapacityRequest(
         model=settings.model,
         instance_type=settings.instance_type,
@@ -145,7 +161,54 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
         capacity=capacity,
         root_volume_gib=staging_root_volume_gib(settings),
         hf_token_secret_name=settings.hf_token_secret_name,
+        engine_options=staging_engine_options(settings),
     )
+
+
+# vLLM on staging uses prod's default, so a staging run predicts what prod will fit.
+STAGING_VLLM_GPU_MEMORY_UTILIZATION = ProdSettings.model_fields["gpu_memory_utilization"].default
+
+
+def staging_engine_options(settings: StagingSettings) -> TgiOptions | VllmOptions | SglangOptions:
+    """The engine's flags from staging's engine-neutral limits (maxTotalTokens, maxConcurrentRequests)."""
+    if settings.engine == "vllm":
+        return VllmOptions(
+            model=settings.model,
+            served_model_name=settings.served_name,
+            tensor_parallel_size=settings.gpu.gpu_count,
+            max_model_len=settings.max_total_tokens,
+            gpu_memory_utilization=STAGING_VLLM_GPU_MEMORY_UTILIZATION,
+            max_num_seqs=settings.max_concurrent_requests,
+            otlp_traces_endpoint=settings.otlp_endpoint,
+            image_tag=_tag_of(settings.image_reference) or VLLM.default_tag,
+            revision=settings.model_revision,
+        )
+    if settings.engine == "sglang":
+        return SglangOptions(
+            model=settings.model,
+            served_model_name=settings.served_name,
+            tensor_parallel_size=settings.gpu.gpu_count,
+            context_length=settings.max_total_tokens,
+            max_running_requests=settings.max_concurrent_requests,
+            revision=settings.model_revision,
+        )
+    return TgiOptions(
+        model_id=settings.model,
+        # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
+        num_shard=settings.gpu.gpu_count,
+        max_input_tokens=settings.max_input_tokens,
+        max_total_tokens=settings.max_total_tokens,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        quantize=settings.quantize,
+        otlp_endpoint=settings.otlp_endpoint,
+        revision=settings.model_revision,
+    )
+
+
+def _tag_of(reference: str) -> str | None:
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
 
 
 def staging_root_volume_gib(settings: StagingSettings) -> int:
@@ -153,7 +216,7 @@ def staging_root_volume_gib(settings: StagingSettings) -> int:
         return settings.root_volume_gib
     return root_volume_gib(
         settings.gpu,
-        image_gib=ENGINE_IMAGE_GIB[TGI.name],
+        image_gib=ENGINE_IMAGE_GIB[ENGINES[settings.engine].name],
         weights_factor=weights_disk_factor(settings.quantize),
     )
 
@@ -200,6 +263,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         otlp_traces_endpoint=settings.otlp_endpoint,
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
+        revision=settings.model_revision,
     )
 
 

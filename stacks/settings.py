@@ -46,8 +46,19 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
-from llmdeploy.core.engines import ENGINE_NAMES, OLLAMA, TGI, VLLM, is_pinned, version_tuple, vllm_drains
+from llmdeploy.core.engines import (
+    ENGINE_NAMES,
+    ENGINES,
+    OLLAMA,
+    TGI,
+    VLLM,
+    Engine,
+    is_pinned,
+    version_tuple,
+    vllm_drains,
+)
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.served_name import default_served_name
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
@@ -102,6 +113,18 @@ Duration = Annotated[
     str, _pattern(r"^(-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$", "a duration such as 30s, 5m, 1h, 0 or -1")
 ]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
+
+
+def _served_name(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value):
+        raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
+    return value
+
+
+ServedModelName = Annotated[str, AfterValidator(_served_name)]
+ModelRevision = Annotated[
+    str, _pattern(r"^[0-9a-f]{40}$", "a commit hash of the model repo: 40 lower-case hex digits")
+]
 ModelName = Annotated[str, AfterValidator(_model_name)]
 ProxyUrl = Annotated[str, _pattern(r"^https?://[^\s]+$", "a proxy URL such as http://proxy.internal:3128")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -349,6 +372,12 @@ class AwsSettings(CommonSettings):
     model_needs_token: bool = Field(
         default=False, description="The model is gated or private, so hfToken is required. Default false."
     )
+    model_revision: ModelRevision | None = Field(
+        default=None,
+        description="The model repo's commit (40 hex digits), passed to the engine as --revision, so "
+        "the weights are as reviewed, not whatever the hub serves that day. Default: none (the "
+        "model-revision-pinned policy advises one).",
+    )
 
     root_volume_gib: Annotated[int, Field(gt=0)] | None = Field(
         default=None,
@@ -502,7 +531,16 @@ class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
     kind: Literal["staging"] = Field(default="staging", description="Stack kind; defaults to the stack name.")
-    engine: Literal["tgi"] = Field(default="tgi", description="The staging stack serves with TGI.")
+    engine: Literal["tgi", "vllm", "sglang"] = Field(
+        default="tgi",
+        description="The engine on the instance: tgi, vllm or sglang (maxTotalTokens is their context "
+        "length, maxConcurrentRequests their batch; quantize and shmSize are TGI's). Default tgi.",
+    )
+    served_model_name: ServedModelName | None = Field(
+        default=None,
+        description="vLLM --served-model-name, SGLang --served-model-name: the `model` clients send "
+        "(TGI ignores it). Default: the model repo's name in lower case.",
+    )
 
     shm_size: ShmSize = Field(
         default="1g",
@@ -530,8 +568,16 @@ class StagingSettings(AwsSettings):
     )
 
     @property
+    def engine_entry(self) -> Engine:
+        return ENGINES[self.engine]
+
+    @property
     def image_reference(self) -> str:
-        return self.image or TGI.image()
+        return self.image or self.engine_entry.image()
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or default_served_name(self.model)
 
     @property
     def shm_size_bytes(self) -> int:
@@ -553,7 +599,14 @@ class StagingSettings(AwsSettings):
                 f"'exl2' on {self.instance_type} ({self.gpu.gpu_count} GPUs)",
                 "another method, or a one-GPU instance type (TGI's exl2 does not support num_shard > 1)",
             )
-        if self.api_port == TGI.metrics_port:
+        if self.engine != "tgi" and self.quantize is not None:
+            raise problem(
+                key_of("quantize"),
+                f"{self.quantize!r} with engine {self.engine!r}",
+                "nothing: quantize is TGI's flag; vLLM and SGLang serve a quantized checkpoint as its "
+                "config.json says",
+            )
+        if self.engine == "tgi" and self.api_port == TGI.metrics_port:
             raise problem(
                 key_of("api_port"),
                 str(self.api_port),
@@ -580,12 +633,6 @@ MAX_IDLE_TIMEOUT_SECONDS = 4000  # the ALB's own limit
 MAX_DRAIN_SECONDS = 3600
 
 
-def _served_name(value: str) -> str:
-    if not value or any(ch.isspace() for ch in value):
-        raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
-    return value
-
-
 CertificateArn = Annotated[
     str,
     _pattern(
@@ -600,7 +647,6 @@ SnsTopicArn = Annotated[
         "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall",
     ),
 ]
-ServedModelName = Annotated[str, AfterValidator(_served_name)]
 
 
 def api_key_secret_name_for(project: str, stack: str) -> str:
@@ -654,7 +700,8 @@ class ProdSettings(AwsSettings):
     served_model_name: ServedModelName | None = Field(
         default=None,
         description="vLLM --served-model-name: the `model` clients send (the `model` output). "
-        "Default: model.",
+        "Default: the model repo's name in lower case (meta-llama/Llama-3.1-8B-Instruct: "
+        "llama-3.1-8b-instruct).",
     )
     generation_config: Literal["vllm", "auto"] = Field(
         default="vllm",
@@ -853,7 +900,7 @@ class ProdSettings(AwsSettings):
 
     @property
     def served_name(self) -> str:
-        return self.served_model_name or self.model
+        return self.served_model_name or default_served_name(self.model)
 
     @property
     def api_key_secret_name(self) -> str:

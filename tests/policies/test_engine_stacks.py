@@ -1,0 +1,50 @@
+"""Every engine on staging: the repository's program with `engine: vllm` and `engine: sglang`
+plans under the mock monitor, and the plan passes the policy pack (the real pack process)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from llmdeploy.cli.check import PolicyPackProcess
+from llmdeploy.cli.mockrun import run_program
+from tests.policies.helpers import ALL_MANDATORY
+from tests.support import inputs, one
+from tests.test_engines_sglang import parse
+from tests.test_staging_stack import STAGING_BASE
+
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+def docker_run(engine: str, **config: str) -> tuple[list[str], object]:
+    values = {"llmdeploy:engine": engine, **{f"llmdeploy:{k}": v for k, v in config.items()}}
+    run = run_program(STAGING_BASE, "staging", config=values)
+    user_data = str(inputs(one(run, INSTANCE))["userData"])
+    lines = [line for line in user_data.splitlines() if line.startswith("exec docker run ")]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].removeprefix("exec ")), run
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_staging_with_another_engine_passes_the_pack(pack: PolicyPackProcess, engine: str) -> None:
+    _, run = docker_run(engine)
+    result = pack.check(run, ALL_MANDATORY, "every policy mandatory")
+    assert [(v.policy, v.urn) for v in result.violations] == []
+
+
+def test_staging_sglang_runs_the_catalogues_command_with_host_ipc_and_its_port() -> None:
+    argv, _ = docker_run("sglang", modelRevision="a" * 40, servedModelName="qwen")
+    image_at = next(i for i, word in enumerate(argv) if word.startswith("lmsysorg/sglang:"))
+    assert "--ipc=host" in argv[:image_at] and "--shm-size" not in argv[:image_at]
+    assert argv[argv.index("-p") + 1] == "8080:30000"
+    parsed = parse(argv[image_at + 1 :])  # every flag is one of SGLang's
+    assert parsed.revision == "a" * 40 and parsed.served_model_name == "qwen"
+    assert parsed.context_length == "8192" and parsed.enable_metrics
+
+
+def test_staging_vllm_takes_the_context_and_batch_from_the_engine_neutral_keys() -> None:
+    argv, _ = docker_run("vllm", maxTotalTokens="4096", maxInputTokens="2048", maxConcurrentRequests="16")
+    assert argv[argv.index("--max-model-len") + 1] == "4096"
+    assert argv[argv.index("--max-num-seqs") + 1] == "16"
+    assert "--ipc=host" in argv and argv[argv.index("-p") + 1] == "8080:8000"
