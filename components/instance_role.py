@@ -41,6 +41,8 @@ EC2_ASSUME_ROLE_POLICY = json.dumps(
 class InstanceRoleArgs:
     # ARNs of the secrets the instance may read (GetSecretValue only).
     secret_arns: Sequence[pulumi.Input[str]] = ()
+    # Extra IAM statements (e.g. what the on-instance collector's exporters need), as one inline policy.
+    extra_statements: Sequence[Mapping[str, object]] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -73,6 +75,15 @@ class InstanceRole(pulumi.ComponentResource):
                 f"{name}-read-secrets",
                 role=role.id,
                 policy=secret_read_policy_json(args.secret_arns),
+                opts=child,
+            )
+        if args.extra_statements:
+            aws.iam.RolePolicy(
+                f"{name}-collector",
+                role=role.id,
+                policy=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [dict(s) for s in args.extra_statements]}
+                ),
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=dict(args.tags), opts=child)

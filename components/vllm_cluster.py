@@ -86,6 +86,7 @@ class VllmClusterArgs:
     api_port: int
     load_balancer_security_group_id: pulumi.Input[str]
     scaling: ScalingArgs
+    # Where monitoring scrapes (an on-instance collector): must differ from api_port.
     metrics_port: int
     monitoring_cidrs: Sequence[str] = ()
     monitoring_security_group_id: str | None = None
@@ -103,6 +104,11 @@ class VllmClusterArgs:
             raise ValueError("a warm pool cannot be combined with a mixed instances (Spot) policy")
         if not self.min_size <= self.desired_capacity <= self.max_size:
             raise ValueError("need min_size <= desired_capacity <= max_size")
+        if self.metrics_port == self.api_port:
+            raise ValueError(
+                f"metrics_port {self.metrics_port} is the API port: monitoring sources would reach the "
+                "engine itself; scrape a collector on another port"
+            )
         if self.scaling.metric == "alb_requests" and self.scaling.alb_resource_label is None:
             raise ValueError("alb_requests scaling needs alb_resource_label")
 

@@ -19,8 +19,13 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
+from llmdeploy.core.collector import (
+    PROMETHEUS_EXPORT_PATH,
+    PROMETHEUS_EXPORT_PORT,
+    collector_policy_statements,
+)
 from llmdeploy.core.engines import VLLM
-from llmdeploy.core.userdata_vllm import QUEUE_DEPTH_METRIC
+from llmdeploy.core.userdata_vllm import QUEUE_DEPTH_METRIC, collector_args
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import METRIC_NAMESPACE, ProdSpec
@@ -33,19 +38,22 @@ SCRAPE_TAG = "llmdeploy:prometheus-scrape"
 
 
 def discovery_tags() -> dict[str, str]:
-    """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path)."""
-    assert VLLM.metrics_port is not None and VLLM.metrics_path is not None
+    """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path).
+
+    The port is the on-instance collector's, never vLLM's: vLLM's port answers inference
+    without the key (`/invocations`) and takes traffic from the load balancer only.
+    """
     return {
         SCRAPE_TAG: "true",
-        "prometheus.io/port": str(VLLM.metrics_port),
-        "prometheus.io/path": VLLM.metrics_path,
+        "prometheus.io/port": str(PROMETHEUS_EXPORT_PORT),
+        "prometheus.io/path": PROMETHEUS_EXPORT_PATH,
         "llmdeploy:engine": VLLM.name,
     }
 
 
 def metrics_url_pattern() -> str:
     """The instances' metrics are private: the URL Prometheus reaches on each discovered instance."""
-    return f"http://<instance private IP>:{VLLM.metrics_port}{VLLM.metrics_path}"
+    return f"http://<instance private IP>:{PROMETHEUS_EXPORT_PORT}{PROMETHEUS_EXPORT_PATH}"
 
 
 def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
@@ -88,10 +96,17 @@ def build(spec: ProdSpec) -> None:
             tags,
         )
         secret_arns.append(hf_token.arn)
-    # SSM, the CloudWatch agent, and GetSecretValue on exactly these secrets.
-    role = InstanceRole("vllm-instance", InstanceRoleArgs(secret_arns=secret_arns, tags=tags))
+    # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, and what the collector's
+    # exporters need (remote write to the workspace, when one is given).
+    role = InstanceRole(
+        "vllm-instance",
+        InstanceRoleArgs(
+            secret_arns=secret_arns,
+            extra_statements=collector_policy_statements(collector_args(spec.metrics)),
+            tags=tags,
+        ),
+    )
 
-    assert VLLM.metrics_port is not None
     grace = spec.health_check_grace_seconds
     # The API is internet-facing: every request it served can be traced afterwards.
     access_logs = AccessLogBucket("api-access-logs", AccessLogBucketArgs(prefix="alb", tags=tags))
@@ -161,7 +176,8 @@ def build(spec: ProdSpec) -> None:
             api_port=VLLM.container_port,
             load_balancer_security_group_id=load_balancer.security_group_id,
             scaling=scaling,
-            metrics_port=VLLM.metrics_port,
+            # The collector's Prometheus port: monitoring never reaches vLLM's own.
+            metrics_port=PROMETHEUS_EXPORT_PORT,
             monitoring_cidrs=settings.monitoring_cidr_blocks,
             monitoring_security_group_id=settings.monitoring_security_group_id,
             spot=(

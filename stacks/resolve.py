@@ -35,6 +35,7 @@ from llmdeploy.core.userdata_vllm import (
     VllmUserDataArgs,
     keep_alive_seconds,
     render_vllm_user_data,
+    sse_keep_alive_seconds,
 )
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
 from stacks.settings import (
@@ -263,6 +264,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         otlp_traces_endpoint=settings.otlp_endpoint,
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
+        sse_keep_alive_seconds=sse_keep_alive_seconds(settings.idle_timeout_seconds),
         revision=settings.model_revision,
     )
 
@@ -299,6 +301,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         namespace=METRIC_NAMESPACE,
         log_group=metrics_log_group(project, settings.stack_name),
         dimensions={"AutoScalingGroupName": name},
+        prometheus_workspace_arn=settings.prometheus_workspace_arn,
     )
     options = vllm_options(settings, capacity)
     hf_token_secret_name = settings.hf_token_secret_name

@@ -293,6 +293,14 @@ Url = Annotated[
     str, _pattern(r"^(https?|grpc)://[^\s/]+(/\S*)?$", "a URL such as http://otel-collector.internal:4317")
 ]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
+WorkspaceArn = Annotated[
+    str,
+    _pattern(
+        r"^arn:aws[a-z-]*:aps:[a-z0-9-]+:\d{12}:workspace/ws-[A-Za-z0-9-]+$",
+        "an Amazon Managed Prometheus workspace ARN such as "
+        "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef",
+    ),
+]
 
 
 def nearest_gpu_instance_types(name: str, count: int = 3) -> list[str]:
@@ -656,6 +664,12 @@ def api_key_secret_name_for(project: str, stack: str) -> str:
 
 class ProdSettings(AwsSettings):
     """vLLM on a GPU Auto Scaling group behind an Application Load Balancer."""
+
+    prometheus_workspace_arn: WorkspaceArn | None = Field(
+        default=None,
+        description="An Amazon Managed Service for Prometheus workspace the instances' collector also "
+        "remote-writes every vLLM series to (SigV4, aps:RemoteWrite on it alone). Default: none.",
+    )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
     engine: Literal["vllm"] = Field(default="vllm", description="The prod stack serves with vLLM.")

@@ -18,6 +18,7 @@ from llmdeploy.core.engines import (
     ollama_environment,
     tgi_arguments,
     vllm_arguments,
+    vllm_environment,
 )
 
 
@@ -123,12 +124,34 @@ def test_vllm_arguments() -> None:
         max_num_seqs=64,
     )
     assert vllm_arguments(options) == [
-        "--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama-3.1-8b",
+        "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama-3.1-8b",
         "--port", "8000", "--tensor-parallel-size", "1", "--max-model-len", "16384",
         "--gpu-memory-utilization", "0.9", "--max-num-seqs", "64", "--generation-config", "vllm",
         "--shutdown-timeout", "120",
     ]  # fmt: skip
     assert "--disable-log-requests" not in vllm_arguments(options)
+    # Deprecated in 0.30.0: the model is `vllm serve`'s positional argument.
+    assert "--model" not in vllm_arguments(options)
+
+
+def test_vllm_usage_statistics_are_off() -> None:
+    options = VllmOptions(
+        model="m", served_model_name="m", tensor_parallel_size=1, max_model_len=1,
+        gpu_memory_utilization=0.9, max_num_seqs=1,
+    )  # fmt: skip
+    env = vllm_environment(options)
+    assert env["VLLM_NO_USAGE_STATS"] == "1"
+    assert env["DO_NOT_TRACK"] == "1"
+
+
+def test_vllm_sse_keep_alive_only_when_asked() -> None:
+    base = dict(
+        model="m", served_model_name="m", tensor_parallel_size=1, max_model_len=1,
+        gpu_memory_utilization=0.9, max_num_seqs=1,
+    )  # fmt: skip
+    assert "--sse-keep-alive-interval" not in vllm_arguments(VllmOptions(**base))  # type: ignore[arg-type]
+    with_keep_alive = vllm_arguments(VllmOptions(**base, sse_keep_alive_seconds=15))  # type: ignore[arg-type]
+    assert with_keep_alive[-2:] == ["--sse-keep-alive-interval", "15"]
 
 
 def test_vllm_drain_flag_only_where_the_version_has_it() -> None:

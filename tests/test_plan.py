@@ -146,4 +146,4 @@ def test_base64_user_data_is_decoded_for_reading_in_text_and_markdown_only() -> 
     for fmt in ("text", "markdown"):
         rendered = render(document, fmt)
         assert "userData: (base64; decoded for reading) |" in rendered
-        assert "exec docker run --runtime nvidia --gpus all --ipc=host" in rendered
+        assert "exec docker run --gpus all --ipc=host" in rendered

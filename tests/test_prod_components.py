@@ -33,7 +33,7 @@ def cluster_args(**overrides: object) -> VllmClusterArgs:
         scaling=ScalingArgs(
             metric="queue_depth", target_value=2, queue_metric_namespace="n", queue_metric_name="m"
         ),
-        metrics_port=8000,
+        metrics_port=9464,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -242,14 +242,15 @@ def test_instance_role_reads_exactly_the_two_secrets() -> None:
 
 def test_the_exact_docker_run_line() -> None:
     assert shlex.join(docker_run_line(prod(token=True, modelNeedsToken="true"))) == (
-        "docker run --runtime nvidia --gpus all --ipc=host -p 8000:8000 "
+        "docker run --gpus all --ipc=host -p 8000:8000 "
         "-v /opt/llmdeploy/huggingface:/root/.cache/huggingface "
         "-v /opt/llmdeploy/vllm-cache:/root/.cache/vllm "
-        "--env-file /run/llmdeploy-vllm/secrets.env -e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 "
+        "--env-file /run/llmdeploy-vllm/secrets.env -e DO_NOT_TRACK=1 "
+        "-e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 -e VLLM_NO_USAGE_STATS=1 "
         "--name llmdeploy-vllm --rm vllm/vllm-openai:v0.30.0 "
-        "--model Qwen/Qwen2.5-7B-Instruct --served-model-name qwen2.5-7b-instruct --port 8000 "
+        "Qwen/Qwen2.5-7B-Instruct --served-model-name qwen2.5-7b-instruct --port 8000 "
         "--tensor-parallel-size 1 --max-model-len 8192 --gpu-memory-utilization 0.9 --max-num-seqs 128 "
-        "--generation-config vllm --shutdown-timeout 120"
+        "--generation-config vllm --shutdown-timeout 120 --sse-keep-alive-interval 15"
     )
 
 
@@ -380,7 +381,7 @@ def test_warm_pool_when_asked_with_user_data_that_runs_at_every_boot() -> None:
     # Warm instances are stopped as soon as they launch: the bootstrap must finish on a later boot.
     parts = email.message_from_string(user_data(run)).get_payload()
     assert "[scripts-user, always]" in parts[0].get_payload()
-    assert "exec docker run --runtime nvidia" in parts[1].get_payload()
+    assert "exec docker run --gpus all" in parts[1].get_payload()
     assert not user_data(prod()).startswith("Content-Type"), "plain script without a warm pool"
 
 
@@ -554,12 +555,29 @@ def test_instances_take_the_api_from_the_alb_only_and_metrics_from_monitoring_on
         (rule["fromPort"], tuple(rule.get("cidrBlocks", ())) + tuple(rule.get("securityGroups", ())))
         for rule in group["ingress"]
     )
+    # vLLM's own port (8000) from the load balancer alone: it answers /invocations without the key.
+    # Monitoring scrapes the collector's re-exposition on 9464.
     assert sources == [
-        (8000, ("10.40.0.0/16", "10.50.0.0/16")),
-        (8000, ("sg-0123456789abcdef0",)),
         (8000, ("sg-api-sg",)),
+        (9464, ("10.40.0.0/16", "10.50.0.0/16")),
+        (9464, ("sg-0123456789abcdef0",)),
     ]
     assert "0.0.0.0/0" not in json.dumps(group["ingress"]) and '"fromPort": 22' not in json.dumps(group)
+
+
+def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() -> None:
+    workspace = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+    run = prod(prometheusWorkspaceArn=workspace)
+    policy = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
+    assert policy["Statement"] == [{"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace}]
+    script = user_data(run)
+    assert '"prometheusremotewrite": {' in script
+    assert (
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
+        in script
+    )
+    # Without a workspace, the role has no collector policy at all.
+    assert not [r for r in prod().resources if r.name == "vllm-instance-collector"]
 
 
 def test_no_monitoring_configured_means_only_the_alb() -> None:
@@ -571,7 +589,7 @@ def test_instances_carry_prometheus_ec2_discovery_tags() -> None:
     run = prod()
     tags = {t["key"]: (t["value"], t["propagateAtLaunch"]) for t in named(run, ASG, "vllm-asg")["tags"]}
     assert tags["llmdeploy:prometheus-scrape"] == ("true", True)
-    assert tags["prometheus.io/port"] == ("8000", True)
+    assert tags["prometheus.io/port"] == ("9464", True)
     assert tags["prometheus.io/path"] == ("/metrics", True)
     instance_tags = named(run, LAUNCH_TEMPLATE, "vllm-lt")["tagSpecifications"][0]
     assert instance_tags["resourceType"] == "instance"
@@ -634,7 +652,7 @@ def test_outputs_with_https() -> None:
         "model": "qwen2.5-7b-instruct",
         "engine": "vllm",
         "health_url": f"https://{ALB_DNS}/health",
-        "metrics_url": "http://<instance private IP>:8000/metrics",
+        "metrics_url": "http://<instance private IP>:9464/metrics",
         "asg_name": "llmdeploy-prod-vllm",
         "target_group_arn": TG_ARN,
     }
@@ -932,6 +950,12 @@ def test_canaries_are_absent_from_errors() -> None:
             "llmdeploy:shutdownTimeout: found '7200'; accepted: a number of at most 3600",
         ),
         (
+            {"prometheusWorkspaceArn": "ws-1234"},
+            "llmdeploy:prometheusWorkspaceArn: found 'ws-1234'; accepted: an Amazon Managed Prometheus "
+            "workspace ARN such as arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-"
+            "456789abcdef",
+        ),
+        (
             {"alarmTopicArns": '["oncall"]'},
             "llmdeploy:alarmTopicArns.0: found 'oncall'; accepted: an SNS topic ARN such as "
             "arn:aws:sns:us-east-1:123456789012:oncall",
@@ -983,7 +1007,7 @@ def test_committed_example_plans_cleanly() -> None:
     template = named(run, LAUNCH_TEMPLATE, "vllm-lt")
     assert template["instanceType"] == "g5.2xlarge"
     script = base64.b64decode(template["userData"]).decode()
-    assert "--model meta-llama/Llama-3.1-8B-Instruct" in script
+    assert "vllm/vllm-openai:v0.30.0 meta-llama/Llama-3.1-8B-Instruct --served-model-name" in script
     assert "fetch_secret HF_TOKEN llmdeploy/prod/hf-token" in script
     assert outputs(run)["model"] == "llama-3.1-8b-instruct"
 

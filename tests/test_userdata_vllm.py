@@ -70,16 +70,18 @@ def docker_run_argv(args: VllmUserDataArgs) -> list[str]:
 
 def test_docker_run_line_is_exactly_the_production_one() -> None:
     assert docker_run_argv(user_data_args()) == [
-        "docker", "run", "--runtime", "nvidia", "--gpus", "all", "--ipc=host",
+        "docker", "run", "--gpus", "all", "--ipc=host",
         "-p", "8000:8000",
         "-v", "/opt/llmdeploy/huggingface:/root/.cache/huggingface",
         "-v", "/opt/llmdeploy/vllm-cache:/root/.cache/vllm",
         # HF_TOKEN and VLLM_API_KEY, fetched by name at every start into tmpfs (mode 600).
         "--env-file", "/run/llmdeploy-vllm/secrets.env",
+        "-e", "DO_NOT_TRACK=1",
         "-e", "VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305",
+        "-e", "VLLM_NO_USAGE_STATS=1",
         "--name", "llmdeploy-vllm", "--rm",
         f"vllm/vllm-openai:{VLLM.default_tag}",
-        "--model", "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama/Llama-3.1-8B-Instruct",
         "--served-model-name", "llama-3.1-8b",
         "--port", "8000",
         "--tensor-parallel-size", "4",

@@ -180,7 +180,13 @@ class OllamaOptions:
 
 
 def ollama_environment(options: OllamaOptions) -> dict[str, str]:
-    """Ollama is configured through OLLAMA_* variables, not flags."""
+    """Ollama is configured through OLLAMA_* variables, not flags.
+
+    No usage-statistics switch is set because the server has none to set: its maintainers
+    state that the only outgoing call is the desktop app's update check (ollama/ollama#2567),
+    which the server in the container does not make. vLLM and TGI report usage unless told
+    not to, and are (`vllm_environment`, `tgi_arguments`).
+    """
     env = {
         # The image already listens on 0.0.0.0:11434; stating it keeps the
         # container port and the environment from disagreeing.
@@ -262,6 +268,9 @@ class VllmOptions:
     # closes a connection the balancer is about to reuse and clients see 502s.
     http_keep_alive_seconds: int | None = None
     otlp_service_name: str = "vllm"
+    # SSE comments on a silent stream (a long prefill, a queued request) so that no
+    # idle timeout in front cuts it; vLLM sends none unless asked (off by default in 0.30.0).
+    sse_keep_alive_seconds: int | None = None
     # A commit hash of the model repo (`--revision`); None: the hub's main branch that day.
     revision: str | None = None
 
@@ -269,6 +278,10 @@ class VllmOptions:
 # `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
 # before it, SIGTERM aborted in-flight requests.
 VLLM_DRAIN_SINCE = (0, 18)
+
+
+# SSE keep-alive comments on streamed responses (vLLM 0.30.0's argument parser; off by default).
+VLLM_SSE_KEEP_ALIVE_FLAG = "--sse-keep-alive-interval"
 
 
 def vllm_drains(image_tag: str) -> bool:
@@ -282,7 +295,10 @@ def vllm_environment(options: VllmOptions) -> dict[str, str]:
     The API key (VLLM_API_KEY) and the Hugging Face token are deliberately not
     here: they reach the container through a root-only env file written at boot.
     """
-    env: dict[str, str] = {}
+    # vLLM reports usage statistics to its maintainers unless told not to (checked in
+    # vllm/usage/usage_lib.py of 0.30.0: either variable turns it off); the instances have
+    # outbound internet through the NAT gateway.
+    env: dict[str, str] = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     if options.http_keep_alive_seconds is not None:
         env["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] = str(options.http_keep_alive_seconds)
     if options.otlp_traces_endpoint:
@@ -292,13 +308,14 @@ def vllm_environment(options: VllmOptions) -> dict[str, str]:
 
 
 def vllm_arguments(options: VllmOptions) -> list[str]:
-    """vLLM's OpenAI server arguments, after the image name in `docker run`.
+    """`vllm serve`'s arguments, after the image name in `docker run` (the image's entrypoint).
 
+    The model is the positional argument: `--model` is deprecated in 0.30.0.
     `--disable-log-requests` is deliberately absent: it was removed, and
     request logging is off by default.
     """
     args = [
-        "--model", options.model,
+        options.model,
         "--served-model-name", options.served_model_name,
         "--port", str(VLLM.container_port),
         "--tensor-parallel-size", str(options.tensor_parallel_size),
@@ -314,6 +331,8 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
         args += ["--shutdown-timeout", str(options.shutdown_timeout)]
     if options.otlp_traces_endpoint:
         args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]
+    if options.sse_keep_alive_seconds is not None:
+        args += [VLLM_SSE_KEEP_ALIVE_FLAG, str(options.sse_keep_alive_seconds)]
     if options.revision:
         args += ["--revision", options.revision]
     return args

@@ -9,7 +9,10 @@ top of it this module adds what an autoscaled fleet needs:
   support into CloudWatch (EMF): queue depth for target tracking, KV-cache
   usage, running requests and token counters for alarms and the dashboard;
 - the latency publisher (`llmdeploy/core/instance/latency_emf.py`) for the
-  histograms the agent drops (time to first token and the other latencies).
+  histograms the agent drops (time to first token and the other latencies);
+- the OpenTelemetry Collector (`llmdeploy/core/collector.py`), re-exposing every
+  vLLM series on its own port for Prometheus, so that monitoring never needs the
+  API port (where vLLM answers `/invocations` without the key).
 
 The script is known at preview: built from settings and names (the secrets'
 names, the Auto Scaling group's name), never from ids or secret values.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
 from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
@@ -59,6 +63,8 @@ EMF_LISTENER = "127.0.0.1:25888"
 # The container's keep-alive must outlast the load balancer's idle timeout: a
 # target that closes first turns the balancer's next reuse into a 502.
 KEEP_ALIVE_MARGIN_SECONDS = 5
+# TGI sends an SSE keep-alive every 15 s; vLLM's is chosen the same unless the idle timeout is shorter.
+SSE_KEEP_ALIVE_CAP_SECONDS = 15
 
 # What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch:
 # autoscaling signals and token counters. Counters arrive as
@@ -86,6 +92,8 @@ class MetricsPublishing:
     # averaging over them gives the per-instance value that target tracking needs.
     dimensions: Mapping[str, str]
     scrape_interval_seconds: int = 60
+    # The collector also remote-writes every series to this Amazon Managed Prometheus workspace.
+    prometheus_workspace_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,15 @@ def keep_alive_seconds(idle_timeout_seconds: int) -> int:
     return idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS
 
 
+def sse_keep_alive_seconds(idle_timeout_seconds: int) -> int:
+    """How often a silent stream sends an SSE comment: well inside the balancer's idle timeout.
+
+    Half the idle timeout, at most TGI's own 15 s, at least 1 s: a stream waiting in the
+    queue or in a long prefill would otherwise be cut by the balancer (HTTP 504 to the client).
+    """
+    return max(1, min(SSE_KEEP_ALIVE_CAP_SECONDS, idle_timeout_seconds // 2))
+
+
 def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
     """vLLM as a systemd-run container; engine flags from `vllm_arguments`."""
     secrets = [SecretEnv(variable="VLLM_API_KEY", secret_name=args.api_key_secret_name)]
@@ -119,9 +136,12 @@ def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
         run=DockerRun(
             image=args.image,
             arguments=vllm_arguments(args.options),
-            # vLLM's docs run with `--runtime nvidia --gpus all --ipc=host`: tensor-parallel
-            # workers share memory through /dev/shm, and Docker's 64 MB ends in ncclSystemError.
-            runtime="nvidia",
+            # `--gpus all` alone, as TGI on the same AMI: the NVIDIA Container Toolkit serves
+            # `--gpus` through Docker's own GPU support, while `--runtime nvidia` needs a runtime
+            # registered in /etc/docker/daemon.json, which the DLAMI release notes do not promise
+            # (NVIDIA Container Toolkit user guide, "Adding the NVIDIA Runtime"; it is needed only
+            # to select GPUs through NVIDIA_VISIBLE_DEVICES). `--ipc=host`: tensor-parallel workers
+            # share memory through /dev/shm, and Docker's 64 MB ends in ncclSystemError.
             gpus="all",
             ipc_host=VLLM.wants_host_ipc,
             ports=[(VLLM.container_port, VLLM.container_port)],
@@ -246,8 +266,23 @@ def _compressed_file(path: str, content: str, mode: str) -> list[str]:
     ]
 
 
+def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
+    """The collector scrapes what the CloudWatch agent scrapes, with the same labels."""
+    assert VLLM.metrics_path is not None
+    return CollectorArgs(
+        job=PROMETHEUS_JOB,
+        scrape_target=f"127.0.0.1:{VLLM.metrics_port}",
+        metrics_path=VLLM.metrics_path,
+        scrape_interval_seconds=metrics.scrape_interval_seconds,
+        labels=dict(metrics.dimensions),
+        remote_write=RemoteWrite(metrics.prometheus_workspace_arn)
+        if metrics.prometheus_workspace_arn
+        else None,
+    )
+
+
 def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
-    """Shell lines: install and configure the CloudWatch agent, then start the latency publisher."""
+    """Shell lines: the CloudWatch agent, the latency publisher, and the collector for Prometheus."""
     return [
         "# The CloudWatch agent: Amazon Linux has it in its repository; elsewhere AWS's package.",
         f"if [ ! -x {CWAGENT_CTL} ]; then",
@@ -269,6 +304,8 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
         "systemctl daemon-reload",
         f"systemctl enable {LATENCY_SERVICE_NAME}.service",
         f"systemctl start --no-block {LATENCY_SERVICE_NAME}.service",
+        "",
+        *collector_steps(collector_args(metrics)),
     ]
 
 

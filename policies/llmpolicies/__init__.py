@@ -15,13 +15,14 @@ PACK_NAME = "llm-serving"
 def all_policies() -> list[Policy]:
     """Every policy of the pack, with secret-aware property reading switched on first."""
     from llmpolicies import secrets
-    from llmpolicies.rules import compute, credentials, inference, loadbalancing, metrics, network
+    from llmpolicies.rules import compute, credentials, exposure, inference, loadbalancing, metrics, network
 
     secrets.install()
     return [
         *credentials.POLICIES,
         *inference.POLICIES,
         *metrics.POLICIES,
+        *exposure.POLICIES,
         *compute.POLICIES,
         *network.POLICIES,
         *loadbalancing.POLICIES,

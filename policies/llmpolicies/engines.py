@@ -27,12 +27,43 @@ class EngineFacts:
     # The flag (and its environment variable) that moves the metrics port.
     metrics_port_flag: str | None
     metrics_port_env: str | None
+    # The API port in the container when nothing says otherwise, and what moves it.
+    default_api_port: int | None = None
+    api_port_flag: str | None = None
+    # Paths that run inference (or leak what the model serves) with no key even when the engine has
+    # one set. Empty: every inference path honours the key.
+    unauthenticated_paths: tuple[str, ...] = ()
 
 
-VLLM = EngineFacts("vllm", "vLLM", 8000, "--port", None)
-TGI = EngineFacts("tgi", "TGI", 9000, "--prometheus-port", "PROMETHEUS_PORT")
-OLLAMA = EngineFacts("ollama", "Ollama", None, None, None)
-SGLANG = EngineFacts("sglang", "SGLang", 30000, "--port", None)
+# vLLM 0.30.0, run for real: VLLM_API_KEY guards /v1/* only; POST /invocations answered a full chat
+# completion with no key, and /tokenize, /metrics need none. Ollama has no authentication at all.
+# TGI's --api-key guards its generate and chat routes, so it is not listed.
+VLLM = EngineFacts(
+    "vllm",
+    "vLLM",
+    8000,
+    "--port",
+    None,
+    default_api_port=8000,
+    api_port_flag="--port",
+    unauthenticated_paths=("/invocations", "/tokenize", "/metrics"),
+)
+TGI = EngineFacts("tgi", "TGI", 9000, "--prometheus-port", "PROMETHEUS_PORT", default_api_port=80)
+OLLAMA = EngineFacts(
+    "ollama", "Ollama", None, None, None, default_api_port=11434, unauthenticated_paths=("every path",)
+)
+# SGLang: `--port` (default 30000) serves the API and, with --enable-metrics, /metrics, which
+# takes no key.
+SGLANG = EngineFacts(
+    "sglang",
+    "SGLang",
+    30000,
+    "--port",
+    None,
+    default_api_port=30000,
+    api_port_flag="--port",
+    unauthenticated_paths=("/metrics",),
+)
 ENGINES = {facts.name: facts for facts in (VLLM, TGI, OLLAMA, SGLANG)}
 
 
@@ -182,6 +213,16 @@ def metrics_port(engine: EngineFacts, args: Sequence[str], env: Mapping[str, str
         value = env.get(engine.metrics_port_env)
     if value is None:
         return engine.default_metrics_port
+    return int(value) if value.isdigit() else None
+
+
+def api_port(engine: EngineFacts, args: Sequence[str]) -> int | None:
+    """The container port the engine serves its API on, None if unreadable."""
+    if engine.default_api_port is None:
+        return None
+    value = flag_value(args, engine.api_port_flag) if engine.api_port_flag else None
+    if value is None:
+        return engine.default_api_port
     return int(value) if value.isdigit() else None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from llmpolicies import props as p
 from llmpolicies.dockerrun import DockerRun, Publish
-from llmpolicies.engines import EngineFacts, detect_engine, metrics_port, server_args
+from llmpolicies.engines import EngineFacts, api_port, detect_engine, metrics_port, server_args
 from llmpolicies.userdata import UserData, read_user_data
 
 CONTAINER = "docker:index/container:Container"
@@ -49,6 +49,7 @@ class InferenceServer:
     metrics_port: int | None
     # The image resource (RemoteImage, RegistryImage) the container's image was resolved through.
     image_from: str | None = None
+    api_port: int | None = None
 
     def describe(self) -> str:
         return f"{self.engine.label} ({self.image or 'image unknown until deploy'}) in {self.origin}"
@@ -56,6 +57,14 @@ class InferenceServer:
     @property
     def host_ipc(self) -> bool:
         return self.ipc == "host"
+
+    def api_publishing(self) -> list[Publish]:
+        """How the API port reaches the host: host networking exposes it as is."""
+        if self.api_port is None:
+            return []
+        if self.network_host:
+            return [Publish("0.0.0.0", self.api_port, self.api_port)]
+        return [pub for pub in self.publish if pub.container_port == self.api_port and pub.protocol == "tcp"]
 
     def metrics_publishing(self) -> list[Publish]:
         """How the metrics port reaches the host: host networking exposes it as is."""
@@ -141,6 +150,7 @@ def server_from_container(
         publish=tuple(ports),
         metrics_port=metrics_port(engine, server_args([*entrypoint, *command]), env),
         image_from=image_from,
+        api_port=api_port(engine, server_args([*entrypoint, *command])),
     )
 
 
@@ -165,6 +175,7 @@ def server_from_docker_run(
         network_host=run.network == "host",
         publish=tuple(run.publish),
         metrics_port=metrics_port(engine, server_args(command), env),
+        api_port=api_port(engine, server_args(command)),
     )
 
 

@@ -24,7 +24,7 @@ from llmdeploy.cli.check import (
     stack_policy_config,
 )
 from llmdeploy.cli.commands import check as check_command
-from llmdeploy.cli.mockrun import run_program
+from llmdeploy.cli.mockrun import plain_struct, run_program
 from tests.policies.conftest import PACK_DIR, REPO
 from tests.policies.helpers import CANARY, program_dir, project_name
 
@@ -72,17 +72,14 @@ def test_prod_stack_served_over_https_passes_and_its_server_is_seen(pack: Policy
     config, source = stack_policy_config(PACK_DIR, "prod")
     result = pack.check(run, config, source)
     assert result.violations == [], "\n".join(f"{v.policy} {v.urn}: {v.message}" for v in result.violations)
-    # Not for want of looking: vLLM in the launch template's user data is found, and its metrics rule
-    # (10.40.0.0/16) stops counting once monitoring is said to be elsewhere.
-    elsewhere = {
-        **config,
-        "metrics-port-reachable": PolicySetting("mandatory", {"monitoringCidrs": ["192.168.0.0/16"]}),
-    }
-    metrics = [
-        v for v in pack.check(run, elsewhere, source).violations if v.policy == "metrics-port-reachable"
-    ]
-    assert [v.urn.rsplit("::", 1)[-1] for v in metrics] == ["vllm-lt"], metrics
-    assert "vLLM (vllm/vllm-openai:" in metrics[0].message
+    # Not for want of looking: vLLM in the launch template's user data is found, on API port 8000,
+    # and with only the load balancer's group allowed there, engine-port-only-from-load-balancer passes.
+    from llmpolicies.servers import inference_servers
+
+    template = next(r for r in run.resources if r.name == "vllm-lt")
+    servers = inference_servers(template.type, plain_struct(template.inputs))
+    assert [(s.engine.name, s.api_port) for s in servers] == [("vllm", 8000)], servers
+    assert "vLLM (vllm/vllm-openai:" in servers[0].describe()
 
 
 def test_mandatory_violation_exits_1_with_json(capsys: pytest.CaptureFixture[str]) -> None:

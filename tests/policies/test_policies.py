@@ -22,8 +22,14 @@ CASES = {
     "pinned-image-tag": ("pinned_image", ["servers", "servers", "tgi-image", "vllm"], ""),
     "metrics-port-reachable": (
         "metrics",
-        ["tgi-behind-alb", "tgi-loopback", "tgi-unpublished", "vllm", "vllm-open"],
+        # vLLM serves /metrics on its API port: engine-port-only-from-load-balancer covers it.
+        ["tgi-behind-alb", "tgi-loopback", "tgi-unpublished"],
         "metrics",
+    ),
+    "engine-port-only-from-load-balancer": (
+        "exposure",
+        ["ollama", "vllm-host", "vllm-open", "vllm-scraped"],
+        "without its API key",
     ),
     "imdsv2-required": ("imdsv2", ["no-options", "optional-tokens"], 'http_tokens="required"'),
     "ebs-encrypted": ("ebs", ["default-root", "default-root", "plain-mapping", "weights"], "encrypted"),
@@ -108,7 +114,7 @@ def test_monitoring_cidrs_config_narrows_sources(pack: PolicyPackProcess) -> Non
     }
     result = check(pack, "metrics", "satisfies", config)
     # 10.0.0.0/8 and 10.1.0.0/16 are outside 10.20.0.0/16 now; the Prometheus security group still counts.
-    assert names(result, "metrics-port-reachable") == ["tgi", "tgi-moved", "vllm-host"], messages(
+    assert names(result, "metrics-port-reachable") == ["tgi", "tgi-moved"], messages(
         result, "metrics-port-reachable"
     )
     assert "inside 10.20.0.0/16" in messages(result, "metrics-port-reachable")

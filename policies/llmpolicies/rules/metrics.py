@@ -117,6 +117,10 @@ def _validate(args: StackValidationArgs, report: ReportViolation) -> None:
         for server in inference_servers(resource, images):
             if server.metrics_port is None:
                 continue  # Ollama has no metrics endpoint (ollama/ollama#3144): nothing to reach.
+            if server.engine.unauthenticated_paths and server.metrics_port == server.api_port:
+                # vLLM serves /metrics on its API port, which must face the load balancer only
+                # (engine-port-only-from-load-balancer): monitoring scrapes a collector's port instead.
+                continue
             for problem in _check_server(resource, server, rules_by_group, monitoring_cidrs, lb_groups):
                 report(problem, resource.urn)
 

@@ -1,0 +1,181 @@
+"""The OpenTelemetry Collector on a serving instance: its configuration and install steps, pure.
+
+Why a collector: vLLM serves `/metrics` on its API port, where `/invocations` and `/tokenize`
+answer without the API key (measured on vLLM 0.30.0). Monitoring that scrapes the API port can
+run inference. The collector scrapes the engine on loopback and re-exposes every series, histograms
+included, in Prometheus format on its own port: monitoring reaches that port, the load balancer
+alone reaches the engine's.
+
+Build: the contrib distribution (`otelcol-contrib`), pinned, installed from its release's RPM or
+DEB package the way opentelemetry.io's "Install the Collector on Linux" does; the package brings
+the `otelcol-contrib` systemd unit, which reads /etc/otelcol-contrib/config.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmdeploy.core.userdata import write_file
+
+COLLECTOR_VERSION = "0.146.1"
+COLLECTOR_PACKAGE = "otelcol-contrib"
+COLLECTOR_SERVICE = "otelcol-contrib.service"
+COLLECTOR_CONFIG_PATH = "/etc/otelcol-contrib/config.yaml"
+COLLECTOR_RELEASES = "https://github.com/open-telemetry/opentelemetry-collector-releases/releases/download"
+# The Prometheus exporter's port registered with OpenTelemetry (the SDKs' default too).
+PROMETHEUS_EXPORT_PORT = 9464
+PROMETHEUS_EXPORT_PATH = "/metrics"
+# OTLP from processes on the instance only.
+OTLP_GRPC_LISTENER = "127.0.0.1:4317"
+# arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-... (Amazon Managed Service for Prometheus).
+_WORKSPACE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):aps:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):workspace/(?P<id>ws-[A-Za-z0-9-]+)"
+)
+
+
+@dataclass(frozen=True)
+class RemoteWrite:
+    """Prometheus remote write to an Amazon Managed Service for Prometheus workspace, signed with SigV4."""
+
+    workspace_arn: str
+
+    @property
+    def _parts(self) -> re.Match[str]:
+        match = _WORKSPACE_ARN.fullmatch(self.workspace_arn)
+        if match is None:
+            raise ValueError(
+                f"{self.workspace_arn!r} is not a workspace ARN such as "
+                "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+            )
+        return match
+
+    @property
+    def region(self) -> str:
+        return self._parts["region"]
+
+    @property
+    def url(self) -> str:
+        """The workspace's remote write endpoint (AMP user guide, "Ingest Prometheus metrics")."""
+        return f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{self._parts['id']}/api/v1/remote_write"
+
+
+@dataclass(frozen=True)
+class CollectorArgs:
+    # The Prometheus job name; it becomes the `job` label (and `service.name`) of every series.
+    job: str
+    # The engine's metrics endpoint on loopback.
+    scrape_target: str
+    metrics_path: str
+    scrape_interval_seconds: int
+    # Labels added to every scraped series, e.g. {"AutoScalingGroupName": "llmdeploy-prod-vllm"}.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # Forward metrics and traces to any OTLP endpoint as well (`otlpEndpoint`).
+    otlp_endpoint: str | None = None
+    # Also send every series to Amazon Managed Service for Prometheus (`prometheusWorkspaceArn`).
+    remote_write: RemoteWrite | None = None
+
+
+def collector_config(args: CollectorArgs) -> dict[str, Any]:
+    """The collector's configuration (written as JSON, which is YAML)."""
+    # The collector expands `${...}` in its configuration; nothing here may carry a `$`.
+    for value in (args.job, args.scrape_target, args.metrics_path, *args.labels.values()):
+        if "$" in value:
+            raise ValueError(f"collector configuration values must not contain $: {value!r}")
+    receivers: dict[str, Any] = {
+        "prometheus": {
+            "config": {
+                "scrape_configs": [
+                    {
+                        "job_name": args.job,
+                        "scrape_interval": f"{args.scrape_interval_seconds}s",
+                        "metrics_path": args.metrics_path,
+                        "static_configs": [{"targets": [args.scrape_target], "labels": dict(args.labels)}],
+                    }
+                ]
+            }
+        }
+    }
+    exporters: dict[str, Any] = {
+        "prometheus": {
+            "endpoint": f"0.0.0.0:{PROMETHEUS_EXPORT_PORT}",
+            # Keep the engine's own names (`vllm:num_requests_waiting`): dashboards and alerts use them.
+            "add_metric_suffixes": False,
+            # The scrape's labels (job, instance, the group's name) stay on every series.
+            "resource_to_telemetry_conversion": {"enabled": True},
+        }
+    }
+    pipelines: dict[str, Any] = {
+        "metrics": {"receivers": ["prometheus"], "processors": ["batch"], "exporters": ["prometheus"]}
+    }
+    extensions: dict[str, Any] = {}
+    if args.remote_write is not None:
+        # SigV4 with the instance role's credentials (aps:RemoteWrite, `collector_policy_statements`).
+        extensions["sigv4auth"] = {"region": args.remote_write.region, "service": "aps"}
+        exporters["prometheusremotewrite"] = {
+            "endpoint": args.remote_write.url,
+            "auth": {"authenticator": "sigv4auth"},
+            "resource_to_telemetry_conversion": {"enabled": True},
+        }
+        pipelines["metrics"]["exporters"].append("prometheusremotewrite")
+    if args.otlp_endpoint:
+        if "$" in args.otlp_endpoint:
+            raise ValueError(f"collector configuration values must not contain $: {args.otlp_endpoint!r}")
+        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": OTLP_GRPC_LISTENER}}}
+        exporters["otlp"] = {"endpoint": args.otlp_endpoint}
+        pipelines["metrics"]["exporters"].append("otlp")
+        pipelines["traces"] = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp"]}
+    config: dict[str, Any] = {
+        "receivers": receivers,
+        "processors": {"batch": {}},
+        "exporters": exporters,
+        "service": {"pipelines": pipelines},
+    }
+    if extensions:
+        config["extensions"] = extensions
+        config["service"]["extensions"] = sorted(extensions)
+    return config
+
+
+def collector_policy_statements(args: CollectorArgs) -> list[dict[str, Any]]:
+    """What the instance role needs for the chosen exporters, exactly (IAM policy statements).
+
+    The Prometheus exporter and an OTLP endpoint need no AWS permission; remote write to a workspace
+    needs aps:RemoteWrite on that workspace alone.
+    """
+    statements: list[dict[str, Any]] = []
+    if args.remote_write is not None:
+        statements.append(
+            {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}
+        )
+    return statements
+
+
+def package_url(kind: str, arch_variable: str = "${arch}") -> str:
+    """The release package for this machine's architecture (`kind`: rpm or deb)."""
+    name = f"{COLLECTOR_PACKAGE}_{COLLECTOR_VERSION}_linux_{arch_variable}.{kind}"
+    return f"{COLLECTOR_RELEASES}/v{COLLECTOR_VERSION}/{name}"
+
+
+def collector_steps(args: CollectorArgs) -> list[str]:
+    """Shell lines: install the pinned collector (RPM on Amazon Linux, DEB on Ubuntu), configure, start."""
+    return [
+        f"# The OpenTelemetry Collector ({COLLECTOR_PACKAGE} {COLLECTOR_VERSION}): scrapes the engine on",
+        f"# loopback and re-exposes its metrics on port {PROMETHEUS_EXPORT_PORT} for monitoring.",
+        f"if ! command -v {COLLECTOR_PACKAGE} >/dev/null 2>&1; then",
+        '  case "$(uname -m)" in aarch64) arch=arm64 ;; *) arch=amd64 ;; esac',
+        "  if command -v dnf >/dev/null 2>&1; then",
+        f'    curl -fsSL --retry 5 -o /tmp/{COLLECTOR_PACKAGE}.rpm "{package_url("rpm")}"',
+        f"    rpm -Uvh /tmp/{COLLECTOR_PACKAGE}.rpm",
+        "  else",
+        f'    curl -fsSL --retry 5 -o /tmp/{COLLECTOR_PACKAGE}.deb "{package_url("deb")}"',
+        f"    dpkg -i /tmp/{COLLECTOR_PACKAGE}.deb",
+        "  fi",
+        "fi",
+        *write_file(COLLECTOR_CONFIG_PATH, json.dumps(collector_config(args), indent=1), "0644"),
+        f"systemctl enable {COLLECTOR_SERVICE}",
+        f"systemctl restart {COLLECTOR_SERVICE}",
+    ]

@@ -1,0 +1,129 @@
+"""The OpenTelemetry Collector's configuration and install steps (llmdeploy/core/collector.py).
+
+The collector binary cannot run here (its releases are on GitHub, which this machine cannot reach),
+so its `validate` command is not used: the configuration is checked against the collector's
+documented structure instead: every pipeline names only components that are defined, every defined
+component is used, listeners are where they must be, and nothing carries a `$` the collector would
+expand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmdeploy.core.collector import (
+    COLLECTOR_CONFIG_PATH,
+    COLLECTOR_VERSION,
+    OTLP_GRPC_LISTENER,
+    PROMETHEUS_EXPORT_PORT,
+    CollectorArgs,
+    RemoteWrite,
+    collector_config,
+    collector_policy_statements,
+    collector_steps,
+)
+from llmdeploy.core.engines import VLLM
+
+ARGS = CollectorArgs(
+    job="vllm",
+    scrape_target=f"127.0.0.1:{VLLM.metrics_port}",
+    metrics_path="/metrics",
+    scrape_interval_seconds=60,
+    labels={"AutoScalingGroupName": "llmdeploy-prod-vllm"},
+)
+KINDS = ("receivers", "processors", "exporters")
+
+
+def assert_well_formed(config: dict) -> None:
+    """The collector's own rules: pipelines reference defined components; unused ones are an error-prone
+    leftover (the collector ignores them), so none here."""
+    used: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert name.split("/", 1)[0] in ("metrics", "traces", "logs"), name
+        assert pipeline["receivers"] and pipeline["exporters"], (name, pipeline)
+        for kind in KINDS:
+            for component in pipeline.get(kind, []):
+                assert component in config[kind], f"pipeline {name} names undefined {kind} {component}"
+                used[kind].add(component)
+    for kind in KINDS:
+        assert set(config[kind]) == used[kind], f"defined but unused {kind}: {set(config[kind]) - used[kind]}"
+    assert set(config.get("extensions", {})) == set(config["service"].get("extensions", []))
+    assert "$" not in json.dumps(config)
+
+
+def test_the_engine_is_scraped_on_loopback_and_re_exposed_on_its_own_port() -> None:
+    config = collector_config(ARGS)
+    assert_well_formed(config)
+    scrape = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert scrape == [
+        {
+            "job_name": "vllm",
+            "scrape_interval": "60s",
+            "metrics_path": "/metrics",
+            "static_configs": [
+                {"targets": ["127.0.0.1:8000"], "labels": {"AutoScalingGroupName": "llmdeploy-prod-vllm"}}
+            ],
+        }
+    ]
+    exporter = config["exporters"]["prometheus"]
+    assert exporter["endpoint"] == f"0.0.0.0:{PROMETHEUS_EXPORT_PORT}"
+    assert VLLM.container_port != PROMETHEUS_EXPORT_PORT
+    # vLLM's names (`vllm:num_requests_waiting`) stay as they are.
+    assert exporter["add_metric_suffixes"] is False
+    assert config["service"]["pipelines"] == {
+        "metrics": {"receivers": ["prometheus"], "processors": ["batch"], "exporters": ["prometheus"]}
+    }
+
+
+def test_an_otlp_endpoint_adds_traces_and_forwards_metrics() -> None:
+    config = collector_config(
+        CollectorArgs(**{**ARGS.__dict__, "otlp_endpoint": "https://otel.example.com:4317"})
+    )
+    assert_well_formed(config)
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == OTLP_GRPC_LISTENER
+    assert OTLP_GRPC_LISTENER.startswith("127.0.0.1:")
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp"]
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "otlp"]
+
+
+def test_a_dollar_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"must not contain \$"):
+        collector_config(CollectorArgs(**{**ARGS.__dict__, "labels": {"x": "${HOME}"}}))
+
+
+def test_install_is_pinned_and_starts_the_packaged_unit() -> None:
+    steps = "\n".join(collector_steps(ARGS))
+    assert f"/v{COLLECTOR_VERSION}/otelcol-contrib_{COLLECTOR_VERSION}_linux_${{arch}}.rpm" in steps
+    assert f"/v{COLLECTOR_VERSION}/otelcol-contrib_{COLLECTOR_VERSION}_linux_${{arch}}.deb" in steps
+    assert f"cat > {COLLECTOR_CONFIG_PATH} <<" in steps
+    assert steps.endswith("systemctl restart otelcol-contrib.service")
+    assert "latest" not in steps
+
+
+WORKSPACE = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+
+
+def test_remote_write_to_a_workspace_is_signed_and_needs_exactly_aps_remote_write() -> None:
+    args = CollectorArgs(**{**ARGS.__dict__, "remote_write": RemoteWrite(WORKSPACE)})
+    config = collector_config(args)
+    assert_well_formed(config)
+    assert config["extensions"] == {"sigv4auth": {"region": "eu-west-1", "service": "aps"}}
+    assert config["service"]["extensions"] == ["sigv4auth"]
+    exporter = config["exporters"]["prometheusremotewrite"]
+    assert exporter["endpoint"] == (
+        "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/"
+        "ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
+    )
+    assert exporter["auth"] == {"authenticator": "sigv4auth"}
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "prometheusremotewrite"]
+    assert collector_policy_statements(args) == [
+        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}
+    ]
+    assert collector_policy_statements(ARGS) == []
+
+
+def test_a_malformed_workspace_arn_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not a workspace ARN"):
+        _ = RemoteWrite("arn:aws:aps:eu-west-1:123:workspace/x").url
