@@ -6,6 +6,8 @@
 - check: the same for `llmdeploy check STACK --format json` (the plan's run plus
   the policy pack in its own process, driven over the Analyzer protocol).
 
+- scale-out: the cold-start budget's modelled scale-out times (bench/scale_out.py).
+
 The capacity planner's accuracy is a separate record: `python bench/capacity_accuracy.py`
 rewrites bench/results/capacity_accuracy.md.
 """
@@ -49,6 +51,8 @@ def main() -> None:
         for stack in stacks():
             timings = time_command(command_name, stack)
             print(f"{stack:<10}{statistics.median(timings):>8.2f}{min(timings):>8.2f}{max(timings):>8.2f}")
+    print("\nmodelled scale-out (bench/scale_out.py)")
+    subprocess.run([sys.executable, str(REPO / "bench" / "scale_out.py")], cwd=REPO, check=True)
 
 
 if __name__ == "__main__":

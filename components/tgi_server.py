@@ -21,13 +21,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.instance_role import InstanceRole, InstanceRoleArgs
+from components.model_access import ModelReadPolicy
 from llmdeploy.core.engines import TGI, Engine, TgiOptions, tgi_arguments
-from llmdeploy.core.userdata import ContainerService, DockerRun, SecretEnv, render_user_data
+from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
+from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
 
 SERVICE_NAME = "llmdeploy-tgi"
 # The host directory mounted at TGI's cache (/data, HF_HOME in the image): the
 # weights survive a container restart and are downloaded once per instance.
 HOST_DATA_DIR = "/opt/tgi/data"
+S3_COPY_PATH = f"{LIBEXEC_DIR}/llmdeploy-tgi-copy-weights"
 
 
 def tgi_container_service(
@@ -37,6 +40,7 @@ def tgi_container_service(
     shm_size: str,
     api_port: int,
     hf_token_secret_name: str | None,
+    model_source: str | None = None,
 ) -> ContainerService:
     """TGI as a systemd-run container: ports, cache, shm and drain from the engine catalogue."""
     assert TGI.metrics_port is not None  # TGI has its own Prometheus listener
@@ -59,6 +63,11 @@ def tgi_container_service(
             else []
         ),
         host_directories=[HOST_DATA_DIR],
+        pre_start_scripts=(
+            [(S3_COPY_PATH, s3_copy_script(model_source, f"{HOST_DATA_DIR}/{local_model_dir(model_source)}"))]
+            if model_source
+            else []
+        ),
     )
 
 
@@ -130,6 +139,8 @@ class TgiServerArgs:
     # The token's Secrets Manager name (fetched at boot) and ARN (the only secret the role may read).
     hf_token_secret_name: str | None = None
     hf_token_secret_arn: pulumi.Input[str] | None = None
+    # Weights copied from this s3:// prefix before TGI starts (the role may read it only).
+    model_source: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -218,6 +229,8 @@ class TgiServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.model_source:
+            ModelReadPolicy(f"{name}-weights", role_name=role.role_name, uri=args.model_source, opts=child)
 
         if args.ami_id is not None:
             ami: pulumi.Input[str] = args.ami_id
@@ -239,6 +252,7 @@ class TgiServer(pulumi.ComponentResource):
                 shm_size=args.shm_size,
                 api_port=args.api_port,
                 hf_token_secret_name=args.hf_token_secret_name,
+                model_source=args.model_source,
             )
         else:
             assert args.service is not None

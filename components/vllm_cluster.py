@@ -25,6 +25,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.lifecycle_hook import LaunchHookArgs, launch_hook_args
+
 # Group metrics the dashboard shows beside the engine's.
 GROUP_METRICS = (
     aws.autoscaling.Metric.GROUP_DESIRED_CAPACITY,
@@ -96,6 +98,8 @@ class VllmClusterArgs:
     ignore_image_changes: bool = False
     spot: SpotArgs | None = None
     warm_pool: WarmPoolArgs | None = None
+    # A launch lifecycle hook the instances complete once they serve (components/lifecycle_hook.py).
+    launch_hook: LaunchHookArgs | None = None
     # On the group and, propagated, on every instance and its volume.
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -272,6 +276,8 @@ class VllmCluster(pulumi.ComponentResource):
             mixed_instances_policy=mixed_instances,
             capacity_rebalance=True if args.spot is not None else None,
             warm_pool=warm_pool,
+            # At creation, so the first instances wait for it too.
+            initial_lifecycle_hooks=[launch_hook_args(args.launch_hook)] if args.launch_hook else None,
             target_group_arns=list(args.target_group_arns),
             # The load balancer's view: a running instance whose engine died is replaced.
             health_check_type="ELB",

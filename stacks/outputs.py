@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from llmdeploy.core.capacity import CapacityAssessment
@@ -25,7 +27,7 @@ def export_endpoint(
     pulumi.export("metrics_url", metrics_url)
 
 
-def export_capacity(assessment: CapacityAssessment) -> None:
+def export_capacity(assessment: CapacityAssessment, extra: Mapping[str, object] | None = None) -> None:
     """`capacity`: KV-cache tokens, concurrent sequences at max length, cost per hour at min and max size.
 
     The resolve step has already refused configs that cannot serve; when capacity cannot be
@@ -34,4 +36,4 @@ def export_capacity(assessment: CapacityAssessment) -> None:
     """
     if assessment.unknown:
         pulumi.log.warn(f"capacity not estimated, so not checked: {assessment.unknown}")
-    pulumi.export("capacity", assessment.output())
+    pulumi.export("capacity", {**assessment.output(), **(extra or {})})

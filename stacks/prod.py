@@ -14,9 +14,12 @@ import pulumi_aws as aws
 
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
+from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
+from components.model_access import ModelReadPolicy
 from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
+from components.schedules import GroupSchedule, GroupScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
 from llmdeploy.core.collector import (
@@ -25,6 +28,7 @@ from llmdeploy.core.collector import (
     collector_policy_statements,
 )
 from llmdeploy.core.engines import VLLM
+from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata_vllm import QUEUE_DEPTH_METRIC, collector_args
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
@@ -106,6 +110,15 @@ def build(spec: ProdSpec) -> None:
             tags=tags,
         ),
     )
+    role_policies: list[pulumi.Resource] = [role]
+    if settings.model_source:
+        role_policies.append(
+            ModelReadPolicy("model-weights", role_name=role.role_name, uri=settings.model_source)
+        )
+    if spec.launch_hook is not None:
+        role_policies.append(
+            LifecycleCompletionPolicy("launch-hook", role_name=role.role_name, group_name=spec.group_name)
+        )
 
     grace = spec.health_check_grace_seconds
     # The API is internet-facing: every request it served can be traced afterwards.
@@ -189,10 +202,31 @@ def build(spec: ProdSpec) -> None:
                 else None
             ),
             warm_pool=WarmPoolArgs(min_size=settings.warm_pool_min_size) if settings.warm_pool else None,
+            launch_hook=(
+                LaunchHookArgs(
+                    hook_name=spec.launch_hook.hook_name,
+                    heartbeat_timeout_seconds=spec.launch_hook_timeout_seconds,
+                )
+                if spec.launch_hook is not None and spec.launch_hook_timeout_seconds is not None
+                else None
+            ),
             tags={**tags, **discovery_tags(), "Name": name},
         ),
-        opts=pulumi.ResourceOptions(depends_on=[role]),
+        opts=pulumi.ResourceOptions(depends_on=role_policies),
     )
+    if settings.schedule is not None:
+        GroupSchedule(
+            "off-hours",
+            GroupScheduleArgs(
+                group_name=cluster.group_name,
+                hours=settings.schedule.serving_hours,
+                on_min_size=settings.min_size,
+                on_max_size=settings.max_size,
+                on_desired=settings.min_size,
+                off_min_size=settings.schedule.off_hours_min_size,
+                off_max_size=settings.schedule.off_hours_max_size,
+            ),
+        )
 
     ServingObservability(
         "observability",
@@ -228,4 +262,14 @@ def build(spec: ProdSpec) -> None:
     )
     pulumi.export("asg_name", cluster.group_name)
     pulumi.export("target_group_arn", load_balancer.target_group_arn)
-    export_capacity(spec.capacity)
+    export_capacity(spec.capacity, extra=spec.cold_start_decisions)
+    if settings.schedule is not None:
+        pulumi.export(
+            "cost",
+            monthly_cost(
+                settings.gpu.on_demand_usd_per_hour,
+                settings.min_size,
+                settings.schedule.off_hours_min_size,
+                settings.schedule.serving_hours,
+            ),
+        )

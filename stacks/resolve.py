@@ -29,7 +29,15 @@ from llmdeploy.core.capacity import (
     assess_capacity,
     assess_fleet_capacity,
 )
-from llmdeploy.core.engines import ENGINES, VLLM, SglangOptions, TgiOptions, VllmOptions
+from llmdeploy.core.cold_start import (
+    ColdStartBudget,
+    cold_start_budget,
+    hook_timeout_seconds,
+    warm_pool_suggestion,
+)
+from llmdeploy.core.engines import ENGINES, TGI, VLLM, SglangOptions, TgiOptions, VllmOptions
+from llmdeploy.core.lifecycle import LaunchHook
+from llmdeploy.core.s3_weights import local_model_dir
 from llmdeploy.core.userdata_vllm import (
     MetricsPublishing,
     VllmUserDataArgs,
@@ -88,6 +96,11 @@ class ProdSpec:
     hf_token_secret_name: str | None
     vllm_options: VllmOptions
     user_data: str
+    # The launch lifecycle hook (warm pools, `launchHook`): its name and timeout; None without one.
+    launch_hook: LaunchHook | None
+    launch_hook_timeout_seconds: int | None
+    # What the cold-start budget decided, for the plan's `capacity` output.
+    cold_start_decisions: dict[str, object]
 
 
 StackSpec = DevSpec | StagingSpec | ProdSpec
@@ -121,6 +134,7 @@ def staging_capacity_request(settings: StagingSettings) -> CapacityRequest:
         quantization=settings.quantize,
         allow_network=False,
         keys=TGI_KEYS,
+        weights_from="s3" if settings.model_source else "hub",
     )
 
 
@@ -139,6 +153,8 @@ def prod_capacity_request(settings: ProdSettings) -> CapacityRequest:
         max_size=settings.max_size,
         allow_network=False,
         keys=VLLM_KEYS,
+        weights_from="s3" if settings.model_source else "hub",
+        image_baked=settings.image_in_ami,
     )
 
 
@@ -194,7 +210,12 @@ def staging_engine_options(settings: StagingSettings) -> TgiOptions | VllmOption
             revision=settings.model_revision,
         )
     return TgiOptions(
-        model_id=settings.model,
+        # The copied prefix, as the container sees it, when the weights come from S3.
+        model_id=(
+            f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
+            if settings.model_source
+            else settings.model
+        ),
         # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
         num_shard=settings.gpu.gpu_count,
         max_input_tokens=settings.max_input_tokens,
@@ -249,9 +270,15 @@ def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -
     return chosen
 
 
+# vLLM's Run:ai model streamer: concurrent ranged GETs from S3 straight into GPU memory.
+S3_LOAD_FORMAT = "runai_streamer"
+
+
 def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
     return VllmOptions(
-        model=settings.model,
+        # The s3:// prefix when the weights come from S3 (the served name stays the model's).
+        model=settings.model_source or settings.model,
+        load_format=S3_LOAD_FORMAT if settings.model_source else None,
         served_model_name=settings.served_name,
         # Every GPU of the instance.
         tensor_parallel_size=settings.gpu.gpu_count,
@@ -269,14 +296,74 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
     )
 
 
-def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
-    """ELB health-check grace: the setting, else derived from the model's size (the planner's)."""
-    if settings.health_check_grace_seconds is not None:
-        return settings.health_check_grace_seconds
-    weights = weight_bytes_to_load(
+def weights_to_load(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    return weight_bytes_to_load(
         settings.model, capacity.architecture, settings.gpu, settings.gpu_memory_utilization
     )
-    return health_check_grace_seconds(weights)
+
+
+def launch_budget(settings: ProdSettings, capacity: CapacityAssessment) -> ColdStartBudget:
+    """The cold-start budget of a fresh launch: what the hook's timeout covers."""
+    return cold_start_budget(
+        settings.gpu,
+        VLLM.name,
+        weights_to_load(settings, capacity),
+        source="s3" if settings.model_source else "hub",
+        image_baked=settings.image_in_ami,
+    )
+
+
+def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
+    """ELB health-check grace: the setting, else the cold-start budget's (short behind the launch hook)."""
+    if settings.health_check_grace_seconds is not None:
+        return settings.health_check_grace_seconds
+    return health_check_grace_seconds(
+        weights_to_load(settings, capacity),
+        settings.gpu,
+        VLLM.name,
+        source="s3" if settings.model_source else "hub",
+        launch_hook=settings.uses_launch_hook,
+        image_baked=settings.image_in_ami,
+    )
+
+
+def instance_launch_hook(
+    settings: ProdSettings, capacity: CapacityAssessment, group: str
+) -> tuple[LaunchHook | None, int | None]:
+    """What the instance's user data needs to complete the hook, and the group's timeout for it."""
+    if not settings.uses_launch_hook:
+        return None, None
+    timeout = hook_timeout_seconds(launch_budget(settings, capacity))
+    hook = LaunchHook(
+        group_name=group,
+        hook_name=f"{group}-launch",
+        health_url=f"http://127.0.0.1:{VLLM.container_port}{VLLM.health_path}",
+        # A minute before the group's own timeout, so the instance abandons itself.
+        deadline_seconds=timeout - 60,
+    )
+    return hook, timeout
+
+
+def cold_start_decisions(
+    settings: ProdSettings, capacity: CapacityAssessment, grace: int, hook_timeout: int | None
+) -> dict[str, object]:
+    """What the cold-start budget decided: the grace, the hook's timeout, whether a warm pool pays."""
+    budgets = capacity.cold_start()
+    if not budgets:
+        return {}
+    return {
+        "cold_start_decisions": {
+            "health_check_grace_seconds": grace,
+            "launch_hook_timeout_seconds": hook_timeout,
+            "warm_pool": warm_pool_suggestion(
+                budgets["cold"],
+                budgets["warm"],
+                min_size=settings.min_size,
+                max_size=settings.max_size,
+                root_volume_gib=prod_root_volume_gib(settings),
+            ),
+        }
+    }
 
 
 def prod_root_volume_gib(settings: ProdSettings) -> int:
@@ -304,6 +391,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         prometheus_workspace_arn=settings.prometheus_workspace_arn,
     )
     options = vllm_options(settings, capacity)
+    launch_hook, hook_timeout = instance_launch_hook(settings, capacity, name)
     hf_token_secret_name = settings.hf_token_secret_name
     user_data = render_vllm_user_data(
         VllmUserDataArgs(
@@ -314,14 +402,16 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
             metrics=metrics,
             # Warm instances are stopped mid-boot; the next start finishes the script.
             every_boot=settings.warm_pool,
+            launch_hook=launch_hook,
         )
     )
+    grace = grace_seconds(settings, capacity)
     return ProdSpec(
         settings=settings,
         project=project,
         capacity=capacity,
         max_model_len=options.max_model_len,
-        health_check_grace_seconds=grace_seconds(settings, capacity),
+        health_check_grace_seconds=grace,
         root_volume_gib=prod_root_volume_gib(settings),
         root_device_name=settings.resolved_root_device_name,
         group_name=name,
@@ -330,6 +420,9 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         hf_token_secret_name=hf_token_secret_name,
         vllm_options=options,
         user_data=user_data,
+        launch_hook=launch_hook,
+        launch_hook_timeout_seconds=hook_timeout,
+        cold_start_decisions=cold_start_decisions(settings, capacity, grace, hook_timeout),
     )
 
 

@@ -58,6 +58,7 @@ from llmdeploy.core.engines import (
     vllm_drains,
 )
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, gpu_instance_type_names
+from llmdeploy.core.schedule import ServingHours
 from llmdeploy.core.served_name import default_served_name
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
@@ -535,6 +536,50 @@ def _shm_size(value: str) -> str:
 ShmSize = Annotated[str, AfterValidator(_shm_size)]
 
 
+def _s3_prefix(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?", value):
+        raise PydanticCustomError(
+            "s3", "an S3 prefix such as s3://my-models/meta-llama/Llama-3.1-8B-Instruct"
+        )
+    return value.rstrip("/")
+
+
+S3Prefix = Annotated[str, AfterValidator(_s3_prefix)]
+Hour = Annotated[int, Field(ge=0, le=23)]
+
+
+class ScheduleSettings(StrictSettings):
+    """Off-hours: the GPUs serve from startHour to stopHour (timezone) on the days given."""
+
+    start_hour: Hour = Field(description="Hour the GPUs start serving, 0-23.")
+    stop_hour: Hour = Field(description="Hour they stop, 1-23, after startHour.")
+    days: Literal["weekdays", "daily"] = Field(default="weekdays", description="weekdays or daily.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the hours. Default UTC.")
+    # prod only: the group's size outside the hours (0 and 0: nothing runs).
+    off_hours_min_size: Annotated[int, Field(ge=0)] = Field(default=0, description="prod: minSize off-hours.")
+    off_hours_max_size: Annotated[int, Field(ge=0)] = Field(default=0, description="prod: maxSize off-hours.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleSettings:
+        if self.start_hour >= self.stop_hour:
+            raise problem(
+                key_of("schedule"),
+                f"startHour {self.start_hour}, stopHour {self.stop_hour}",
+                "startHour before stopHour, both 0-23",
+            )
+        if self.off_hours_min_size > self.off_hours_max_size:
+            raise problem(
+                key_of("schedule"),
+                f"offHoursMinSize {self.off_hours_min_size}, offHoursMaxSize {self.off_hours_max_size}",
+                "offHoursMinSize <= offHoursMaxSize",
+            )
+        return self
+
+    @property
+    def serving_hours(self) -> ServingHours:
+        return ServingHours(self.start_hour, self.stop_hour, self.days, self.timezone)
+
+
 class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
@@ -573,6 +618,18 @@ class StagingSettings(AwsSettings):
         description="Put the instance in a public subnet with a public IP, so it can download the "
         "image and weights without a NAT gateway. false: a private subnet (needs natGateway or "
         "your own egress). Default true.",
+    )
+    model_source: S3Prefix | None = Field(
+        default=None,
+        description="Where the instance reads the weights: an s3:// prefix holding the model repo's files "
+        "(`llmdeploy models mirror`). TGI reads local files, so the unit copies the prefix to the root "
+        "volume first (AWS CLI, 32 parallel requests); the role may read that prefix only. Default: the "
+        "Hugging Face hub.",
+    )
+    schedule: ScheduleSettings | None = Field(
+        default=None,
+        description="Off-hours: {startHour, stopHour, days, timezone}; EventBridge Scheduler starts and "
+        "stops the instance (its own role may do only that, on this instance). Default: always on.",
     )
 
     @property
@@ -613,6 +670,12 @@ class StagingSettings(AwsSettings):
                 f"{self.quantize!r} with engine {self.engine!r}",
                 "nothing: quantize is TGI's flag; vLLM and SGLang serve a quantized checkpoint as its "
                 "config.json says",
+            )
+        if self.engine != "tgi" and self.model_source is not None:
+            raise problem(
+                key_of("model_source"),
+                f"{self.model_source!r} with engine {self.engine!r}",
+                "nothing: weights from S3 are copied for TGI only so far; use the Hugging Face hub",
             )
         if self.engine == "tgi" and self.api_port == TGI.metrics_port:
             raise problem(
@@ -748,8 +811,9 @@ class ProdSettings(AwsSettings):
     )
     health_check_grace_seconds: Annotated[int, Field(ge=MIN_GRACE_SECONDS)] | None = Field(
         default=None,
-        description="ELB health-check grace period, at least 600 s. Default: derived from the "
-        "model's size (image pull, download, load and compile on a cold instance).",
+        description="ELB health-check grace period, at least 600 s. Default: the cold-start budget "
+        "of a fresh launch with its margin (the plan's capacity.cold_start), or 180 s behind the launch "
+        "hook (the grace then starts once vLLM answers).",
     )
     shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] = Field(
         default=VLLM.drain_seconds,
@@ -773,12 +837,39 @@ class ProdSettings(AwsSettings):
     )
     warm_pool: bool = Field(
         default=False,
-        description="Keep stopped instances beside the group to scale out faster. EC2 Auto Scaling stops "
-        "a warm instance as soon as it launches, so the pool saves launch and OS boot (and whatever "
-        "was downloaded by then); the user data then runs at every boot. Not with useSpot. Default false.",
+        description="Keep stopped instances beside the group to scale out faster. With the launch "
+        "lifecycle hook (always on with a warm pool) each warm instance pulls the image, loads the weights "
+        "and runs vLLM once before it is stopped, so a warm start is boot plus load (the plan's "
+        "capacity.cold_start.warm); stopped instances cost their EBS volume only. Not with useSpot. "
+        "Default false.",
     )
     warm_pool_min_size: Annotated[int, Field(ge=0)] = Field(
         default=0, description="With warmPool: instances kept in the pool. Default 0."
+    )
+    launch_hook: bool = Field(
+        default=False,
+        description="A launch lifecycle hook: each new instance completes it once vLLM answers /health, "
+        "so it joins the target group only when it serves (and a warm-pool instance finishes pulling "
+        "the image, loading the weights and compiling before it is stopped). Always on with warmPool. "
+        "Default false.",
+    )
+    model_source: S3Prefix | None = Field(
+        default=None,
+        description="Where the instances read the weights: an s3:// prefix holding the model repo's files "
+        "(`llmdeploy models mirror MODEL --to s3://...` copies a hub revision there). vLLM streams them "
+        "with --load-format runai_streamer; the instance role may read that prefix only; with "
+        "vpcEndpoints the S3 gateway endpoint carries them. Default: the Hugging Face hub.",
+    )
+    image_in_ami: bool = Field(
+        default=False,
+        description="amiId is an image with the engine image already pulled (baked by EC2 Image Builder "
+        "or Packer, see README): `docker run` finds it locally and a launch pulls nothing. Needs amiId. "
+        "Default false.",
+    )
+    schedule: ScheduleSettings | None = Field(
+        default=None,
+        description="Off-hours: {startHour, stopHour, days, timezone, offHoursMinSize, offHoursMaxSize}; "
+        "scheduled actions set the group's minimum and maximum. Default: always on.",
     )
 
     scaling_metric: Literal["queue_depth", "alb_requests"] = Field(
@@ -852,6 +943,12 @@ class ProdSettings(AwsSettings):
                 "at least one CIDR that may reach the load balancer (0.0.0.0/0 for a public API, "
                 "which the API key then guards)",
             )
+        if self.image_in_ami and self.ami_id is None:
+            raise problem(
+                key_of("image_in_ami"),
+                "true without amiId",
+                "amiId set to the AMI that holds the engine image (a public DLAMI parameter has none)",
+            )
         if self.use_spot and self.warm_pool:
             raise problem(
                 key_of("warm_pool"),
@@ -892,6 +989,11 @@ class ProdSettings(AwsSettings):
                 "--shutdown-timeout), so every scale-in or refresh would cut streams",
             )
         return self
+
+    @property
+    def uses_launch_hook(self) -> bool:
+        """A warm pool needs the hook: without it the group stops a warm instance mid-boot."""
+        return self.launch_hook or self.warm_pool
 
     @property
     def fleet_instance_types(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.network import Network
+from components.schedules import InstanceSchedule, InstanceScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs, engine_container_service
 from llmdeploy.core.engines import (
@@ -14,6 +15,7 @@ from llmdeploy.core.engines import (
     vllm_arguments,
     vllm_environment,
 )
+from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata import ContainerService
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
@@ -84,6 +86,7 @@ def build(spec: StagingSpec) -> None:
             monitoring_security_group_id=settings.monitoring_security_group_id,
             hf_token_secret_name=secret_name if secret is not None else None,
             hf_token_secret_arn=secret.arn if secret is not None else None,
+            model_source=settings.model_source,
             tags=tags,
         ),
     )
@@ -96,3 +99,9 @@ def build(spec: StagingSpec) -> None:
     )
     pulumi.export("instance_id", server.instance_id)
     export_capacity(spec.capacity)
+    if settings.schedule is not None:
+        hours = settings.schedule.serving_hours
+        InstanceSchedule(
+            "off-hours", InstanceScheduleArgs(instance_id=server.instance_id, hours=hours, tags=tags)
+        )
+        pulumi.export("cost", monthly_cost(settings.gpu.on_demand_usd_per_hour, 1, 0, hours))

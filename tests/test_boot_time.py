@@ -9,7 +9,6 @@ import pytest
 
 from llmdeploy.core.boot_time import (
     MIN_GRACE_SECONDS,
-    boot_seconds,
     bytes_per_parameter,
     health_check_grace_seconds,
     parameters_from_name,
@@ -17,6 +16,7 @@ from llmdeploy.core.boot_time import (
     weight_bytes_to_load,
 )
 from llmdeploy.core.capacity import weight_bytes
+from llmdeploy.core.cold_start import cold_start_budget
 from llmdeploy.core.gpus import gpu_instance_type
 from llmdeploy.core.models import resolve_model
 
@@ -86,13 +86,17 @@ def test_the_name_is_only_the_fallback_for_a_model_the_planner_cannot_size() -> 
     assert weight_bytes_to_load(phi.name, phi, g5, 0.9) < weight_bytes_to_load(phi.name, None, g5, 0.9)
 
 
-def test_grace_never_under_600_seconds_and_grows_with_the_model() -> None:
-    assert health_check_grace_seconds(0) >= MIN_GRACE_SECONDS
-    small, large = health_check_grace_seconds(16 * 10**9), health_check_grace_seconds(140 * 10**9)
-    assert MIN_GRACE_SECONDS <= small < large
+def test_grace_is_the_cold_start_budget_padded_and_grows_with_the_model() -> None:
+    g5 = gpu_instance_type("g5.2xlarge")
+    assert g5 is not None
+    small, large = health_check_grace_seconds(16 * 10**9, g5), health_check_grace_seconds(140 * 10**9, g5)
+    assert small < large
     assert small % 60 == 0 and large % 60 == 0
-    # Covers the estimate with margin.
-    assert large >= boot_seconds(140 * 10**9)
+    # Covers the budget with margin.
+    assert large >= cold_start_budget(g5, "vllm", 140 * 10**9).total_seconds
     # An 8B model in bf16: 8B-70B models take 5 to 15 minutes to serve (more on a cold
     # cache); the budget for the small end stays within 20 minutes.
-    assert 600 <= small <= 1200
+    assert MIN_GRACE_SECONDS <= small <= 1200
+    # From S3 it is shorter; behind a launch hook, only the load balancer's first checks.
+    assert health_check_grace_seconds(16 * 10**9, g5, source="s3") < small
+    assert health_check_grace_seconds(16 * 10**9, g5, launch_hook=True) < MIN_GRACE_SECONDS

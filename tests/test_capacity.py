@@ -300,7 +300,9 @@ def test_capacity_output_for_the_stack() -> None:
         "concurrent_sequences",
         "verdict",
         "cost_per_hour_usd",
+        "cold_start",
     }
+    assert set(output["cold_start"]) == {"cold", "warm"}
 
 
 def test_capacity_problems_name_the_setting() -> None:

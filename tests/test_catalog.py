@@ -53,6 +53,9 @@ def test_interface_other_engineers_use_is_unchanged() -> None:
         "vcpus",
         "memory_mib",
         "on_demand_usd_per_hour",
+        # Added last, with defaults: positional construction of the fields above still works.
+        "baseline_network_gbps",
+        "peak_network_gbps",
     ]
     g5 = gpu_instance_type("g5.xlarge")
     assert g5 is not None and g5.gpu_memory_bytes == g5.gpu_memory_mib * 2**20
@@ -80,13 +83,24 @@ def test_shipped_gpu_figures_match_ec2s_describe_instance_types() -> None:
     for name, entry in catalogue().instance_types.items():
         info = ec2[name]
         gpu = info["GpuInfo"]["Gpus"][0]
-        found = (entry.gpu_model, entry.gpu_count, entry.gpu_memory_mib, entry.vcpus, entry.memory_mib)
+        card = info["NetworkInfo"]["NetworkCards"][info["NetworkInfo"].get("DefaultNetworkCardIndex", 0)]
+        found = (
+            entry.gpu_model,
+            entry.gpu_count,
+            entry.gpu_memory_mib,
+            entry.vcpus,
+            entry.memory_mib,
+            entry.baseline_network_gbps,
+            entry.peak_network_gbps,
+        )
         expected = (
             gpu["Name"],
             gpu["Count"],
             gpu["MemoryInfo"]["SizeInMiB"],
             info["VCpuInfo"]["DefaultVCpus"],
             info["MemoryInfo"]["SizeInMiB"],
+            card["BaselineBandwidthInGbps"],
+            card["PeakBandwidthInGbps"],
         )
         assert found == expected, f"{name}: catalogue {found}, EC2 {expected}"
 
@@ -112,7 +126,12 @@ def test_instance_type_from_ec2_keeps_whole_nvidia_gpus_on_x86() -> None:
     assert instance_type_from_ec2(ec2["g5g.xlarge"]) is None  # Graviton: the stacks boot x86_64 AMIs
     assert instance_type_from_ec2(ec2["m7i.large"]) is None
     entry = instance_type_from_ec2(ec2["g6e.12xlarge"], price=10.0)
-    assert entry == GpuInstanceType("g6e.12xlarge", "g6e", "NVIDIA", "L40S", 4, 45776, 48, 393216, 10.0)
+    assert entry == GpuInstanceType(
+        "g6e.12xlarge", "g6e", "NVIDIA", "L40S", 4, 45776, 48, 393216, 10.0, 100.0, 100.0
+    )
+    # An "Up to 10 Gigabit" type: its baseline, and the peak it bursts to.
+    g5 = instance_type_from_ec2(ec2["g5.2xlarge"])
+    assert g5 is not None and (g5.baseline_network_gbps, g5.peak_network_gbps) == (5.0, 10.0)
 
 
 # ---------------------------------------------------------------------------

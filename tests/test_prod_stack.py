@@ -359,14 +359,14 @@ def test_grace_period_from_the_planners_weights_and_from_the_name_only_for_unkno
     assert g5 is not None
     phi = "microsoft/Phi-3-mini-4k-instruct"  # 3.8B parameters; its name states no size
     grace = named(prod(model=phi, maxModelLen="4096"), ASG, "vllm-asg")["healthCheckGracePeriod"]
-    assert grace == health_check_grace_seconds(weight_bytes(resolve_model(phi))) == 840
-    assert grace < health_check_grace_seconds(weight_bytes_from_name(phi, g5, 0.9)), (
+    assert grace == health_check_grace_seconds(weight_bytes(resolve_model(phi)), g5) == 840
+    assert grace < health_check_grace_seconds(weight_bytes_from_name(phi, g5, 0.9), g5), (
         "the name-based guess budgets all the GPU memory for a name without a size"
     )
     # A model the planner cannot size (offline, not bundled): the name's guess is the fallback.
     unknown = named(prod(model="acme/private-8B"), ASG, "vllm-asg")["healthCheckGracePeriod"]
-    assert unknown == health_check_grace_seconds(weight_bytes_from_name("acme/private-8B", g5, 0.9))
-    assert unknown == health_check_grace_seconds(16 * 10**9)
+    assert unknown == health_check_grace_seconds(weight_bytes_from_name("acme/private-8B", g5, 0.9), g5)
+    assert unknown == health_check_grace_seconds(16 * 10**9, g5)
 
 
 def test_warm_pool_when_asked_with_user_data_that_runs_at_every_boot() -> None:
@@ -702,7 +702,9 @@ def test_prod_exports_its_capacity_and_the_cost_at_min_and_max_size() -> None:
             max_size=4,
         )
     ).output()
+    decisions = capacity.pop("cold_start_decisions")
     assert capacity == json.loads(json.dumps(expected)), "the plan must show the planner's figures"
+    assert decisions["health_check_grace_seconds"] == named(prod(), ASG, "vllm-asg")["healthCheckGracePeriod"]
     assert (capacity["engine"], capacity["max_model_len"], capacity["max_model_len_source"]) == (
         "vllm",
         8192,

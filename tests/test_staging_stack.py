@@ -178,7 +178,9 @@ def test_token_goes_to_secrets_manager_and_the_role_may_read_only_that_secret() 
     secret = inputs(one(run, "aws:secretsmanager/secret:Secret"))
     assert secret["name"] == "llmdeploy/staging/hf-token"
     assert inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))["secretString"] == "[secret]"
-    policy = json.loads(inputs(one(run, "aws:iam/rolePolicy:RolePolicy"))["policy"])
+    policy = json.loads(
+        inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
+    )
     assert policy == secret_read_policy([SECRET_ARN]), f"the role's secret access is not scoped: {policy}"
     attached = sorted(
         inputs(r)["policyArn"].rsplit("/", 1)[1]
@@ -367,7 +369,9 @@ def test_committed_example_plans_a_gated_model_with_its_token_as_a_secret() -> N
     assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in instance["userData"]
     version = inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))
     assert version["secretString"] == "[secret]"
-    policy = json.loads(inputs(one(run, "aws:iam/rolePolicy:RolePolicy"))["policy"])
+    policy = json.loads(
+        inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
+    )
     assert policy == secret_read_policy([SECRET_ARN])
 
 
@@ -394,5 +398,7 @@ def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixtu
         "metrics_url",
         "instance_id",
         "capacity",
+        # The committed example stops the instance off-hours: the month with and without it.
+        "cost",
     }
     assert document["outputs"]["engine"] == "tgi"

@@ -5,9 +5,9 @@ is no "503 while loading" phase. An Auto Scaling group whose ELB
 health-check grace period is shorter than boot + image pull + weight download +
 load + compile kills every instance before it serves, and starts the next one.
 
-The estimate is deliberately pessimistic (a cold cache, a NAT gateway, gp3's
-baseline throughput): a grace period that is too long only delays replacing an
-instance that really died; one too short never lets the fleet come up.
+The time itself is the cold-start budget's (`llmdeploy.core.cold_start`): phase
+by phase, each with its assumption and source. This module finds the bytes to
+load and turns the budget into a grace period.
 
 The weight size is the capacity planner's (`llmdeploy.core.capacity.weight_bytes`, from
 the model's config.json: parameter count, dtype, quantization), the same figure
@@ -17,30 +17,17 @@ bundled, an architecture it does not know) falls back to a guess from its name.
 
 from __future__ import annotations
 
-import math
 import re
 
 from llmdeploy.core.capacity import weight_bytes
+from llmdeploy.core.cold_start import WeightSource, cold_start_budget, grace_seconds
 from llmdeploy.core.gpus import GpuInstanceType
 from llmdeploy.core.models import ModelArchitecture
 
-GB = 1000**3
-# The floor: image pull plus the smallest model plus compile already take minutes.
+# What a `healthCheckGraceSeconds` setting may be at least: image pull plus the smallest
+# model plus compile already take minutes on a fresh launch (the cold-start budget's figure
+# for a 1B model is over 8 minutes with its margin).
 MIN_GRACE_SECONDS = 600
-# Boot, cloud-init, Docker and the NVIDIA runtime before `docker run` starts.
-BOOT_SECONDS = 90
-# The vllm/vllm-openai image is about 10 GB compressed; pull and unpack run near
-# 60 MB/s on GPU instances.
-IMAGE_PULL_SECONDS = 10 * GB / (60 * 1000**2)
-# Hugging Face hub downloads through a NAT gateway: budget 100 MB/s.
-DOWNLOAD_BYTES_PER_SECOND = 100 * 1000**2
-# Reading the weights back from a gp3 volume at its baseline 125 MiB/s (a
-# restart on a warm cache reads only this, but the first boot pays both).
-LOAD_BYTES_PER_SECOND = 125 * 1024**2
-# torch.compile and CUDA graph capture on the first start (vLLM caches them in
-# /root/.cache/vllm afterwards).
-COMPILE_SECONDS = 240
-SAFETY_FACTOR = 1.25
 
 # The name-based fallback, for models the planner cannot size.
 # Bytes per parameter by what the name says about quantization.
@@ -99,18 +86,20 @@ def weight_bytes_to_load(
     return weight_bytes_from_name(model, gpu, gpu_memory_utilization)
 
 
-def boot_seconds(weight_bytes: int) -> float:
-    """Seconds from launch to a healthy engine on a cold instance."""
-    return (
-        BOOT_SECONDS
-        + IMAGE_PULL_SECONDS
-        + weight_bytes / DOWNLOAD_BYTES_PER_SECOND
-        + weight_bytes / LOAD_BYTES_PER_SECOND
-        + COMPILE_SECONDS
-    )
+def health_check_grace_seconds(
+    weight_bytes: int,
+    gpu: GpuInstanceType,
+    engine: str = "vllm",
+    *,
+    source: WeightSource = "hub",
+    launch_hook: bool = False,
+    image_baked: bool = False,
+) -> int:
+    """The grace period for a model of this size on this instance: the cold-start budget's.
 
-
-def health_check_grace_seconds(weight_bytes: int) -> int:
-    """The grace period for a model of this size: boot time with margin, whole minutes, at least 600 s."""
-    padded = boot_seconds(weight_bytes) * SAFETY_FACTOR
-    return max(MIN_GRACE_SECONDS, math.ceil(padded / 60) * 60)
+    A fresh launch's budget with its margin (`llmdeploy.core.cold_start`), or, behind a launch
+    lifecycle hook that completes only once the engine answers `/health`, the load balancer's
+    first checks only.
+    """
+    budget = cold_start_budget(gpu, engine, weight_bytes, source=source, image_baked=image_baked)
+    return grace_seconds(budget, launch_hook=launch_hook)

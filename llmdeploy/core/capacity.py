@@ -62,6 +62,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from llmdeploy.core.cold_start import ColdStartBudget, StartKind, WeightSource, cold_start_budget
 from llmdeploy.core.engines import SGLANG_DEFAULT_MEM_FRACTION
 from llmdeploy.core.gpus import GpuInstanceType, catalogue, gpu_instance_type, gpu_instance_type_names
 from llmdeploy.core.models import (
@@ -78,6 +79,7 @@ GIB = 1024**3
 MIB = 1024**2
 
 CapacityEngine = Literal["vllm", "tgi", "sglang"]
+STARTS: tuple[StartKind, ...] = ("cold", "warm")
 
 CUDA_RESERVED_FRACTION = 0.016
 NON_TORCH_BYTES_SINGLE_GPU = int(1.79 * GIB)
@@ -138,6 +140,10 @@ class CapacityRequest:
     hf_token: str | None = field(default=None, repr=False)  # never in a repr, a log or an error
     allow_network: bool = True
     keys: ConfigKeys | None = None
+    # Where a new instance gets the weights, for its cold-start budget.
+    weights_from: WeightSource = "hub"
+    # The engine image is baked into the AMI: a launch pulls nothing.
+    image_baked: bool = False
 
     @property
     def config_keys(self) -> ConfigKeys:
@@ -263,6 +269,24 @@ class CapacityAssessment:
             "concurrent_sequences": est.concurrent_sequences,
             "verdict": est.verdict(),
             "cost_per_hour_usd": cost_per_hour(self.instance, self.request.min_size, self.request.max_size),
+            "cold_start": {start: budget.output() for start, budget in self.cold_start().items()},
+        }
+
+    def cold_start(self) -> dict[str, ColdStartBudget]:
+        """The cold-start budgets of a fresh launch and of a warm-pool start (empty when unsized)."""
+        if self.architecture is None or self.instance is None:
+            return {}
+        weights = weight_bytes(self.architecture, self.architecture.quantization)
+        return {
+            start: cold_start_budget(
+                self.instance,
+                self.request.engine,
+                weights,
+                source=self.request.weights_from,
+                start=start,
+                image_baked=self.request.image_baked,
+            )
+            for start in STARTS
         }
 
 

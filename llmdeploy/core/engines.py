@@ -271,6 +271,10 @@ class VllmOptions:
     # SSE comments on a silent stream (a long prefill, a queued request) so that no
     # idle timeout in front cuts it; vLLM sends none unless asked (off by default in 0.30.0).
     sse_keep_alive_seconds: int | None = None
+    # `runai_streamer` when `model` is an s3:// prefix: vLLM's Run:ai model streamer reads the
+    # safetensors from S3 with concurrent ranged GETs straight into GPU memory (vLLM docs,
+    # "Loading models with Run:ai Model Streamer"). None: vLLM's default (`auto`).
+    load_format: str | None = None
     # A commit hash of the model repo (`--revision`); None: the hub's main branch that day.
     revision: str | None = None
 
@@ -333,6 +337,8 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
         args += ["--otlp-traces-endpoint", options.otlp_traces_endpoint]
     if options.sse_keep_alive_seconds is not None:
         args += [VLLM_SSE_KEEP_ALIVE_FLAG, str(options.sse_keep_alive_seconds)]
+    if options.load_format:
+        args += ["--load-format", options.load_format]
     if options.revision:
         args += ["--revision", options.revision]
     return args

@@ -8,6 +8,11 @@ and, optionally, the AWS Pricing API; `instance_type_from_ec2` and
 
 GPU memory is what EC2's GpuInfo reports per GPU (e.g. 22888 MiB for the A10G
 and L4, 45776 MiB for the L40S), not the marketing size.
+
+Network bandwidth is NetworkInfo's default network card (the one the primary
+interface, so S3 and registry traffic, uses): `BaselineBandwidthInGbps`, what
+the instance sustains, and `PeakBandwidthInGbps`, what it bursts to ("Up to 10
+Gigabit" types burst on credits). The cold-start budget reads both.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class GpuInstanceType:
     vcpus: int
     memory_mib: int
     on_demand_usd_per_hour: float | None
+    # The default network card's bandwidth (DescribeInstanceTypes NetworkInfo); None when unknown.
+    baseline_network_gbps: float | None = None
+    peak_network_gbps: float | None = None
 
     @property
     def gpu_memory_bytes(self) -> int:
@@ -83,6 +91,7 @@ def instance_type_from_ec2(info: Mapping[str, Any], price: float | None = None) 
     if count < 1 or memory <= 0:
         return None  # a fractional GPU (GpuPartitionSize < 1) cannot hold a sharded model
     name = str(info["InstanceType"])
+    baseline, peak = network_gbps(info)
     return GpuInstanceType(
         instance_type=name,
         family=name.split(".", 1)[0],
@@ -93,7 +102,24 @@ def instance_type_from_ec2(info: Mapping[str, Any], price: float | None = None) 
         vcpus=int(info["VCpuInfo"]["DefaultVCpus"]),
         memory_mib=int(info["MemoryInfo"]["SizeInMiB"]),
         on_demand_usd_per_hour=price,
+        baseline_network_gbps=baseline,
+        peak_network_gbps=peak,
     )
+
+
+def network_gbps(info: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Baseline and peak Gbps of the default network card of one `DescribeInstanceTypes` item."""
+    network = info.get("NetworkInfo") or {}
+    index = network.get("DefaultNetworkCardIndex", 0)
+    for card in network.get("NetworkCards", []):
+        if card.get("NetworkCardIndex", 0) == index:
+            baseline = card.get("BaselineBandwidthInGbps")
+            peak = card.get("PeakBandwidthInGbps", baseline)
+            return (
+                float(baseline) if baseline is not None else None,
+                float(peak) if peak is not None else None,
+            )
+    return None, None
 
 
 def catalogue_document(

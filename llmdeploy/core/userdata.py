@@ -110,6 +110,8 @@ class ContainerService:
     host_directories: Sequence[str] = ()
     # systemd's RuntimeDirectory= root (tmpfs); only tests point it elsewhere.
     runtime_root: str = "/run"
+    # More scripts (path, content) run before every start, after the secrets (e.g. copying weights from S3).
+    pre_start_scripts: Sequence[tuple[str, str]] = ()
 
     @property
     def runtime_directory(self) -> str:
@@ -210,6 +212,7 @@ def systemd_unit(service: ContainerService) -> str:
     pre_start = [f"ExecStartPre=-/usr/bin/docker rm --force {service.name}"]
     if service.secrets:
         pre_start.append(f"ExecStartPre={service.fetch_secrets_path}")
+    pre_start += [f"ExecStartPre={path}" for path, _ in service.pre_start_scripts]
     return "\n".join(
         [
             "[Unit]",
@@ -272,6 +275,8 @@ def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ())
     if service.secrets:
         lines += write_file(service.fetch_secrets_path, fetch_secrets_script(service), "0700")
         lines.append("")
+    for path, content in service.pre_start_scripts:
+        lines += [*write_file(path, content, "0700"), ""]
     lines += write_file(service.start_path, start_script(service), "0700")
     lines.append("")
     lines += write_file(service.unit_path, systemd_unit(service), "0644")

@@ -31,6 +31,7 @@ from typing import Any
 
 from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
 from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
+from llmdeploy.core.lifecycle import LaunchHook, completion_steps
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
@@ -109,6 +110,8 @@ class VllmUserDataArgs:
     # cloud-init does not re-run an interrupted script ("Use lifecycle hooks with a
     # warm pool", EC2 Auto Scaling guide). The script is idempotent.
     every_boot: bool = False
+    # The launch lifecycle hook the instance completes once vLLM answers /health (None: no hook).
+    launch_hook: LaunchHook | None = None
 
 
 def keep_alive_seconds(idle_timeout_seconds: int) -> int:
@@ -352,7 +355,10 @@ def render_vllm_user_data(args: VllmUserDataArgs) -> str:
             f"{args.image}: vLLM before 0.18 aborts in-flight requests on SIGTERM; "
             "a rolling Auto Scaling group needs --shutdown-timeout"
         )
-    script = render_user_data(vllm_container_service(args), extra_steps=monitoring_steps(args.metrics))
+    steps = monitoring_steps(args.metrics)
+    if args.launch_hook is not None:
+        steps += ["", *completion_steps(args.launch_hook)]
+    script = render_user_data(vllm_container_service(args), extra_steps=steps)
     if not args.every_boot:
         return script
     wrapped = every_boot_user_data(script)

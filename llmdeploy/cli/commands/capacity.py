@@ -24,6 +24,7 @@ from llmdeploy.core.capacity import (
     gib,
     serving_dtype_bytes,
 )
+from llmdeploy.core.cold_start import WEIGHT_SOURCES, ColdStartBudget
 from llmdeploy.core.gpus import catalogue
 
 
@@ -50,6 +51,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default=None)
     parser.add_argument("--min-size", type=int, default=1, help="instances at minimum (cost)")
     parser.add_argument("--max-size", type=int, default=1, help="instances at maximum (cost)")
+    parser.add_argument(
+        "--weights-from",
+        choices=WEIGHT_SOURCES,
+        default="hub",
+        help="where a new instance gets the weights, for the cold-start budget (default hub)",
+    )
     parser.add_argument("--offline", action="store_true", help="never fetch config.json from the hub")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     add_deadline_argument(parser, 60, "reading the model's config.json from the hub")
@@ -71,6 +78,7 @@ def request_from_args(args: argparse.Namespace) -> CapacityRequest:
         min_size=args.min_size,
         max_size=args.max_size,
         allow_network=not args.offline,
+        weights_from=args.weights_from,
     )
 
 
@@ -138,7 +146,21 @@ def render_text(assessment: CapacityAssessment) -> str:
         ("cost per hour", cost_line),
     ]
     header = f"{arch.short_name} on {instance.instance_type} with {engine_label}"
-    return header + "\n" + "\n".join(f"  {label:<20}{value}" for label, value in rows) + "\n"
+    text = header + "\n" + "\n".join(f"  {label:<20}{value}" for label, value in rows) + "\n"
+    return text + "".join(render_budget(budget) for budget in assessment.cold_start().values())
+
+
+def render_budget(budget: ColdStartBudget) -> str:
+    """One cold-start budget: each phase's seconds, its physical floor and its assumption."""
+    title = "fresh launch" if budget.start == "cold" else "warm-pool start"
+    lines = [
+        f"cold-start budget, {title}, weights from {budget.source}: {budget.total_seconds:.0f} s "
+        f"(floor {budget.floor_seconds:.0f} s; with margin {budget.padded_seconds} s)"
+    ]
+    for phase in budget.phases:
+        figures = f"{phase.seconds:>6.0f} s  floor {phase.floor_seconds:>4.0f} s"
+        lines.append(f"  {phase.name:<18}{figures}  {phase.assumption}")
+    return "\n".join(lines) + "\n"
 
 
 def render_json(assessment: CapacityAssessment) -> str:

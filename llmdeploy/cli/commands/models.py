@@ -34,7 +34,7 @@ class FetchError(Exception):
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="cache model configs for offline plans (`models fetch MODEL`)",
+        help="model configs for offline plans (`models fetch`), weights to S3 (`models mirror`)",
         description="Model configs the capacity planner reads offline.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -48,6 +48,10 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("model", metavar="MODEL", help="Hugging Face repo id, e.g. Qwen/Qwen2.5-7B-Instruct")
     fetch.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
     fetch.set_defaults(handler=handle_fetch)
+    # Imported here: boto3's transfer manager is needed only when mirroring.
+    from llmdeploy.cli.commands.models_mirror import add_mirror_parser
+
+    add_mirror_parser(actions)
 
 
 def download_config(model: str, revision: str) -> dict[str, Any]:
