@@ -12,14 +12,22 @@ import shlex
 
 import pytest
 
-from llmdeploy.cli.check import PolicyPackProcess
+from llmdeploy.cli.check import CheckResult, PolicyPackProcess, read_policy_config
 from llmdeploy.cli.mockrun import run_program
-from tests.policies.helpers import ALL_MANDATORY
+from tests.policies.conftest import PACK_DIR
 from tests.support import inputs, one
 from tests.test_engines_sglang import parse
 from tests.test_staging_stack import STAGING_BASE
 
 INSTANCE = "aws:ec2/instance:Instance"
+# Staging's own policy levels: everything mandatory but model-revision-pinned (advice).
+STAGING_LEVELS = read_policy_config(PACK_DIR / "config" / "staging.json")
+
+
+def mandatory(result: CheckResult) -> list[tuple[str, str]]:
+    return sorted(
+        {(v.policy, v.urn.rsplit("::", 1)[-1]) for v in result.violations if v.level == "mandatory"}
+    )
 
 
 def docker_run(engine: str, **config: str) -> tuple[list[str], object]:
@@ -36,16 +44,17 @@ def test_staging_with_another_engine_passes_the_pack_but_for_direct_exposure(
     pack: PolicyPackProcess, engine: str
 ) -> None:
     _, run = docker_run(engine)
-    result = pack.check(run, ALL_MANDATORY, "every policy mandatory")
-    found = sorted({(v.policy, v.urn.rsplit("::", 1)[-1]) for v in result.violations})
-    assert found == [("engine-port-only-from-load-balancer", "tgi-instance")], found
+    result = pack.check(run, STAGING_LEVELS, "staging.json")
+    assert mandatory(result) == [("engine-port-only-from-load-balancer", "tgi-instance")]
+    # No modelRevision: advised.
+    assert {(v.policy, v.level) for v in result.violations} >= {("model-revision-pinned", "advisory")}
 
 
 def test_staging_with_another_engine_and_no_api_cidrs_passes_the_whole_pack(pack: PolicyPackProcess) -> None:
     """Reached only through SSM port forwarding (no API CIDRs, metrics by security group): clean."""
     for engine in ("vllm", "sglang"):
-        _, run = docker_run(engine, apiAllowedCidrs="[]", monitoringCidrs="[]")
-        result = pack.check(run, ALL_MANDATORY, "every policy mandatory")
+        _, run = docker_run(engine, apiAllowedCidrs="[]", monitoringCidrs="[]", modelRevision="a" * 40)
+        result = pack.check(run, STAGING_LEVELS, "staging.json")
         assert [(v.policy, v.urn) for v in result.violations] == [], engine
 
 

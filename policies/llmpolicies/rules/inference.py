@@ -261,4 +261,33 @@ user_data_inspectable = ResourceValidationPolicy(
     ),
 )
 
-POLICIES = [vllm_ipc_host, tgi_shm_size, pinned_image_tag, user_data_inspectable]
+
+def _validate_model_revision(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource, server in _servers(args):
+        # Ollama pulls tags from its own registry; it has no revision flag.
+        if server.engine.name == "ollama" or server.revision is not None:
+            continue
+        report(
+            f"{server.describe()} loads its model without --revision: a redeploy or a scale-out loads "
+            "whatever the hub's main branch holds that day, not the weights that were reviewed.",
+            resource.urn,
+        )
+
+
+model_revision_pinned = StackValidationPolicy(
+    name="model-revision-pinned",
+    display_name="Model weights pinned to a commit",
+    description="Every vLLM, SGLang or TGI server names the model repo commit it loads (--revision).",
+    validate=_validate_model_revision,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    tags=["reliability", "inference"],
+    config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
+    remediation_steps=(
+        "Pass the commit hash of the model repo: `--revision <40 hex digits>` (llmdeploy: "
+        "`pulumi config set modelRevision <commit>`), as an image is pinned by a tag or digest."
+    ),
+)
+
+
+POLICIES = [vllm_ipc_host, tgi_shm_size, pinned_image_tag, user_data_inspectable, model_revision_pinned]
