@@ -38,6 +38,7 @@ from llmdeploy.core.cold_start import (
 from llmdeploy.core.engines import ENGINES, TGI, VLLM, SglangOptions, TgiOptions, VllmOptions
 from llmdeploy.core.lifecycle import LaunchHook
 from llmdeploy.core.s3_weights import local_model_dir
+from llmdeploy.core.served_name import served_name_warning
 from llmdeploy.core.userdata_vllm import (
     MetricsPublishing,
     VllmUserDataArgs,
@@ -424,6 +425,16 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         launch_hook_timeout_seconds=hook_timeout,
         cold_start_decisions=cold_start_decisions(settings, capacity, grace, hook_timeout),
     )
+
+
+def settings_warnings(settings: CommonSettings) -> list[str]:
+    """What plans but is likely a mistake, one line each (the plan prints them as warnings)."""
+    if isinstance(settings, ProdSettings) or (
+        isinstance(settings, StagingSettings) and settings.engine != "tgi"
+    ):
+        warning = served_name_warning(settings.model, settings.served_name, key_of("served_model_name"))
+        return [warning] if warning else []
+    return []
 
 
 def resolve(settings: CommonSettings, project: str) -> StackSpec:
