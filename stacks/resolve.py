@@ -35,7 +35,15 @@ from llmdeploy.core.cold_start import (
     hook_timeout_seconds,
     warm_pool_suggestion,
 )
-from llmdeploy.core.engines import ENGINES, TGI, VLLM, SglangOptions, TgiOptions, VllmOptions
+from llmdeploy.core.engines import (
+    ENGINES,
+    TGI,
+    VLLM,
+    VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    SglangOptions,
+    TgiOptions,
+    VllmOptions,
+)
 from llmdeploy.core.lifecycle import LaunchHook
 from llmdeploy.core.s3_weights import local_model_dir
 from llmdeploy.core.served_name import served_name_warning
@@ -184,7 +192,7 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
 
 
 # vLLM on staging uses prod's default, so a staging run predicts what prod will fit.
-STAGING_VLLM_GPU_MEMORY_UTILIZATION = ProdSettings.model_fields["gpu_memory_utilization"].default
+STAGING_VLLM_GPU_MEMORY_UTILIZATION = VLLM_STACK_GPU_MEMORY_UTILIZATION
 
 
 def staging_engine_options(settings: StagingSettings) -> TgiOptions | VllmOptions | SglangOptions:

@@ -52,6 +52,8 @@ from llmdeploy.core.engines import (
     OLLAMA,
     TGI,
     VLLM,
+    VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    VLLM_STACK_MAX_NUM_SEQS,
     Engine,
     is_pinned,
     version_tuple,
@@ -766,10 +768,12 @@ class ProdSettings(AwsSettings):
         "required when the capacity planner cannot size the model.",
     )
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=0.95)] = Field(
-        default=0.9, description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9."
+        default=VLLM_STACK_GPU_MEMORY_UTILIZATION,
+        description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9.",
     )
     max_num_seqs: PositiveInt = Field(
-        default=128, description="vLLM --max-num-seqs: sequences batched at once per instance. Default 128."
+        default=VLLM_STACK_MAX_NUM_SEQS,
+        description="vLLM --max-num-seqs: sequences batched at once per instance. Default 128.",
     )
     max_num_batched_tokens: PositiveInt | None = Field(
         default=None, description="vLLM --max-num-batched-tokens. Default: vLLM's own."

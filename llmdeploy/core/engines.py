@@ -279,6 +279,13 @@ class VllmOptions:
     revision: str | None = None
 
 
+# The stacks' vLLM defaults, one home: prod's settings, staging with vLLM and `llmdeploy capacity`
+# all start from these, so a recommendation plans as it was computed. (vLLM's own defaults
+# differ: 0.92 since 0.11 and 256 sequences on small GPUs.)
+VLLM_STACK_GPU_MEMORY_UTILIZATION = 0.9
+VLLM_STACK_MAX_NUM_SEQS = 128
+
+
 # `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
 # before it, SIGTERM aborted in-flight requests.
 VLLM_DRAIN_SINCE = (0, 18)
