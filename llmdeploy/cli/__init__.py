@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "llmdeploy.cli.commands.preflight",
     "llmdeploy.cli.commands.verify",
     "llmdeploy.cli.commands.rollout",
+    "llmdeploy.cli.commands.parity",
 )
 
 
