@@ -176,3 +176,37 @@ def as_json(facts: Sequence[StackFacts], found: Sequence[Difference]) -> dict[st
 
 def facts_mapping(facts: Sequence[StackFacts]) -> Mapping[str, StackFacts]:
     return {item.stack: item for item in facts}
+
+
+# Golden prompts for `parity --live`: short, with one expected answer a model serving the same
+# weights with the same template gives at temperature 0.
+GOLDEN_PROMPTS: tuple[str, ...] = (
+    "What is the capital of France? Answer with one word.",
+    "Count from 1 to 5, separated by commas.",
+    "Translate 'good morning' into Spanish.",
+)
+
+
+@dataclass(frozen=True)
+class AnswerDifference:
+    prompt: str
+    answers: dict[str, str]  # stack -> answer (or the error, in brackets)
+
+
+def answer_differences(answers: Mapping[str, Mapping[str, str]]) -> list[AnswerDifference]:
+    """The prompts whose answers are not the same on every stack (answers: prompt -> stack -> text)."""
+    return [
+        AnswerDifference(prompt, dict(by_stack))
+        for prompt, by_stack in answers.items()
+        if len({text.strip() for text in by_stack.values()}) > 1
+    ]
+
+
+def render_answer_differences(found: Sequence[AnswerDifference], prompts: int) -> str:
+    if not found:
+        return f"Live: the same answers from every stack to {prompts} golden prompts at temperature 0."
+    lines = [f"Live: {len(found)} of {prompts} golden prompts answered differently at temperature 0:"]
+    for item in found:
+        lines.append(f"  {item.prompt!r}")
+        lines += [f"    {stack}: {answer.strip()[:120]!r}" for stack, answer in item.answers.items()]
+    return "\n".join(lines)

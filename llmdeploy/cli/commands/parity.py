@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from llmdeploy.cli.ops.aws import OpsError
+from llmdeploy.cli.ops.parity_live import LiveEndpoint, live_answers
 from llmdeploy.cli.ops.stack import load_stack_spec, read_stack
 from llmdeploy.cli.stackfile import StackFileError
 from llmdeploy.core.engines import ENGINES, OLLAMA
 from llmdeploy.core.parity import (
     DEFAULT_RULES,
+    GOLDEN_PROMPTS,
     UNPINNED,
     StackFacts,
+    answer_differences,
     as_json,
     differences,
     ollama_base,
     read_rules,
+    render_answer_differences,
     render_differences,
     render_table,
 )
@@ -44,7 +49,67 @@ def register(subparsers: Any) -> None:
         "prod must match on model and revision)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="also send golden prompts at temperature 0 to each --endpoint and report differing answers",
+    )
+    parser.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="STACK=URL",
+        help="with --live: a stack's OpenAI base URL (…/v1), e.g. the `endpoint` output (repeatable)",
+    )
+    parser.add_argument(
+        "--served-model",
+        action="append",
+        default=[],
+        metavar="STACK=NAME",
+        help="with --live: the `model` to send (default: the stack's served name)",
+    )
+    parser.add_argument(
+        "--api-key-env",
+        action="append",
+        default=[],
+        metavar="STACK=VARIABLE",
+        help="with --live: the environment variable holding a stack's API key (never printed)",
+    )
     parser.set_defaults(handler=handle)
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        stack, sep, rest = value.partition("=")
+        if not sep or not stack or not rest:
+            raise OpsError(f"{option}: found {value!r}; accepted: STACK=VALUE")
+        pairs[stack] = rest
+    return pairs
+
+
+def live_endpoints(args: argparse.Namespace, facts: list[StackFacts]) -> list[LiveEndpoint]:
+    urls = _pairs(args.endpoint, "--endpoint")
+    models = _pairs(args.served_model, "--served-model")
+    keys = _pairs(args.api_key_env, "--api-key-env")
+    if len(urls) < 2:
+        raise OpsError(
+            f"--endpoint: found {len(urls)}; accepted: at least two STACK=URL with --live",
+            "pass each stack's endpoint output, e.g. --endpoint staging=http://…/v1",
+        )
+    served = {item.stack: item.served_name for item in facts}
+    endpoints = []
+    for stack, url in urls.items():
+        variable = keys.get(stack)
+        if variable is not None and not os.environ.get(variable):
+            raise OpsError(f"--api-key-env: {variable} is not set (for stack {stack})")
+        model = models.get(stack) or served.get(stack)
+        if model is None:
+            raise OpsError(f"--served-model: found nothing for stack {stack!r}; accepted: {stack}=NAME")
+        endpoints.append(
+            LiveEndpoint(stack, url, model, os.environ.get(variable) if variable is not None else None)
+        )
+    return endpoints
 
 
 def stack_facts(stack: str, spec: Any) -> StackFacts:
@@ -112,6 +177,7 @@ def handle(args: argparse.Namespace) -> int:
             stack_facts(stack, load_stack_spec(program_dir, read_stack(program_dir, stack)))
             for stack in stacks
         ]
+        endpoints = live_endpoints(args, facts) if args.live else []
     except OpsError as error:
         print(error.report(), file=sys.stderr)
         return 2
@@ -119,8 +185,15 @@ def handle(args: argparse.Namespace) -> int:
         print(str(error), file=sys.stderr)
         return 2
     found = differences(facts, rules)
+    answers = answer_differences(live_answers(endpoints, GOLDEN_PROMPTS)) if endpoints else []
     if args.format == "json":
-        sys.stdout.write(json.dumps(as_json(facts, found), indent=2) + "\n")
+        document = as_json(facts, found)
+        if endpoints:
+            document["live"] = [{"prompt": item.prompt, "answers": item.answers} for item in answers]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        sys.stdout.write(render_table(facts) + "\n\n" + render_differences(found) + "\n")
-    return 1 if any(item.error for item in found) else 0
+        text = render_table(facts) + "\n\n" + render_differences(found) + "\n"
+        if endpoints:
+            text += "\n" + render_answer_differences(answers, len(GOLDEN_PROMPTS)) + "\n"
+        sys.stdout.write(text)
+    return 1 if any(item.error for item in found) or answers else 0
