@@ -1,4 +1,8 @@
-"""`TgiServer`: Hugging Face TGI on one GPU EC2 instance, run by systemd from user data.
+"""`TgiServer`: one inference engine (TGI by default; vLLM or SGLang) on one GPU EC2 instance,
+run by systemd from user data.
+
+The name and the Pulumi type token stay TgiServer, so a stack that ran TGI keeps its
+resources' names; the engine, its ports and paths come from the engine catalogue.
 
 The instance boots the Deep Learning GPU AMI (NVIDIA driver, Docker, the NVIDIA
 container toolkit, the AWS CLI, the SSM agent). Its user data, built here from
@@ -19,7 +23,7 @@ import pulumi_aws as aws
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
 from components.security_group import Rule, add_rules, all_outbound
-from llmdeploy.core.engines import TGI, TgiOptions, tgi_arguments
+from llmdeploy.core.engines import TGI, Engine, TgiOptions, tgi_arguments
 from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
 from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
 
@@ -68,16 +72,62 @@ def tgi_container_service(
     )
 
 
+def engine_container_service(
+    *,
+    engine: Engine,
+    image: str,
+    arguments: Sequence[str],
+    api_port: int,
+    hf_token_secret_name: str | None,
+    shm_size: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> ContainerService:
+    """vLLM or SGLang as a systemd-run container: one published port (API and /metrics), host IPC
+    when the engine's docs run it so, the Hugging Face cache on the host."""
+    return ContainerService(
+        name=f"llmdeploy-{engine.name}",
+        description=f"{engine.name} serving on port {api_port}",
+        run=DockerRun(
+            image=image,
+            arguments=list(arguments),
+            gpus="all",
+            ipc_host=engine.wants_host_ipc,
+            shm_size=None if engine.wants_host_ipc else shm_size,
+            ports=[(api_port, engine.container_port)],
+            volumes=[(f"/opt/{engine.name}/cache", engine.cache_mount)],
+            environment=dict(environment or {}),
+        ),
+        drain_seconds=engine.drain_seconds,
+        secrets=(
+            [SecretEnv(variable=engine.token_env, secret_name=hf_token_secret_name)]
+            if hf_token_secret_name and engine.token_env
+            else []
+        ),
+        host_directories=[f"/opt/{engine.name}/cache"],
+    )
+
+
+def metrics_host_port(engine: Engine, api_port: int) -> int | None:
+    """The host port of the engine's /metrics: its own listener (TGI), else the API's published port."""
+    if engine.metrics_port is None:
+        return None
+    return api_port if engine.metrics_port == engine.container_port else engine.metrics_port
+
+
 @dataclass(frozen=True)
 class TgiServerArgs:
     instance_type: str
     image: str
-    options: TgiOptions
+    # TGI's options (the default engine); with another engine, `service` instead.
+    options: TgiOptions | None
     vpc_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     root_volume_gib: int
     shm_size: str = "1g"
     api_port: int = 8080
+    engine: Engine = TGI
+    # The container for an engine other than TGI (`engine_container_service`).
+    service: ContainerService | None = None
     # A public subnet and a public IP (reachable from api_allowed_cidrs over the
     # internet), or a private address only.
     public_address: bool = True
@@ -110,31 +160,38 @@ class TgiServer(pulumi.ComponentResource):
             raise ValueError("TgiServer: hf_token_secret_name and hf_token_secret_arn go together")
         if args.ami_id is None and args.ami_parameter is None:
             raise ValueError("TgiServer: give ami_id or ami_parameter")
-        assert TGI.metrics_port is not None
+        if (args.engine is TGI) == (args.service is not None) or (args.engine is TGI) != (
+            args.options is not None
+        ):
+            raise ValueError("TgiServer: TGI takes options; another engine takes service")
+        engine = args.engine
+        metrics_port = metrics_host_port(engine, args.api_port)
+        assert metrics_port is not None  # every engine on an instance has /metrics
+        label = "TGI" if engine is TGI else engine.name
         child = pulumi.ResourceOptions(parent=self)
 
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
-            description=f"TGI: API port {args.api_port} and metrics port {TGI.metrics_port}; no SSH",
+            description=f"{label}: API port {args.api_port} and metrics port {metrics_port}; no SSH",
             tags={**args.tags, "Name": f"{name}-sg"},
             opts=child,
         )
 
         ingress = [
-            Rule(f"api-{index}", f"TGI API from {cidr}", args.api_port, cidr_ipv4=cidr)
+            Rule(f"api-{index}", f"{label} API from {cidr}", args.api_port, cidr_ipv4=cidr)
             for index, cidr in enumerate(args.api_allowed_cidrs)
         ]
         ingress += [
-            Rule(f"metrics-{index}", f"TGI metrics from monitoring {cidr}", TGI.metrics_port, cidr_ipv4=cidr)
+            Rule(f"metrics-{index}", f"{label} metrics from monitoring {cidr}", metrics_port, cidr_ipv4=cidr)
             for index, cidr in enumerate(args.monitoring_cidrs)
         ]
         if args.monitoring_security_group_id:
             ingress.append(
                 Rule(
                     "metrics-sg",
-                    "TGI metrics from the monitoring security group",
-                    TGI.metrics_port,
+                    f"{label} metrics from the monitoring security group",
+                    metrics_port,
                     referenced_security_group_id=args.monitoring_security_group_id,
                 )
             )
@@ -168,8 +225,8 @@ class TgiServer(pulumi.ComponentResource):
             # Take a new AMI on purpose: `pulumi up --replace <instance urn>`.
             ignore_changes = ["ami"]
 
-        self.user_data = render_user_data(
-            tgi_container_service(
+        if args.options is not None:
+            service = tgi_container_service(
                 image=args.image,
                 options=args.options,
                 shm_size=args.shm_size,
@@ -177,7 +234,10 @@ class TgiServer(pulumi.ComponentResource):
                 hf_token_secret_name=args.hf_token_secret_name,
                 model_source=args.model_source,
             )
-        )
+        else:
+            assert args.service is not None
+            service = args.service
+        self.user_data = render_user_data(service)
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=ami,
@@ -212,10 +272,10 @@ class TgiServer(pulumi.ComponentResource):
         self.security_group_id = group.id
         self.address = instance.public_ip if args.public_address else instance.private_ip
         base_url = pulumi.Output.concat("http://", self.address, f":{args.api_port}")
-        self.endpoint = pulumi.Output.concat(base_url, TGI.openai_path)
-        self.health_url = pulumi.Output.concat(base_url, TGI.health_path)
+        self.endpoint = pulumi.Output.concat(base_url, engine.openai_path)
+        self.health_url = pulumi.Output.concat(base_url, engine.health_path)
         self.metrics_url = pulumi.Output.concat(
-            "http://", self.address, f":{TGI.metrics_port}", TGI.metrics_path or "/metrics"
+            "http://", self.address, f":{metrics_port}", engine.metrics_path or "/metrics"
         )
         self.register_outputs(
             {

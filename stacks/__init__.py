@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.resolve import DevSpec, ProdSpec, StagingSpec, current_stack
+from stacks.resolve import DevSpec, ProdSpec, StagingSpec, current_stack, settings_warnings
 
 
 def build_current_stack() -> None:
@@ -12,6 +12,8 @@ def build_current_stack() -> None:
     from stacks import dev, prod, staging
 
     spec = current_stack(pulumi.get_project(), pulumi.get_stack())
+    for warning in settings_warnings(spec.settings):
+        pulumi.log.warn(warning)
     if isinstance(spec, DevSpec):
         dev.build(spec)
     elif isinstance(spec, StagingSpec):

@@ -25,6 +25,7 @@ from llmdeploy.core.capacity import (
     VLLM_KEYS,
     CapacityAssessment,
     CapacityRequest,
+    ConfigKeys,
     assess_capacity,
     assess_fleet_capacity,
 )
@@ -34,8 +35,18 @@ from llmdeploy.core.cold_start import (
     hook_timeout_seconds,
     warm_pool_suggestion,
 )
-from llmdeploy.core.engines import TGI, VLLM, VllmOptions
+from llmdeploy.core.engines import (
+    ENGINES,
+    TGI,
+    VLLM,
+    VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    SglangOptions,
+    TgiOptions,
+    VllmOptions,
+)
 from llmdeploy.core.lifecycle import LaunchHook
+from llmdeploy.core.s3_weights import local_model_dir
+from llmdeploy.core.served_name import served_name_warning
 from llmdeploy.core.userdata_vllm import (
     MetricsPublishing,
     VllmUserDataArgs,
@@ -73,6 +84,8 @@ class StagingSpec:
     capacity: CapacityAssessment
     root_volume_gib: int
     hf_token_secret_name: str | None
+    # The engine's options: TGI's, vLLM's or SGLang's, as `settings.engine` says.
+    engine_options: TgiOptions | VllmOptions | SglangOptions
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,20 @@ StackSpec = DevSpec | StagingSpec | ProdSpec
 
 
 def staging_capacity_request(settings: StagingSettings) -> CapacityRequest:
-    """What the capacity planner needs: TGI's limits on this instance type (one instance)."""
+    """What the capacity planner needs: the engine's limits on this instance type (one instance)."""
+    if settings.engine != "tgi":
+        # vLLM and SGLang: maxTotalTokens is the context length, maxConcurrentRequests the batch,
+        # memory at the same defaults as prod's (vLLM) and the catalogue's (SGLang).
+        return CapacityRequest(
+            model=settings.model,
+            instance_type=settings.instance_type,
+            engine=settings.engine,
+            max_model_len=settings.max_total_tokens,
+            gpu_memory_utilization=STAGING_VLLM_GPU_MEMORY_UTILIZATION if settings.engine == "vllm" else None,
+            max_num_seqs=settings.max_concurrent_requests,
+            allow_network=False,
+            keys=ConfigKeys(max_model_len="maxTotalTokens"),
+        )
     return CapacityRequest(
         model=settings.model,
         instance_type=settings.instance_type,
@@ -161,7 +187,59 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
         capacity=capacity,
         root_volume_gib=staging_root_volume_gib(settings),
         hf_token_secret_name=settings.hf_token_secret_name,
+        engine_options=staging_engine_options(settings),
     )
+
+
+# vLLM on staging uses prod's default, so a staging run predicts what prod will fit.
+STAGING_VLLM_GPU_MEMORY_UTILIZATION = VLLM_STACK_GPU_MEMORY_UTILIZATION
+
+
+def staging_engine_options(settings: StagingSettings) -> TgiOptions | VllmOptions | SglangOptions:
+    """The engine's flags from staging's engine-neutral limits (maxTotalTokens, maxConcurrentRequests)."""
+    if settings.engine == "vllm":
+        return VllmOptions(
+            model=settings.model,
+            served_model_name=settings.served_name,
+            tensor_parallel_size=settings.gpu.gpu_count,
+            max_model_len=settings.max_total_tokens,
+            gpu_memory_utilization=STAGING_VLLM_GPU_MEMORY_UTILIZATION,
+            max_num_seqs=settings.max_concurrent_requests,
+            otlp_traces_endpoint=settings.otlp_endpoint,
+            image_tag=_tag_of(settings.image_reference) or VLLM.default_tag,
+            revision=settings.model_revision,
+        )
+    if settings.engine == "sglang":
+        return SglangOptions(
+            model=settings.model,
+            served_model_name=settings.served_name,
+            tensor_parallel_size=settings.gpu.gpu_count,
+            context_length=settings.max_total_tokens,
+            max_running_requests=settings.max_concurrent_requests,
+            revision=settings.model_revision,
+        )
+    return TgiOptions(
+        # The copied prefix, as the container sees it, when the weights come from S3.
+        model_id=(
+            f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
+            if settings.model_source
+            else settings.model
+        ),
+        # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
+        num_shard=settings.gpu.gpu_count,
+        max_input_tokens=settings.max_input_tokens,
+        max_total_tokens=settings.max_total_tokens,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        quantize=settings.quantize,
+        otlp_endpoint=settings.otlp_endpoint,
+        revision=settings.model_revision,
+    )
+
+
+def _tag_of(reference: str) -> str | None:
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
 
 
 def staging_root_volume_gib(settings: StagingSettings) -> int:
@@ -169,7 +247,7 @@ def staging_root_volume_gib(settings: StagingSettings) -> int:
         return settings.root_volume_gib
     return root_volume_gib(
         settings.gpu,
-        image_gib=ENGINE_IMAGE_GIB[TGI.name],
+        image_gib=ENGINE_IMAGE_GIB[ENGINES[settings.engine].name],
         weights_factor=weights_disk_factor(settings.quantize),
     )
 
@@ -223,6 +301,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
         sse_keep_alive_seconds=sse_keep_alive_seconds(settings.idle_timeout_seconds),
+        revision=settings.model_revision,
     )
 
 
@@ -354,6 +433,16 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         launch_hook_timeout_seconds=hook_timeout,
         cold_start_decisions=cold_start_decisions(settings, capacity, grace, hook_timeout),
     )
+
+
+def settings_warnings(settings: CommonSettings) -> list[str]:
+    """What plans but is likely a mistake, one line each (the plan prints them as warnings)."""
+    if isinstance(settings, ProdSettings) or (
+        isinstance(settings, StagingSettings) and settings.engine != "tgi"
+    ):
+        warning = served_name_warning(settings.model, settings.served_name, key_of("served_model_name"))
+        return [warning] if warning else []
+    return []
 
 
 def resolve(settings: CommonSettings, project: str) -> StackSpec:

@@ -48,9 +48,13 @@ from pydantic_core import PydanticCustomError
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
 from llmdeploy.core.engines import (
     ENGINE_NAMES,
+    ENGINES,
     OLLAMA,
     TGI,
     VLLM,
+    VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    VLLM_STACK_MAX_NUM_SEQS,
+    Engine,
     image_tag,
     is_pinned,
     version_tuple,
@@ -58,6 +62,7 @@ from llmdeploy.core.engines import (
 )
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, nearest_gpu_instance_types
 from llmdeploy.core.schedule import ServingHours
+from llmdeploy.core.served_name import default_served_name
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
@@ -112,6 +117,18 @@ Duration = Annotated[
     str, _pattern(r"^(-1|0|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)$", "a duration such as 30s, 5m, 1h, 0 or -1")
 ]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
+
+
+def _served_name(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value):
+        raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
+    return value
+
+
+ServedModelName = Annotated[str, AfterValidator(_served_name)]
+ModelRevision = Annotated[
+    str, _pattern(r"^[0-9a-f]{40}$", "a commit hash of the model repo: 40 lower-case hex digits")
+]
 ModelName = Annotated[str, AfterValidator(_model_name)]
 ProxyUrl = Annotated[str, _pattern(r"^https?://[^\s]+$", "a proxy URL such as http://proxy.internal:3128")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -357,6 +374,12 @@ class AwsSettings(CommonSettings):
     model_needs_token: bool = Field(
         default=False, description="The model is gated or private, so hfToken is required. Default false."
     )
+    model_revision: ModelRevision | None = Field(
+        default=None,
+        description="The model repo's commit (40 hex digits), passed to the engine as --revision, so "
+        "the weights are as reviewed, not whatever the hub serves that day. Default: none (the "
+        "model-revision-pinned policy advises one).",
+    )
 
     root_volume_gib: Annotated[int, Field(gt=0)] | None = Field(
         default=None,
@@ -554,7 +577,16 @@ class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
     kind: Literal["staging"] = Field(default="staging", description="Stack kind; defaults to the stack name.")
-    engine: Literal["tgi"] = Field(default="tgi", description="The staging stack serves with TGI.")
+    engine: Literal["tgi", "vllm", "sglang"] = Field(
+        default="tgi",
+        description="The engine on the instance: tgi, vllm or sglang (maxTotalTokens is their context "
+        "length, maxConcurrentRequests their batch; quantize and shmSize are TGI's). Default tgi.",
+    )
+    served_model_name: ServedModelName | None = Field(
+        default=None,
+        description="vLLM --served-model-name, SGLang --served-model-name: the `model` clients send "
+        "(TGI ignores it). Default: the model repo's name in lower case.",
+    )
 
     shm_size: ShmSize = Field(
         default="1g",
@@ -594,8 +626,16 @@ class StagingSettings(AwsSettings):
     )
 
     @property
+    def engine_entry(self) -> Engine:
+        return ENGINES[self.engine]
+
+    @property
     def image_reference(self) -> str:
-        return self.image or TGI.image()
+        return self.image or self.engine_entry.image()
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or default_served_name(self.model)
 
     @property
     def shm_size_bytes(self) -> int:
@@ -617,7 +657,20 @@ class StagingSettings(AwsSettings):
                 f"'exl2' on {self.instance_type} ({self.gpu.gpu_count} GPUs)",
                 "another method, or a one-GPU instance type (TGI's exl2 does not support num_shard > 1)",
             )
-        if self.api_port == TGI.metrics_port:
+        if self.engine != "tgi" and self.quantize is not None:
+            raise problem(
+                key_of("quantize"),
+                f"{self.quantize!r} with engine {self.engine!r}",
+                "nothing: quantize is TGI's flag; vLLM and SGLang serve a quantized checkpoint as its "
+                "config.json says",
+            )
+        if self.engine != "tgi" and self.model_source is not None:
+            raise problem(
+                key_of("model_source"),
+                f"{self.model_source!r} with engine {self.engine!r}",
+                "nothing: weights from S3 are copied for TGI only so far; use the Hugging Face hub",
+            )
+        if self.engine == "tgi" and self.api_port == TGI.metrics_port:
             raise problem(
                 key_of("api_port"),
                 str(self.api_port),
@@ -644,12 +697,6 @@ MAX_IDLE_TIMEOUT_SECONDS = 4000  # the ALB's own limit
 MAX_DRAIN_SECONDS = 3600
 
 
-def _served_name(value: str) -> str:
-    if not value or any(ch.isspace() for ch in value):
-        raise PydanticCustomError("served", "a model name with no spaces, e.g. llama-3.1-8b")
-    return value
-
-
 CertificateArn = Annotated[
     str,
     _pattern(
@@ -664,7 +711,6 @@ SnsTopicArn = Annotated[
         "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:oncall",
     ),
 ]
-ServedModelName = Annotated[str, AfterValidator(_served_name)]
 
 
 def api_key_secret_name_for(project: str, stack: str) -> str:
@@ -713,10 +759,12 @@ class ProdSettings(AwsSettings):
         "required when the capacity planner cannot size the model.",
     )
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=0.95)] = Field(
-        default=0.9, description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9."
+        default=VLLM_STACK_GPU_MEMORY_UTILIZATION,
+        description="vLLM --gpu-memory-utilization, above 0 and at most 0.95. Default 0.9.",
     )
     max_num_seqs: PositiveInt = Field(
-        default=128, description="vLLM --max-num-seqs: sequences batched at once per instance. Default 128."
+        default=VLLM_STACK_MAX_NUM_SEQS,
+        description="vLLM --max-num-seqs: sequences batched at once per instance. Default 128.",
     )
     max_num_batched_tokens: PositiveInt | None = Field(
         default=None, description="vLLM --max-num-batched-tokens. Default: vLLM's own."
@@ -724,7 +772,8 @@ class ProdSettings(AwsSettings):
     served_model_name: ServedModelName | None = Field(
         default=None,
         description="vLLM --served-model-name: the `model` clients send (the `model` output). "
-        "Default: model.",
+        "Default: the model repo's name in lower case (meta-llama/Llama-3.1-8B-Instruct: "
+        "llama-3.1-8b-instruct).",
     )
     generation_config: Literal["vllm", "auto"] = Field(
         default="vllm",
@@ -962,7 +1011,7 @@ class ProdSettings(AwsSettings):
 
     @property
     def served_name(self) -> str:
-        return self.served_model_name or self.model
+        return self.served_model_name or default_served_name(self.model)
 
     @property
     def api_key_secret_name(self) -> str:

@@ -1,4 +1,4 @@
-"""The staging stack: TGI on one GPU EC2 instance, the HF token in Secrets Manager."""
+"""The staging stack: TGI (or vLLM, SGLang) on one GPU EC2 instance, the HF token in Secrets Manager."""
 
 from __future__ import annotations
 
@@ -7,38 +7,37 @@ import pulumi
 from components.network import Network
 from components.schedules import InstanceSchedule, InstanceScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
-from components.tgi_server import TgiServer, TgiServerArgs
-from llmdeploy.core.engines import TGI, TgiOptions
-from llmdeploy.core.s3_weights import local_model_dir
+from components.tgi_server import TgiServer, TgiServerArgs, engine_container_service
+from llmdeploy.core.engines import (
+    SglangOptions,
+    TgiOptions,
+    sglang_arguments,
+    vllm_arguments,
+    vllm_environment,
+)
 from llmdeploy.core.schedule import monthly_cost
+from llmdeploy.core.userdata import ContainerService
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import StagingSpec
-from stacks.settings import StagingSettings
 
 
-def tgi_model_id(settings: StagingSettings) -> str:
-    """The hub repo, or the copied S3 prefix as the container sees it."""
-    if settings.model_source:
-        return f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
-    return settings.model
-
-
-def tgi_options(settings: StagingSettings) -> TgiOptions:
-    return TgiOptions(
-        # The copied prefix, as the container sees it, when the weights come from S3.
-        model_id=(
-            f"{TGI.cache_mount}/{local_model_dir(settings.model_source)}"
-            if settings.model_source
-            else settings.model
-        ),
-        # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
-        num_shard=settings.gpu.gpu_count,
-        max_input_tokens=settings.max_input_tokens,
-        max_total_tokens=settings.max_total_tokens,
-        max_concurrent_requests=settings.max_concurrent_requests,
-        quantize=settings.quantize,
-        otlp_endpoint=settings.otlp_endpoint,
+def engine_service(spec: StagingSpec, hf_token_secret_name: str | None) -> ContainerService | None:
+    """vLLM's or SGLang's container; None for TGI (the component builds TGI's from its options)."""
+    settings, options = spec.settings, spec.engine_options
+    if isinstance(options, TgiOptions):
+        return None
+    if isinstance(options, SglangOptions):
+        arguments, environment = sglang_arguments(options), {}
+    else:
+        arguments, environment = vllm_arguments(options), vllm_environment(options)
+    return engine_container_service(
+        engine=settings.engine_entry,
+        image=settings.image_reference,
+        arguments=arguments,
+        api_port=settings.api_port,
+        hf_token_secret_name=hf_token_secret_name,
+        environment=environment,
     )
 
 
@@ -71,7 +70,9 @@ def build(spec: StagingSpec) -> None:
         TgiServerArgs(
             instance_type=settings.instance_type,
             image=settings.image_reference,
-            options=tgi_options(settings),
+            options=spec.engine_options if isinstance(spec.engine_options, TgiOptions) else None,
+            engine=settings.engine_entry,
+            service=engine_service(spec, secret_name if secret is not None else None),
             vpc_id=network.vpc_id,
             subnet_id=subnet_ids.apply(lambda ids: ids[0]),
             root_volume_gib=spec.root_volume_gib,
@@ -92,7 +93,7 @@ def build(spec: StagingSpec) -> None:
     export_endpoint(
         endpoint=server.endpoint,
         model=settings.model,
-        engine=TGI.name,
+        engine=settings.engine,
         health_url=server.health_url,
         metrics_url=server.metrics_url,
     )

@@ -111,3 +111,25 @@ def test_max_model_len_is_never_called_set_when_nobody_set_it(tmp_path: Path) ->
     )
     line = next(line for line in given.stdout.splitlines() if "max-model-len " in line)
     assert "2,048 (set;" in line, given.stdout
+
+
+def test_capacity_uses_the_stacks_defaults_so_its_recommendation_plans(tmp_path: Path) -> None:
+    """The issue's trap: the CLI at vLLM's 0.92 and 256 sequences recommended a length the prod stack
+    (0.9, 128) then refused. Now the CLI's choice is the prod stack's own choice, and plans."""
+    from stacks.resolve import prod_capacity
+    from stacks.settings import load_settings
+    from tests.test_prod_stack import CANARY_API_KEY, minimal_prod_config, prod
+
+    model, instance = "meta-llama/Llama-3.1-8B-Instruct", "g5.2xlarge"
+    done = capacity("--model", model, "--instance-type", instance, "--format", "json", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    recommended = json.loads(done.stdout)["max_model_len"]
+    # Unset in the stack: the stack chooses the same length.
+    config = minimal_prod_config(model=model, instanceType=instance, apiKey=CANARY_API_KEY)
+    del config["llmdeploy:maxModelLen"]
+    settings = load_settings("prod", config, {"llmdeploy:apiKey"})
+    chosen = prod_capacity(settings).max_model_len  # type: ignore[arg-type]
+    assert recommended == chosen
+    # Copied into the stack file: it plans.
+    run = prod(model=model, instanceType=instance, maxModelLen=str(recommended))
+    assert run.outputs["capacity"]["max_model_len"] == recommended

@@ -250,7 +250,7 @@ def test_the_exact_docker_run_line() -> None:
         "--env-file /run/llmdeploy-vllm/secrets.env -e DO_NOT_TRACK=1 "
         "-e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 -e VLLM_NO_USAGE_STATS=1 "
         "--name llmdeploy-vllm --rm vllm/vllm-openai:v0.30.0 "
-        "Qwen/Qwen2.5-7B-Instruct --served-model-name Qwen/Qwen2.5-7B-Instruct --port 8000 "
+        "Qwen/Qwen2.5-7B-Instruct --served-model-name qwen2.5-7b-instruct --port 8000 "
         "--tensor-parallel-size 1 --max-model-len 8192 --gpu-memory-utilization 0.9 --max-num-seqs 128 "
         "--generation-config vllm --shutdown-timeout 120 --sse-keep-alive-interval 15"
     )
@@ -653,7 +653,8 @@ def test_outputs_with_https() -> None:
     assert set(result.pop("capacity")) >= {"kv_cache_tokens", "concurrent_sequences", "cost_per_hour_usd"}
     assert result == {
         "endpoint": f"https://{ALB_DNS}/v1",
-        "model": "Qwen/Qwen2.5-7B-Instruct",
+        # The served name, derived from the model when unset (what clients send).
+        "model": "qwen2.5-7b-instruct",
         "engine": "vllm",
         "health_url": f"https://{ALB_DNS}/health",
         "metrics_url": "http://<instance private IP>:9464/metrics",

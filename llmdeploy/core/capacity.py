@@ -63,6 +63,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from llmdeploy.core.cold_start import ColdStartBudget, StartKind, WeightSource, cold_start_budget
+from llmdeploy.core.engines import SGLANG_DEFAULT_MEM_FRACTION
 from llmdeploy.core.gpus import (
     GpuInstanceType,
     catalogue,
@@ -83,7 +84,7 @@ from llmdeploy.core.models import (
 GIB = 1024**3
 MIB = 1024**2
 
-CapacityEngine = Literal["vllm", "tgi"]
+CapacityEngine = Literal["vllm", "tgi", "sglang"]
 STARTS: tuple[StartKind, ...] = ("cold", "warm")
 
 CUDA_RESERVED_FRACTION = 0.016
@@ -394,6 +395,12 @@ def tgi_kv_budget_bytes(
     return int(free * TGI_WIGGLE_ROOM) if free > 0 else int(free)
 
 
+def sglang_kv_budget_bytes(cuda_visible: float, mem_fraction_static: float, weights: float) -> int:
+    """SGLang's pool: --mem-fraction-static of the GPU holds the weights and the KV pool; activations,
+    CUDA graphs and the rest live in what the fraction leaves out (server_args.py's help)."""
+    return int(cuda_visible * mem_fraction_static - weights)
+
+
 def vllm_batch_defaults(instance: GpuInstanceType) -> tuple[int, int]:
     """vLLM's (max_num_batched_tokens, max_num_seqs) for `vllm serve` on this GPU."""
     if instance.gpu_memory_bytes >= VLLM_LARGE_GPU_BYTES and "a100" not in instance.gpu_model.lower():
@@ -443,6 +450,13 @@ def estimate(
         budget = int(visible * utilization)
         activation = activation_peak_bytes(arch, batched, min(max_num_seqs, batched), tp)
         kv_budget = vllm_kv_budget_bytes(visible, utilization, weights, other, activation)
+    elif request.engine == "sglang":
+        max_num_seqs = request.max_num_seqs or 1
+        batched = request.max_num_batched_tokens or max_model_len
+        fraction = request.gpu_memory_utilization or SGLANG_DEFAULT_MEM_FRACTION
+        budget = int(visible * fraction)
+        activation = 0
+        kv_budget = sglang_kv_budget_bytes(visible, fraction, weights)
     else:
         max_num_seqs = request.max_num_seqs or 1
         input_tokens = request.max_input_tokens or max_model_len - 1

@@ -40,8 +40,9 @@ MIB = 1024**2
 # (vllm-project/vllm#27154, "around 12 GB"; discuss.vllm.ai "Current vLLM docker image size is
 # 12.64GB"), 28.6 GB unpacked (vllm-project/vllm#22377). Not re-measured for v0.30.0: a budget.
 # TGI 3.3.7 (ghcr.io): assumed 6 GB compressed; not verified from here.
-IMAGE_COMPRESSED_BYTES = {"vllm": int(12.6 * GB), "tgi": 6 * GB}
+IMAGE_COMPRESSED_BYTES = {"vllm": int(12.6 * GB), "tgi": 6 * GB, "sglang": int(12.6 * GB)}
 IMAGE_SOURCES = {
+    "sglang": "lmsysorg/sglang assumed as large as vLLM's image (not verified)",
     "vllm": "vllm/vllm-openai ~12.6 GB compressed (vllm#27154, discuss.vllm.ai; late-2025 tags)",
     "tgi": "TGI 3.3.7 assumed 6 GB compressed (not verified)",
 }

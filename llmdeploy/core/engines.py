@@ -1,4 +1,4 @@
-"""The engine catalogue: everything llmdeploy knows about Ollama, TGI and vLLM.
+"""The engine catalogue: everything llmdeploy knows about Ollama, TGI, vLLM and SGLang.
 
 Every stack takes ports, paths, images and command lines from here, so a flag
 cannot drift between stacks. Facts come from the engines' own docs and source;
@@ -13,8 +13,8 @@ from typing import Literal
 
 from docker_image.reference import InvalidReference, Reference
 
-EngineName = Literal["ollama", "tgi", "vllm"]
-ENGINE_NAMES: tuple[EngineName, ...] = ("ollama", "tgi", "vllm")
+EngineName = Literal["ollama", "tgi", "vllm", "sglang"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("ollama", "tgi", "vllm", "sglang")
 
 GIB = 1024**3
 
@@ -106,7 +106,29 @@ VLLM = Engine(
     drain_seconds=120,
 )
 
-ENGINES: Mapping[EngineName, Engine] = {"ollama": OLLAMA, "tgi": TGI, "vllm": VLLM}
+SGLANG = Engine(
+    name="sglang",
+    image_repository="lmsysorg/sglang",
+    # A release tag of SGLang's own image (tags are `vX.Y.Z`, CUDA variants `vX.Y.Z-cu12N`).
+    # Flags checked against python/sglang/srt/server_args.py (tests/data/sglang_server_flags.txt).
+    default_tag="v0.5.3",
+    # `--port` defaults to 30000; we pass it explicitly.
+    container_port=30000,
+    # `GET /health` answers 200 once the scheduler runs.
+    health_path="/health",
+    # Prometheus /metrics on the API port, only with `--enable-metrics` (off by default).
+    metrics_path="/metrics",
+    metrics_port=30000,
+    cache_mount="/root/.cache/huggingface",
+    min_shm_bytes=0,
+    # SGLang's docs run its image with `--ipc=host` (tensor-parallel workers share memory).
+    wants_host_ipc=True,
+    token_env="HF_TOKEN",
+    # SGLang has no drain flag: on SIGTERM the server exits; in-flight requests are cut.
+    drain_seconds=0,
+)
+
+ENGINES: Mapping[EngineName, Engine] = {"ollama": OLLAMA, "tgi": TGI, "vllm": VLLM, "sglang": SGLANG}
 
 
 def engine(name: str) -> Engine:
@@ -225,6 +247,8 @@ class TgiOptions:
     quantize: str | None = None
     otlp_endpoint: str | None = None
     otlp_service_name: str = "tgi"
+    # A commit hash of the model repo (`--revision`); None: whatever the hub's main branch is.
+    revision: str | None = None
 
 
 def tgi_arguments(options: TgiOptions) -> list[str]:
@@ -246,6 +270,8 @@ def tgi_arguments(options: TgiOptions) -> list[str]:
         args += ["--quantize", options.quantize]
     if options.otlp_endpoint:
         args += ["--otlp-endpoint", options.otlp_endpoint, "--otlp-service-name", options.otlp_service_name]
+    if options.revision:
+        args += ["--revision", options.revision]
     return args
 
 
@@ -276,6 +302,15 @@ class VllmOptions:
     # safetensors from S3 with concurrent ranged GETs straight into GPU memory (vLLM docs,
     # "Loading models with Run:ai Model Streamer"). None: vLLM's default (`auto`).
     load_format: str | None = None
+    # A commit hash of the model repo (`--revision`); None: the hub's main branch that day.
+    revision: str | None = None
+
+
+# The stacks' vLLM defaults, one home: prod's settings, staging with vLLM and `llmdeploy capacity`
+# all start from these, so a recommendation plans as it was computed. (vLLM's own defaults
+# differ: 0.92 since 0.11 and 256 sequences on small GPUs.)
+VLLM_STACK_GPU_MEMORY_UTILIZATION = 0.9
+VLLM_STACK_MAX_NUM_SEQS = 128
 
 
 # `--shutdown-timeout` (stop taking requests, drain up to N s) exists from 0.18;
@@ -338,4 +373,51 @@ def vllm_arguments(options: VllmOptions) -> list[str]:
         args += [VLLM_SSE_KEEP_ALIVE_FLAG, str(options.sse_keep_alive_seconds)]
     if options.load_format:
         args += ["--load-format", options.load_format]
+    if options.revision:
+        args += ["--revision", options.revision]
+    return args
+
+
+# SGLang's static memory fraction (weights plus the KV pool; activations live outside it).
+# SGLang picks one from the GPU when unset; we state one so the capacity planner and the
+# server use the same number.
+SGLANG_DEFAULT_MEM_FRACTION = 0.85
+
+# The server module the image runs (`python3 -m sglang.launch_server`): the image has no
+# server entrypoint of its own.
+SGLANG_SERVER_COMMAND: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
+
+
+@dataclass(frozen=True)
+class SglangOptions:
+    model: str
+    served_model_name: str
+    tensor_parallel_size: int
+    context_length: int
+    mem_fraction_static: float = SGLANG_DEFAULT_MEM_FRACTION
+    max_running_requests: int | None = None
+    revision: str | None = None
+
+
+def sglang_arguments(options: SglangOptions) -> list[str]:
+    """`python3 -m sglang.launch_server` and its flags, after the image name in `docker run`.
+
+    Every flag is one of server_args.py's (tests/data/sglang_server_flags.txt): the
+    server binds 127.0.0.1 unless told, and serves no /metrics without --enable-metrics.
+    """
+    args = [
+        *SGLANG_SERVER_COMMAND,
+        "--model-path", options.model,
+        "--served-model-name", options.served_model_name,
+        "--host", "0.0.0.0",
+        "--port", str(SGLANG.container_port),
+        "--tp-size", str(options.tensor_parallel_size),
+        "--context-length", str(options.context_length),
+        "--mem-fraction-static", f"{options.mem_fraction_static:g}",
+        "--enable-metrics",
+    ]  # fmt: skip
+    if options.max_running_requests is not None:
+        args += ["--max-running-requests", str(options.max_running_requests)]
+    if options.revision:
+        args += ["--revision", options.revision]
     return args

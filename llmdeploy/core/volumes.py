@@ -17,7 +17,8 @@ DLAMI_ROOT_SNAPSHOT_GIB = 75
 
 # Unpacked image sizes, rounded up with room for a pull (compressed layers sit
 # beside the unpacked ones until the pull ends). Budgets, not measurements.
-ENGINE_IMAGE_GIB = {"tgi": 20, "vllm": 25}
+# SGLang's CUDA image carries its kernels beside PyTorch: sized as vLLM's, with margin.
+ENGINE_IMAGE_GIB = {"tgi": 20, "vllm": 25, "sglang": 30}
 
 # Docker logs, the journal, package updates.
 HEADROOM_GIB = 10

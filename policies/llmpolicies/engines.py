@@ -5,7 +5,9 @@ facts it needs rather than importing the project that happens to sit next to
 it. Sources: vLLM docs (OpenAI server, `--port` default 8000, Prometheus
 `/metrics` on the API port); TGI launcher (`--prometheus-port`, env
 `PROMETHEUS_PORT`, default 9000, a separate listener since 3.3.0); Ollama has
-no metrics endpoint (ollama/ollama#3144).
+no metrics endpoint (ollama/ollama#3144); SGLang (`python -m sglang.launch_server`,
+server_args.py: `--port` default 30000, Prometheus `/metrics` on the API port with
+`--enable-metrics`, docs run its image with `--ipc=host`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,19 @@ TGI = EngineFacts("tgi", "TGI", 9000, "--prometheus-port", "PROMETHEUS_PORT", de
 OLLAMA = EngineFacts(
     "ollama", "Ollama", None, None, None, default_api_port=11434, unauthenticated_paths=("every path",)
 )
-ENGINES = {facts.name: facts for facts in (VLLM, TGI, OLLAMA)}
+# SGLang: `--port` (default 30000) serves the API and, with --enable-metrics, /metrics, which
+# takes no key.
+SGLANG = EngineFacts(
+    "sglang",
+    "SGLang",
+    30000,
+    "--port",
+    None,
+    default_api_port=30000,
+    api_port_flag="--port",
+    unauthenticated_paths=("/metrics",),
+)
+ENGINES = {facts.name: facts for facts in (VLLM, TGI, OLLAMA, SGLANG)}
 
 
 @dataclass(frozen=True)
@@ -100,11 +114,12 @@ DEFAULT_IMAGE_MAP: dict[str, str] = {
     "text-generation-inference*": "tgi",
     "huggingface-pytorch-tgi-inference": "tgi",
     "ollama": "ollama",
+    "sglang*": "sglang",
 }
 ENGINE_IMAGES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "More images to recognise: repository (or its last path segment, a prefix) -> engine "
-    "(vllm, tgi or ollama), for private builds and renamed mirrors.",
+    "(vllm, tgi, sglang or ollama), for private builds and renamed mirrors.",
 }
 # Tags that move: a redeploy may serve something no one reviewed.
 MOVING_TAGS = frozenset({"latest", "nightly", "main", "master", "dev", "edge", "head", "stable", "rolling"})
@@ -148,6 +163,7 @@ def shell_c_script(words: Sequence[str]) -> str | None:
 
 def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
     """`vllm serve`, `-m vllm.entrypoints.openai.api_server`, `text-generation-launcher`, `ollama serve`,
+    `-m sglang.launch_server`,
     also inside a `sh -c '...'` string."""
     names = [word.rsplit("/", 1)[-1] for word in words]
     for index, name in enumerate(names):
@@ -158,6 +174,8 @@ def engine_of_command(words: Sequence[str]) -> EngineFacts | None:
             return TGI
         if name == "ollama" and following == "serve":
             return OLLAMA
+        if name.startswith("sglang.launch_server"):
+            return SGLANG
     script = shell_c_script(words)
     if script is not None:
         try:

@@ -7,7 +7,7 @@ from typing import Any
 
 from llmpolicies import props as p
 from llmpolicies.dockerrun import DockerRun, Publish
-from llmpolicies.engines import EngineFacts, api_port, detect_engine, metrics_port, server_args
+from llmpolicies.engines import EngineFacts, api_port, detect_engine, flag_value, metrics_port, server_args
 from llmpolicies.userdata import UserData, read_user_data
 
 CONTAINER = "docker:index/container:Container"
@@ -50,6 +50,8 @@ class InferenceServer:
     # The image resource (RemoteImage, RegistryImage) the container's image was resolved through.
     image_from: str | None = None
     api_port: int | None = None
+    # The model repo commit the engine loads (`--revision`, TGI's REVISION too); None: unpinned or unreadable.
+    revision: str | None = None
 
     def describe(self) -> str:
         return f"{self.engine.label} ({self.image or 'image unknown until deploy'}) in {self.origin}"
@@ -108,6 +110,14 @@ def resolve_image(resource: Any) -> tuple[str | None, str | None]:
     return image, None
 
 
+def model_revision(engine: EngineFacts, args: list[str], env: dict[str, str | None]) -> str | None:
+    """`--revision` (vLLM, SGLang, TGI), or TGI's REVISION variable (clap reads the flag's env)."""
+    value = flag_value(args, "--revision")
+    if value is None and engine.name == "tgi":
+        value = env.get("REVISION")
+    return value or None
+
+
 def server_from_container(
     props: Any,
     image: str | None = None,
@@ -151,6 +161,7 @@ def server_from_container(
         metrics_port=metrics_port(engine, server_args([*entrypoint, *command]), env),
         image_from=image_from,
         api_port=api_port(engine, server_args([*entrypoint, *command])),
+        revision=model_revision(engine, server_args([*entrypoint, *command]), env),
     )
 
 
@@ -176,6 +187,7 @@ def server_from_docker_run(
         publish=tuple(run.publish),
         metrics_port=metrics_port(engine, server_args(command), env),
         api_port=api_port(engine, server_args(command)),
+        revision=model_revision(engine, server_args(command), env),
     )
 
 

@@ -15,7 +15,8 @@ CASES = {
         ["hf-token-plain", "hf-token-violates-test", "tagged", "tgi", "tgi-template", "vllm"],
         "plaintext",
     ),
-    "vllm-ipc-host": ("vllm_ipc", ["vllm", "vllm", "vllm-custom"], "--ipc=host"),
+    "vllm-ipc-host": ("vllm_ipc", ["sglang", "sglang-custom", "vllm", "vllm", "vllm-custom"], "--ipc=host"),
+    "model-revision-pinned": ("model_revision", ["sglang", "tgi", "vllm"], "--revision"),
     "tgi-shm-size": ("tgi_shm", ["tgi", "tgi-instance", "tgi-template"], "at least 1 GiB"),
     "pinned-image-tag": ("pinned_image", ["servers", "servers", "tgi-image", "vllm"], ""),
     "metrics-port-reachable": (

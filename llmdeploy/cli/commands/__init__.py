@@ -15,5 +15,6 @@ SUMMARIES = {
     "preflight": "check AWS quotas, instance offerings, AMI and secrets before `pulumi up`",
     "verify": "check a deployed stack: targets or instance, models, chat, streaming, health, metrics",
     "rollout": "start or follow an instance refresh of the prod Auto Scaling group, cancel or roll back",
+    "parity": "compare what the stacks serve (engine, model, revision, quantization, context, names)",
     "bench": "load test a stack by concurrency (GuideLLM): TTFT, ITL, throughput, SLO gate, cost",
 }

@@ -26,6 +26,11 @@ from llmdeploy.core.capacity import (
     serving_dtype_bytes,
 )
 from llmdeploy.core.cold_start import WEIGHT_SOURCES, ColdStartBudget
+from llmdeploy.core.engines import (
+    SGLANG_DEFAULT_MEM_FRACTION,
+    VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    VLLM_STACK_MAX_NUM_SEQS,
+)
 from llmdeploy.core.gpus import catalogue
 
 
@@ -38,15 +43,20 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--model", required=True, help="hub repo id (org/name) or a local model directory")
     parser.add_argument("--instance-type", required=True, help="EC2 GPU instance type, e.g. g6e.xlarge")
-    parser.add_argument("--engine", choices=("vllm", "tgi"), default="vllm")
+    parser.add_argument("--engine", choices=("vllm", "tgi", "sglang"), default="vllm")
     parser.add_argument(
         "--max-model-len", type=int, help="context length (TGI: max-total-tokens); default: chosen to fit"
     )
     parser.add_argument("--max-input-tokens", type=int, help="TGI only")
     parser.add_argument(
-        "--gpu-memory-utilization", type=fraction, help="vLLM (default 0.92); TGI: CUDA_MEMORY_FRACTION (1.0)"
+        "--gpu-memory-utilization",
+        type=fraction,
+        help=f"vLLM (default {VLLM_STACK_GPU_MEMORY_UTILIZATION:g}, the stacks'); TGI: CUDA_MEMORY_FRACTION "
+        f"(1.0); SGLang: --mem-fraction-static ({SGLANG_DEFAULT_MEM_FRACTION:g})",
     )
-    parser.add_argument("--max-num-seqs", type=int)
+    parser.add_argument(
+        "--max-num-seqs", type=int, help=f"vLLM: default {VLLM_STACK_MAX_NUM_SEQS}, the stacks'"
+    )
     parser.add_argument("--max-num-batched-tokens", type=int, help="TGI: max-batch-prefill-tokens")
     parser.add_argument("--quantization", help="engine-side quantization, e.g. fp8")
     parser.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default=None)
@@ -71,8 +81,10 @@ def request_from_args(args: argparse.Namespace) -> CapacityRequest:
         engine=args.engine,
         max_model_len=args.max_model_len,
         max_input_tokens=args.max_input_tokens,
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        max_num_seqs=args.max_num_seqs,
+        # vLLM at the stacks' defaults, so the recommendation plans as computed when copied.
+        gpu_memory_utilization=args.gpu_memory_utilization
+        or (VLLM_STACK_GPU_MEMORY_UTILIZATION if args.engine == "vllm" else None),
+        max_num_seqs=args.max_num_seqs or (VLLM_STACK_MAX_NUM_SEQS if args.engine == "vllm" else None),
         max_num_batched_tokens=args.max_num_batched_tokens,
         quantization=args.quantization,
         kv_cache_dtype=args.kv_cache_dtype,
@@ -97,12 +109,15 @@ def render_text(assessment: CapacityAssessment) -> str:
         dtype = arch.torch_dtype if arch.torch_dtype in ("bfloat16", "float16") else "bfloat16"
         stored = f"{dtype}, {serving_dtype_bytes(arch)} bytes each"
     weights_note = f"{counts.total / 1e9:.2f} B parameters, {stored}"
-    engine_label = "vLLM" if est.engine == "vllm" else "TGI"
-    limit_label = (
-        f"gpu-memory-utilization {request.gpu_memory_utilization or 0.92}"
-        if est.engine == "vllm"
-        else f"CUDA_MEMORY_FRACTION {request.gpu_memory_utilization or 1.0}, then x 0.90"
-    )
+    engine_label = {"vllm": "vLLM", "tgi": "TGI", "sglang": "SGLang"}[est.engine]
+    if est.engine == "vllm":
+        limit_label = (
+            f"gpu-memory-utilization {request.gpu_memory_utilization or VLLM_STACK_GPU_MEMORY_UTILIZATION}"
+        )
+    elif est.engine == "sglang":
+        limit_label = f"mem-fraction-static {request.gpu_memory_utilization or SGLANG_DEFAULT_MEM_FRACTION}"
+    else:
+        limit_label = f"CUDA_MEMORY_FRACTION {request.gpu_memory_utilization or 1.0}, then x 0.90"
     kv_bytes = 2 if request.kv_cache_dtype != "fp8" else 1
     cost = cost_per_hour(instance, request.min_size, request.max_size)
     cat = catalogue()

@@ -1,4 +1,4 @@
-"""Inference servers: host IPC for vLLM, shared memory for TGI, pinned images, readable user data."""
+"""Inference servers: host IPC for vLLM and SGLang, shared memory for TGI, pinned images, user data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from pulumi_policy import (
 )
 
 from llmpolicies import props as p
-from llmpolicies.engines import ENGINE_IMAGES_SCHEMA, TGI, VLLM, engine_of_image, is_pinned, parse_image
+from llmpolicies.engines import (
+    ENGINE_IMAGES_SCHEMA,
+    SGLANG,
+    TGI,
+    VLLM,
+    engine_of_image,
+    is_pinned,
+    parse_image,
+)
 from llmpolicies.servers import (
     CONTAINER,
     InferenceServer,
@@ -47,9 +55,13 @@ def _servers(args: StackValidationArgs) -> Iterator[tuple[Any, InferenceServer]]
             yield resource, server
 
 
+# Engines whose tensor-parallel workers share memory through /dev/shm; their docs run with --ipc=host.
+HOST_IPC_ENGINES = (VLLM, SGLANG)
+
+
 def _validate_vllm_ipc(args: StackValidationArgs, report: ReportViolation) -> None:
     for resource, server in _servers(args):
-        if server.engine is not VLLM or server.host_ipc:
+        if server.engine not in HOST_IPC_ENGINES or server.host_ipc:
             continue
         fix = (
             'set ipc_mode="host" on the container'
@@ -58,16 +70,17 @@ def _validate_vllm_ipc(args: StackValidationArgs, report: ReportViolation) -> No
         )
         current = f"IPC mode '{server.ipc}'" if server.ipc else "Docker's default private IPC namespace"
         report(
-            f"{server.describe()} runs with {current}: {fix}. vLLM's workers share tensors through "
-            "/dev/shm, which is 64 MB under Docker's default.",
+            f"{server.describe()} runs with {current}: {fix}. {server.engine.label}'s workers share "
+            "tensors through /dev/shm, which is 64 MB under Docker's default.",
             resource.urn,
         )
 
 
 vllm_ipc_host = StackValidationPolicy(
     name="vllm-ipc-host",
-    display_name="vLLM runs with host IPC",
-    description='Every vLLM server container runs with host IPC (ipc_mode="host", --ipc=host, --ipc host).',
+    display_name="vLLM and SGLang run with host IPC",
+    description="Every vLLM or SGLang server container runs with host IPC "
+    '(ipc_mode="host", --ipc=host, --ipc host).',
     validate=_validate_vllm_ipc,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
@@ -75,7 +88,7 @@ vllm_ipc_host = StackValidationPolicy(
     config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
     remediation_steps=(
         'docker.Container: ipc_mode="host". docker run (user data): add --ipc=host before the image. '
-        "vLLM's docs run the OpenAI server this way; without it tensor-parallel workers fail with "
+        "vLLM's and SGLang's docs run their servers this way; without it tensor-parallel workers fail with "
         "`NCCL WARN Error while creating shared memory segment`."
     ),
 )
@@ -255,4 +268,33 @@ user_data_inspectable = ResourceValidationPolicy(
     ),
 )
 
-POLICIES = [vllm_ipc_host, tgi_shm_size, pinned_image_tag, user_data_inspectable]
+
+def _validate_model_revision(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource, server in _servers(args):
+        # Ollama pulls tags from its own registry; it has no revision flag.
+        if server.engine.name == "ollama" or server.revision is not None:
+            continue
+        report(
+            f"{server.describe()} loads its model without --revision: a redeploy or a scale-out loads "
+            "whatever the hub's main branch holds that day, not the weights that were reviewed.",
+            resource.urn,
+        )
+
+
+model_revision_pinned = StackValidationPolicy(
+    name="model-revision-pinned",
+    display_name="Model weights pinned to a commit",
+    description="Every vLLM, SGLang or TGI server names the model repo commit it loads (--revision).",
+    validate=_validate_model_revision,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    tags=["reliability", "inference"],
+    config_schema=PolicyConfigSchema(properties=dict(ENGINE_IMAGES)),
+    remediation_steps=(
+        "Pass the commit hash of the model repo: `--revision <40 hex digits>` (llmdeploy: "
+        "`pulumi config set modelRevision <commit>`), as an image is pinned by a tag or digest."
+    ),
+)
+
+
+POLICIES = [vllm_ipc_host, tgi_shm_size, pinned_image_tag, user_data_inspectable, model_revision_pinned]

@@ -28,3 +28,11 @@ aws.ec2.Instance(
 
 # Not vLLM: no host IPC needed.
 docker.Container("ollama", image="ollama/ollama:0.32.0")
+
+# SGLang with host IPC, as its docs run it.
+docker.Container(
+    "sglang",
+    image="lmsysorg/sglang:v0.5.3",
+    ipc_mode="host",
+    command=["python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen2.5-0.5B-Instruct"],
+)

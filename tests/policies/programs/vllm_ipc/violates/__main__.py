@@ -28,3 +28,15 @@ docker.Container(
     entrypoints=["vllm"],
     command=["serve", "Qwen/Qwen2.5-0.5B-Instruct"],
 )
+
+# SGLang has the same need: its image without host IPC, and its server module in another image.
+docker.Container(
+    "sglang",
+    image="lmsysorg/sglang:v0.5.3",
+    command=["python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen2.5-0.5B-Instruct"],
+)
+docker.Container(
+    "sglang-custom",
+    image="nvcr.io/nvidia/pytorch:24.08-py3",
+    command=["python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen2.5-0.5B-Instruct"],
+)
