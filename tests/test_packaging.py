@@ -33,7 +33,21 @@ PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml", "Pulumi.stagin
 PROGRAM_PACKAGES = ("stacks", "components")
 # The running environment's entries that are llmdeploy itself (its editable install), never linked.
 OWN_ENTRIES = ("llmdeploy", "__editable__", "_llmdeploy", "__pycache__")
-BUILD_LEFTOVERS = (".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
+def _checkout_files() -> list[str]:
+    """What the checkout holds, as git sees it: tracked files and new ones git does not ignore.
+
+    Never a copy of the whole folder: it also holds what `make test` builds (`.venv`, `.venv-vllm`,
+    `.venv-bench`, node_modules: gigabytes), which is no part of a release.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 def _run(args: list[str | Path], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -71,7 +85,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     # Built from a copy, so no build/ folder in the checkout can slip stale files into the wheel.
     source = work / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*BUILD_LEFTOVERS))
+    for name in _checkout_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     _ok(
         _run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", work / "dist", source], work
