@@ -8,7 +8,18 @@ import re
 from tests.support import REPO
 
 # Folders a checkout grows that are no part of the repository (all in .gitignore).
-NOT_THE_REPOSITORY = {".git", ".venv", "build", "dist", "__pycache__", ".whl", ".cache"}
+# .venv-vllm and .venv-bench: the Makefile's virtualenvs for real vLLM and GuideLLM, beside .venv.
+NOT_THE_REPOSITORY = {
+    ".git",
+    ".venv",
+    ".venv-vllm",
+    ".venv-bench",
+    "build",
+    "dist",
+    "__pycache__",
+    ".whl",
+    ".cache",
+}
 
 
 def layout_paths() -> list[str]:
