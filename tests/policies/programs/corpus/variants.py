@@ -1,8 +1,8 @@
 """The policy corpus: small Pulumi programs written as a user would, with `pulumi_aws` and `pulumi_docker`.
 
 `v_*` functions each hide one violation a different way; `c_*` functions are compliant. Around the
-violation everything is compliant (IMDSv2, encrypted volumes, detailed monitoring, metrics reachable
-from a monitoring range), so each violation is attributed to the policy it is about. The expected
+violation everything is compliant (IMDSv2, encrypted volumes, detailed monitoring, vLLM's API port
+from a load balancer only, metrics ports reachable from a monitoring range), so each violation is attributed to the policy it is about. The expected
 findings live in tests/policies/test_corpus.py.
 """
 
