@@ -7,15 +7,14 @@ user data) is decided here, once, offline.
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-import llmdeploy.core.capacity as capacity_module
 import llmdeploy.core.models as models_module
-import stacks.resolve as resolve_module
-from llmdeploy.core.capacity import CapacityRequest, assess_capacity
 from llmdeploy.core.stack_kinds import AWS_STACK_KINDS, STACK_KINDS
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib
 from stacks.resolve import (
@@ -165,22 +164,51 @@ def test_a_model_neither_bundled_nor_cached_is_unknown_with_the_command_that_cac
 # Capacity computed once per program run
 
 
-def test_a_program_run_assesses_capacity_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[CapacityRequest] = []
+# The program runs in its own process: a wrapper program counts there, in a file, every call the
+# stack's own __main__ makes (the resolve step's import and the one assess_fleet_capacity calls).
+COUNTING_PROGRAM = """
+import runpy
 
-    def counting(request: CapacityRequest) -> Any:
-        calls.append(request)
-        return assess_capacity(request)
+import llmdeploy.core.capacity as capacity_module
+import stacks.resolve as resolve_module
 
-    # Both names: the resolve step's import and the one assess_fleet_capacity calls.
-    monkeypatch.setattr(resolve_module, "assess_capacity", counting)
-    monkeypatch.setattr(capacity_module, "assess_capacity", counting)
-    run = run_stack("prod", REPO, secrets={"apiKey": API_KEY})
-    assert of_type(run, "aws:ec2/launchTemplate:LaunchTemplate"), "the program ran"
-    assert len(calls) == 1, f"capacity assessed {len(calls)} times in one run"
-    calls.clear()
-    run_stack("staging", REPO)
-    assert len(calls) == 1, f"capacity assessed {len(calls)} times in one run"
+assess = capacity_module.assess_capacity
+
+
+def counting(request):
+    with open({calls!r}, "a") as calls:
+        calls.write(request.instance_type + "\\n")
+    return assess(request)
+
+
+resolve_module.assess_capacity = counting
+capacity_module.assess_capacity = counting
+runpy.run_path({main!r}, run_name="__main__")
+"""
+
+
+def _capacity_calls(tmp_path: Path, stack: str, **run: Any) -> list[str]:
+    program = tmp_path / stack
+    program.mkdir()
+    for name in ("Pulumi.yaml", f"Pulumi.{stack}.yaml"):
+        shutil.copy(REPO / name, program / name)
+    calls = tmp_path / f"{stack}-calls.txt"
+    calls.touch()
+    (program / "__main__.py").write_text(
+        COUNTING_PROGRAM.format(calls=str(calls), main=str(REPO / "__main__.py"))
+    )
+    result = run_stack(stack, program, **run)
+    assert of_type(result, "aws:ec2/launchTemplate:LaunchTemplate") or of_type(
+        result, "aws:ec2/instance:Instance"
+    ), f"the {stack} program ran: {result.ending}"
+    return calls.read_text().splitlines()
+
+
+def test_a_program_run_assesses_capacity_once(tmp_path: Path) -> None:
+    prod = _capacity_calls(tmp_path, "prod", secrets={"apiKey": API_KEY})
+    assert len(prod) == 1, f"capacity assessed {len(prod)} times in one run: {prod}"
+    staging = _capacity_calls(tmp_path, "staging")
+    assert len(staging) == 1, f"capacity assessed {len(staging)} times in one run: {staging}"
 
 
 def test_the_user_data_launched_is_the_spec_s() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,11 @@ def test_model_source_s3_streams_with_scoped_read() -> None:
     plan = plan_of("prod", modelSource=uri, vpcEndpoints="true")
     script = user_data(plan)
     run_line = next(line for line in script.splitlines() if line.startswith("exec docker run "))
-    assert f"--model {uri}" in run_line and "--load-format runai_streamer" in run_line
+    # The model is `vllm serve`'s positional argument, right after the image (--model is deprecated).
+    words = shlex.split(run_line)
+    image = next(word for word in words if word.startswith("vllm/vllm-openai:"))
+    assert words[words.index(image) + 1] == uri and "--model" not in words, run_line
+    assert "--load-format runai_streamer" in run_line
     assert "--served-model-name llama-3.1-8b-instruct" in run_line
     (read,) = statements(plan, "s3:GetObject")
     assert read["Resource"] == "arn:aws:s3:::acme-models/meta-llama/Llama-3.1-8B-Instruct/*"

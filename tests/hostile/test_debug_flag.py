@@ -1,7 +1,7 @@
 """The last line of defence in `llmdeploy.cli.main`: an unexpected exception is one masked line, exit 2;
 `--debug` (anywhere on the line) adds the traceback, masked too.
 
-The crash is a test double: `run_program` replaced by a function that raises, because no real
+The crash is a test double: `execute_program` (which starts the program's process) replaced by a function that raises, because no real
 input is known to crash a command (finding one is what the other hostile tests are for).
 """
 
@@ -15,13 +15,13 @@ from tests.conftest import CANARY_TOKEN
 from tests.hostile.support import CANARY_API_KEY
 
 
-def crashing_run_program_double(program: str, stack: str) -> None:
+def crashing_execute_program_double(program: str, stack: str, **options: object) -> None:
     raise RuntimeError(f"boom with {CANARY_TOKEN} and {CANARY_API_KEY}")
 
 
 @pytest.fixture
 def crashing_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plan_command, "run_program", crashing_run_program_double)
+    monkeypatch.setattr(plan_command, "execute_program", crashing_execute_program_double)
     monkeypatch.setenv("LLMDEPLOY_API_KEY", CANARY_API_KEY)
 
 
@@ -41,7 +41,7 @@ def test_debug_adds_the_traceback_masked(capsys: pytest.CaptureFixture[str], arg
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
-    assert "crashing_run_program_double" in err
+    assert "crashing_execute_program_double" in err
     assert (
         err.splitlines()[-1]
         == "error: plan stopped on an unexpected RuntimeError: boom with [secret] and [secret]"

@@ -79,9 +79,16 @@ def test_prod_stack_served_over_https_passes_and_its_server_is_seen(pack: Policy
     # Not for want of looking: vLLM in the launch template's user data is found, on API port 8000,
     # and with only the load balancer's group allowed there, engine-port-only-from-load-balancer passes.
     from llmpolicies.servers import inference_servers
+    from pulumi_policy import PolicyResource
+    from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions
 
     template = next(r for r in run.resources if r.name == "vllm-lt")
-    servers = inference_servers(template.type, plain_struct(template.inputs))
+    # The view a stack policy has of it (what the pack's policies are given).
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    as_policy_sees_it = PolicyResource(
+        template.type, plain_struct(template.inputs), template.urn, template.name, options, None, None, [], {}
+    )
+    servers = inference_servers(as_policy_sees_it)
     assert [(s.engine.name, s.api_port) for s in servers] == [("vllm", 8000)], servers
     assert "vLLM (vllm/vllm-openai:" in servers[0].describe()
 

@@ -1,8 +1,8 @@
 """The policy corpus: small Pulumi programs written as a user would, with `pulumi_aws` and `pulumi_docker`.
 
 `v_*` functions each hide one violation a different way; `c_*` functions are compliant. Around the
-violation everything is compliant (IMDSv2, encrypted volumes, detailed monitoring, metrics reachable
-from a monitoring range), so each violation is attributed to the policy it is about. The expected
+violation everything is compliant (IMDSv2, encrypted volumes, detailed monitoring, vLLM's API port
+from a load balancer only, metrics ports reachable from a monitoring range), so each violation is attributed to the policy it is about. The expected
 findings live in tests/policies/test_corpus.py.
 """
 
@@ -48,15 +48,37 @@ def token() -> pulumi.Output[str]:
 # Compliant building blocks
 
 
-def monitored_group(name: str = "servers", ports: tuple[int, ...] = (8000, 9000)) -> aws.ec2.SecurityGroup:
+def load_balancer_group(name: str) -> aws.ec2.SecurityGroup:
+    """An internal load balancer's security group: the only source the engine's API port may have."""
+    group = aws.ec2.SecurityGroup(f"{name}-lb-sg", vpc_id=VPC)
+    aws.lb.LoadBalancer(
+        f"{name}-lb",
+        load_balancer_type="application",
+        internal=True,
+        subnets=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        idle_timeout=300,
+        security_groups=[group.id],
+    )
+    return group
+
+
+def monitored_group(name: str = "servers") -> aws.ec2.SecurityGroup:
+    """vLLM's API port (8000) from the load balancer only (engine-port-only-from-load-balancer); TGI's
+    Prometheus port (9000) and the collector's port re-exposing vLLM's /metrics (9464) from monitoring."""
+    balancer = load_balancer_group(name)
     return aws.ec2.SecurityGroup(
         name,
         vpc_id=VPC,
         ingress=[
             aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=port, to_port=port, cidr_blocks=[MONITORING]
-            )
-            for port in ports
+                protocol="tcp", from_port=8000, to_port=8000, security_groups=[balancer.id]
+            ),
+            *(
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=port, to_port=port, cidr_blocks=[MONITORING]
+                )
+                for port in (9000, 9464)
+            ),
         ],
     )
 
@@ -124,6 +146,7 @@ def script(*lines: str) -> str:
 
 
 RUN_VLLM = f"docker run -d --ipc=host -p 8000:8000 {VLLM} --model m"
+RUN_TGI = f"docker run -d --shm-size 1g -p 9000:9000 {TGI} --model-id m"
 
 
 # ---------------------------------------------------------------------------
@@ -471,11 +494,11 @@ def v_metrics_open_in_halves() -> None:
             f"metrics-{index}",
             security_group_id=group.id,
             ip_protocol="tcp",
-            from_port=8000,
-            to_port=8000,
+            from_port=9000,
+            to_port=9000,
             cidr_ipv4=cidr,
         )
-    gpu_instance("vllm", script(RUN_VLLM), vpc_security_group_ids=[group.id])
+    gpu_instance("tgi", script(RUN_TGI), vpc_security_group_ids=[group.id])
 
 
 @variant
@@ -485,16 +508,50 @@ def v_metrics_default_group_open_v6() -> None:
         vpc_id=VPC,
         ingress=[
             aws.ec2.DefaultSecurityGroupIngressArgs(
-                protocol="tcp", from_port=8000, to_port=8000, ipv6_cidr_blocks=["::/0"]
+                protocol="tcp", from_port=9000, to_port=9000, ipv6_cidr_blocks=["::/0"]
             )
         ],
     )
-    gpu_instance("vllm", script(RUN_VLLM), vpc_security_group_ids=[group.id])
+    gpu_instance("tgi", script(RUN_TGI), vpc_security_group_ids=[group.id])
 
 
 @variant
 def v_metrics_not_published() -> None:
-    gpu_instance("vllm", script(f"docker run -d --ipc=host {VLLM} --model m"))
+    gpu_instance("tgi", script(f"docker run -d --shm-size 1g {TGI} --model-id m"))
+
+
+# vLLM serves /metrics (and /invocations, /tokenize) without its key on its API port: that port takes
+# traffic from the load balancer only, whichever form opens it (engine-port-only-from-load-balancer).
+
+
+@variant
+def v_engine_port_open_in_halves() -> None:
+    group = aws.ec2.SecurityGroup("engine", vpc_id=VPC)
+    for index, cidr in enumerate(("0.0.0.0/1", "128.0.0.0/1")):
+        aws.vpc.SecurityGroupIngressRule(
+            f"engine-{index}",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=8000,
+            to_port=8000,
+            cidr_ipv4=cidr,
+        )
+    gpu_instance("vllm", script(RUN_VLLM), vpc_security_group_ids=[group.id])
+
+
+@variant
+def v_engine_port_from_monitoring_cidr() -> None:
+    # Prometheus scraping vLLM's /metrics straight from a private range opens inference to that range.
+    group = aws.ec2.SecurityGroup(
+        "scrape",
+        vpc_id=VPC,
+        ingress=[
+            aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=8000, to_port=8000, cidr_blocks=[MONITORING]
+            )
+        ],
+    )
+    gpu_instance("vllm", script(RUN_VLLM), vpc_security_group_ids=[group.id])
 
 
 # ---------------------------------------------------------------------------
