@@ -27,7 +27,7 @@ def deployed_outputs(stack: str, tmp_path: Path) -> Path:
 
 
 def test_staging_target_from_outputs_and_settings(tmp_path: Path) -> None:
-    args = build_parser().parse_args(
+    args = build_parser("bench").parse_args(
         ["bench", "staging", "--program", str(REPO), "--outputs", str(deployed_outputs("staging", tmp_path))]
     )
     target, tokenizer = read_target(args)
@@ -42,7 +42,7 @@ def test_staging_target_from_outputs_and_settings(tmp_path: Path) -> None:
 
 
 def test_prod_target_counts_the_group(tmp_path: Path) -> None:
-    args = build_parser().parse_args(
+    args = build_parser("bench").parse_args(
         ["bench", "prod", "--program", str(REPO), "--outputs", str(deployed_outputs("prod", tmp_path))]
     )
     target, _ = read_target(args)
@@ -53,7 +53,7 @@ def test_prod_target_counts_the_group(tmp_path: Path) -> None:
 
 
 def test_arguments_override_the_outputs(tmp_path: Path) -> None:
-    args = build_parser().parse_args(
+    args = build_parser("bench").parse_args(
         ["bench", "staging", "--program", str(REPO), "--outputs", str(deployed_outputs("staging", tmp_path)),
          "--instance-type", "g6e.xlarge", "--instances", "3", "--on-demand", "1", "--spot-price", "0.5",
          "--tokenizer", "bytes"]
