@@ -45,3 +45,21 @@ def test_the_readme_table_came_from_make_bench() -> None:
     assert re.search(r"Measured by `make bench` on .+ cores.+, \d{4}-\d\d-\d\d, median of", block), block
     for stack in ("dev", "staging", "prod"):
         assert re.search(rf"^\| {stack} \| [\d.]+ s \| [\d.]+ s \|$", block, re.MULTILINE), stack
+
+
+def test_the_readme_and_docs_show_the_recorded_vllm_run() -> None:
+    """The table in the README and docs/bench.md is the one the recorded run renders (real vLLM, CPU build)."""
+    from llmdeploy.core.bench.render import level_row, markdown_row
+    from llmdeploy.core.bench.result import load_run
+
+    recorded = REPO / "docs" / "bench" / "vllm-cpu-tiny.json"
+    run = load_run(recorded.read_text(), str(recorded))
+    assert run.target.engine == "vllm" and "CPU build" in (run.target.image or "")
+    assert run.load_generator.name.lower() == "guidellm"
+    assert [level.concurrency for level in run.levels] == [1, 2, 4, 8, 16, 32, 64]
+    rows = [markdown_row(level_row(level)) for level in run.levels]
+    for document in (REPO / "README.md", REPO / "docs" / "bench.md"):
+        text = document.read_text()
+        assert all(row in text for row in rows), document
+        assert "docs/bench/vllm-cpu-tiny.png" in text or "bench/vllm-cpu-tiny.png" in text
+    assert (REPO / "docs" / "bench" / "vllm-cpu-tiny.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

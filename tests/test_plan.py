@@ -132,7 +132,11 @@ def test_base64_user_data_is_decoded_for_reading_in_text_and_markdown_only() -> 
     import base64
     import gzip
 
-    from llmdeploy.cli.plan import decoded_user_data
+    from llmdeploy.core.userdata_reading import readable_user_data
+
+    def decoded_user_data(value: str) -> str | None:
+        readable = readable_user_data(value)
+        return None if readable is None else readable.text
 
     script = "#!/bin/bash\nset -euo pipefail\necho hello\n"
     assert decoded_user_data(base64.b64encode(script.encode()).decode()) == script

@@ -14,13 +14,11 @@ every format.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import gzip
 import json
 from typing import Any
 
 from llmdeploy.cli.mockrun import ProgramRun, describe_resource_count, plain_struct
+from llmdeploy.core.userdata_reading import readable_user_data
 
 FORMATS = ("text", "json", "markdown")
 
@@ -69,37 +67,15 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
-def decoded_user_data(value: str) -> str | None:
-    """Launch templates take user data base64-encoded (sometimes gzipped too); reviewers read text.
-
-    Returns the script when `value` is base64 of UTF-8 text (or of gzip of it), else None.
-    """
-    if len(value) < 8 or value.strip() != value:
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except OSError:
-            return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text if text.isprintable() or "\n" in text else None
-
-
 def _text_rows(value: Any, indent: str) -> list[str]:
     lines = []
     for key, item in _flatten(value):
         text = _scalar(item)
-        decoded = decoded_user_data(text) if key.rsplit(".", 1)[-1] == "userData" else None
-        if decoded is not None:
-            lines.append(f"{indent}{key}: (base64; decoded for reading) |")
-            lines.extend(f"{indent}    {line}" for line in decoded.splitlines())
+        # Launch templates take user data base64-encoded (gzipped, MIME multipart); reviewers read text.
+        readable = readable_user_data(text) if key.rsplit(".", 1)[-1] == "userData" else None
+        if readable is not None:
+            lines.append(f"{indent}{key}: ({readable.how}; decoded for reading) |")
+            lines.extend(f"{indent}    {line}" for line in readable.text.splitlines())
         elif "\n" in text:
             lines.append(f"{indent}{key}: |")
             lines.extend(f"{indent}    {line}" for line in text.splitlines())
