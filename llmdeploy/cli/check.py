@@ -663,20 +663,25 @@ class PolicyPackProcess:
                 policy_config.properties.SetInParent()
                 policy_config.properties.update(dict(setting.properties))
             self._stub.Configure(request, timeout=_CALL_SECONDS)
-            for resource in resources:
-                response = self._stub.Analyze(
-                    analyzer_pb2.AnalyzeRequest(
-                        urn=resource.urn,
-                        type=resource.type,
-                        name=resource.name,
-                        properties=resource.properties,
-                        options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent),
-                        provider=resource.provider,
+            # All in flight at once, as the engine analyzes each resource when it registers: the pack
+            # serves them on its threads while this process encodes the next, and no call waits on another.
+            pending = [
+                (
+                    resource.urn,
+                    self._stub.Analyze.future(
+                        analyzer_pb2.AnalyzeRequest(
+                            urn=resource.urn,
+                            type=resource.type,
+                            name=resource.name,
+                            properties=resource.properties,
+                            options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent),
+                            provider=resource.provider,
+                        ),
+                        timeout=_CALL_SECONDS,
                     ),
-                    timeout=_CALL_SECONDS,
                 )
-                # The engine files a resource's diagnostics under that resource.
-                diagnostics.extend((resource.urn, diagnostic) for diagnostic in response.diagnostics)
+                for resource in resources
+            ]
             stack_request = analyzer_pb2.AnalyzeStackRequest()
             for resource in resources:
                 stack_request.resources.add(
@@ -694,6 +699,9 @@ class PolicyPackProcess:
                     },
                 )
             response = self._stub.AnalyzeStack(stack_request, timeout=_CALL_SECONDS)
+            # The engine files a resource's diagnostics under that resource, in registration order.
+            for urn, call in pending:
+                diagnostics.extend((urn, diagnostic) for diagnostic in call.result().diagnostics)
             diagnostics.extend((run.stack_urn, diagnostic) for diagnostic in response.diagnostics)
         except grpc.RpcError as error:
             raise self._failure(f"the Analyzer call failed: {error.details()}", redact) from None
