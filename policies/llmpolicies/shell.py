@@ -172,8 +172,20 @@ class _Walker:
     # -- statements ---------------------------------------------------------
 
     def statements(self, nodes: list[Node]) -> None:
-        for node in nodes:
-            self.statement(node)
+        skip = False
+        for node, following in zip(nodes, [*nodes[1:], None], strict=False):
+            if skip:
+                skip = False
+            elif (
+                following is not None
+                and following.type == "ERROR"
+                and following.start_point.row == node.end_point.row
+                and self.reread(node.start_byte, following.end_byte, node.start_point.row)
+            ):
+                # `echo 'unterminated`: the command the grammar closed early and the ERROR after it are one.
+                skip = True
+            else:
+                self.statement(node)
 
     def statement(self, node: Node) -> None:
         kind = node.type
@@ -532,16 +544,20 @@ class _Walker:
 
     def recover(self, node: Node) -> None:
         """Read an ERROR node again with the quote or bracket it lacks; failing that, what is inside it."""
-        text = self.text(node)
+        if not self.reread(node.start_byte, node.end_byte, node.start_point.row):
+            self.statements(node.named_children)
+
+    def reread(self, start: int, end: int, row: int) -> bool:
+        """Read source[start:end] again with a closing quote or bracket added, if one makes it parse."""
+        text = self.source[start:end]
         for closing in _CLOSERS:
-            tree = _PARSER.parse((text + closing).encode())
+            source = text + closing.encode()
+            tree = _PARSER.parse(source)
             if not tree.root_node.has_error:
-                line = self.first_line + node.start_point.row
-                _Walker((text + closing).encode(), self.origin, self.depth, self.result, line).statements(
-                    tree.root_node.named_children
-                )
-                return
-        self.statements(node.named_children)
+                walker = _Walker(source, self.origin, self.depth, self.result, self.first_line + row)
+                walker.statements(tree.root_node.named_children)
+                return True
+        return False
 
     def syntax_problems(self, root: Node) -> Iterator[str]:
         """Each place the parser could not read (ERROR) or found a closing token missing (MISSING)."""
@@ -550,7 +566,12 @@ class _Walker:
             node = stack.pop()
             line = self.first_line + node.start_point.row
             if node.is_error:
-                last = self.first_line + node.end_point.row
+                # An ERROR that takes the line's newline ends at column 0 of the next line.
+                last = (
+                    self.first_line
+                    + node.end_point.row
+                    - (node.end_point.column == 0 and node.end_point.row > node.start_point.row)
+                )
                 where = f"line {line}" if last == line else f"lines {line}-{last}"
                 snippet = self.text(node).strip().split("\n", 1)[0][:60]
                 yield f"{where}: the shell parser cannot read {snippet!r} (fix the shell syntax)"
