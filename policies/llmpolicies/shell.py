@@ -203,8 +203,9 @@ class _Walker:
                 self.result.variables.pop(self.text(child), None)
         elif kind == "list":
             # `a && b || c`: the first runs, what follows may not.
-            first, *rest = node.named_children
-            self.statement(first)
+            first, *rest = node.named_children or [node]
+            if first is not node:
+                self.statement(first)
             for child in rest:
                 self.branches([[child]], exhaustive=False)
         elif kind == "if_statement":
