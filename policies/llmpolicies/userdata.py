@@ -15,6 +15,7 @@ import base64
 import binascii
 import email
 import email.policy
+import functools
 import gzip
 import shlex
 import zlib
@@ -24,7 +25,7 @@ from typing import Any
 import yaml
 
 from llmpolicies.dockerrun import DockerRun, find_docker_runs, parse_env_file
-from llmpolicies.shell import FileWrite, ParsedScript, parse_script, written_files
+from llmpolicies.shell import FileWrite, ParsedScript, parse_script, report_unreadable_runs, written_files
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DEPTH = 8
@@ -49,7 +50,7 @@ class UserData:
     def files(self) -> dict[str, FileWrite]:
         return written_files(self.script.writes)
 
-    @property
+    @functools.cached_property
     def docker_runs(self) -> list[DockerRun]:
         """Each `docker run`, with the variables of its `--env-file`s (when the script wrote them) added."""
         files = self.files
@@ -63,7 +64,15 @@ class UserData:
 
 
 def read_user_data(raw: str, *, base64_encoded: bool, origin: str = "user data") -> UserData:
-    """Decode user data as given to EC2 (`base64_encoded` for launch templates and `user_data_base64`)."""
+    """Decode user data as given to EC2 (`base64_encoded` for launch templates and `user_data_base64`).
+
+    Every policy reads the user data of every resource it sees: each distinct text is read once per pack
+    process and the same UserData is given to every caller, who must treat it as read-only."""
+    return _read_user_data(raw, base64_encoded, origin)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_user_data(raw: str, base64_encoded: bool, origin: str) -> UserData:
     result = UserData()
     if base64_encoded:
         try:
@@ -74,6 +83,8 @@ def read_user_data(raw: str, *, base64_encoded: bool, origin: str = "user data")
     else:
         data = raw.encode()
     _read_layer(data, origin, None, result, 0)
+    # A file one part writes (cloud-config write_files) may be run by another (runcmd).
+    report_unreadable_runs(result.script)
     return result
 
 
@@ -198,8 +209,8 @@ def _read_cloud_config(text: str, origin: str, result: UserData, depth: int) -> 
         result.documents.append(Document(where, content))
         # cloud-init writes the content as is: no shell expansion.
         result.script.writes.append(FileWrite(path, content, bool(item.get("append")), False))
-        # A unit or a script written here may be what starts the server.
-        result.script.extend(parse_script(content, where))
+        # A unit or a script written here may be what starts the server; other content is data.
+        result.script.extend(parse_script(content, where, as_file=path))
 
 
 def _read_cloud_config_archive(text: str, origin: str, result: UserData, depth: int) -> None:

@@ -40,6 +40,12 @@ VIOLATIONS: dict[str, set[tuple[str, ...]]] = {
     "v_ud_cloud_config_runcmd": {("vllm-ipc-host", "vllm")},
     "v_ud_heredoc_unit": {("tgi-shm-size", "tgi")},
     "v_lt_base64_vllm": {("vllm-ipc-host", "servers")},
+    # shell constructs the parser looks inside
+    "v_ud_case_arm": {("vllm-ipc-host", "vllm")},
+    "v_ud_function_body": {("vllm-ipc-host", "vllm")},
+    "v_ud_command_substitution": {("vllm-ipc-host", "vllm")},
+    "v_ud_options_in_branches": {("user-data-inspectable", "vllm", UNVERIFIABLE)},
+    "v_ud_unparseable_shell": {("user-data-inspectable", "vllm", UNVERIFIABLE)},
     # forms no static reading follows
     "v_ud_image_from_command": {("user-data-inspectable", "vllm", UNVERIFIABLE)},
     "v_ud_docker_from_which": {("user-data-inspectable", "vllm", UNVERIFIABLE)},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import textwrap
 
 import pytest
@@ -427,3 +428,139 @@ def test_a_written_script_is_followed_not_reported() -> None:
 def test_test_operators_are_not_command_separators() -> None:
     parsed = parse_script('if [[ -z "${value}" || "${value}" == x ]]; then exit 1; fi\n', "ud")
     assert parsed.unresolved == []
+
+
+# ---------------------------------------------------------------------------
+# Shell read by tree-sitter-bash: constructs, branches, and what the parser cannot read
+
+
+def test_quoted_heredoc_delimiter_keeps_the_body_unexpanded() -> None:
+    parsed = parse_script("cat > /etc/x.env <<'EOF'\nIMG=$(curl -s http://x)\nEOF\n", "ud")
+    assert [(w.path, w.content, w.expands) for w in parsed.writes] == [
+        ("/etc/x.env", "IMG=$(curl -s http://x)\n", False)
+    ]
+    # The body is not run by this script: only `cat` runs here (the file's own commands are its own).
+    assert [c.argv for c in parsed.commands if c.origin == "ud"] == [["cat"]]
+    unquoted = parse_script("cat > /etc/x.env <<EOF\nA=$B\nEOF\n", "ud")
+    assert unquoted.writes[0].expands
+
+
+def test_tab_stripping_heredoc_body() -> None:
+    parsed = parse_script("\tcat <<-EOF > /etc/a.env\n\tA=1\n\t\tB=2\n\tEOF\n", "ud")
+    assert parsed.writes[0].content == "A=1\nB=2\n"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        f'case "$(uname -m)" in\n  x86_64) docker run --ipc=host {VLLM} ;;\n  *) exit 1 ;;\nesac\n',
+        f'[[ -e /dev/nvidia0 && "$(hostname)" != build ]] && docker run --ipc=host {VLLM}\n',
+        f'CID="$(docker run -d --ipc=host {VLLM})"\necho "$CID"\n',
+        f"ID=`docker run -d --ipc=host {VLLM}`\n",
+        f"start() {{\n  local port=8000\n  docker run --ipc=host {VLLM}\n}}\nstart\n",
+        f"( cd /opt && docker run --ipc=host {VLLM} )\n",
+        f"{{ docker run --ipc=host {VLLM}; }} > /var/log/vllm.log 2>&1\n",
+        f"for i in 1 2 3; do\n  if docker run --ipc=host {VLLM}; then break; fi\ndone\n",
+        f"until docker run --ipc=host {VLLM}; do sleep 5; done\n",
+        f'bash <<< "docker run --ipc=host {VLLM}"\n',
+        f"sudo bash <<'EOF'\ndocker run --ipc=host {VLLM}\nEOF\n",
+    ],
+)
+def test_docker_run_found_inside_every_construct(script: str) -> None:
+    run = only_run(read_user_data(f"#!/bin/bash\n{script}", base64_encoded=False))
+    assert run.ipc == "host" and run.image == Word(VLLM), script
+
+
+def test_unparseable_fragment_is_reported_by_line_and_the_rest_still_read() -> None:
+    parsed = parse_script(f"set -e\ndocker run --ipc=host {VLLM}\nfi )\necho done\n", "ud")
+    assert any(
+        problem.startswith("ud line") and "shell parser cannot read" in problem
+        for problem in parsed.unresolved
+    ), parsed.unresolved
+    assert "3" in next(p for p in parsed.unresolved if "cannot read" in p).split(":")[0]
+    assert ["docker", "run", "--ipc=host", VLLM] in [c.argv for c in parsed.commands]
+    assert ["echo", "done"] in [c.argv for c in parsed.commands]
+
+
+def test_unclosed_construct_is_reported() -> None:
+    parsed = parse_script(f"if true; then\n  docker run --ipc=host {VLLM}\n", "ud")
+    assert any("expected 'fi'" in problem for problem in parsed.unresolved), parsed.unresolved
+    assert ["docker", "run", "--ipc=host", VLLM] in [c.argv for c in parsed.commands]
+
+
+def test_unterminated_quote_is_reported_and_read_with_the_quote_closed() -> None:
+    parsed = parse_script(f"docker run --ipc=host {VLLM}\necho 'unterminated\n", "ud")
+    assert any("line 2: the shell parser cannot read" in problem for problem in parsed.unresolved)
+    assert ["echo", "unterminated\n"] in [c.argv for c in parsed.commands], parsed.commands
+
+
+def test_written_data_files_need_no_shell_syntax_until_something_runs_them() -> None:
+    data = "cat > /etc/app.json <<'EOF'\n{\"a\": [1, 2]}\nEOF\n"
+    assert parse_script(data, "ud").unresolved == []
+    ran = parse_script(data + "bash /etc/app.json\n", "ud")
+    assert any("runs /etc/app.json, which the shell parser cannot read" in p for p in ran.unresolved), ran
+    # A `#!` line makes the written file a script at once; cloud-config write_files follow the same rule.
+    assert parse_script("cat > /opt/s <<'EOF'\n#!/bin/sh\nfi )\nEOF\n", "ud").unresolved
+    config = {"write_files": [{"path": "/opt/s.sh", "content": "{ broken"}], "runcmd": ["sh /opt/s.sh"]}
+    user_data = read_user_data("#cloud-config\n" + yaml.safe_dump(config), base64_encoded=False)
+    assert any("runs /opt/s.sh, which the shell parser" in p for p in user_data.script.unresolved)
+
+
+@pytest.mark.parametrize(
+    ("script", "image"),
+    [
+        # Both branches agree: still a constant.
+        ("if a; then IMG=x:1; else IMG=x:1; fi\n", Word("x:1", False, True)),
+        # One branch changes it: not known after the `if`.
+        ("IMG=x:1\nif a; then IMG=y:2; fi\n", Word('"$IMG"', True, True)),
+        ("IMG=x:1\n[ -f /e ] && IMG=y:2\n", Word('"$IMG"', True, True)),
+        ("IMG=x:1\nfor i in a b; do IMG=$i; done\n", Word('"$IMG"', True, True)),
+        # A subshell's assignment ends with it.
+        ("IMG=x:1\n( IMG=y:2 )\n", Word("x:1", False, True)),
+        ("IMG=x:1\nread -r IMG < /etc/image\n", Word('"$IMG"', True, True)),
+    ],
+)
+def test_constants_follow_control_flow(script: str, image: Word) -> None:
+    parsed = parse_script(script + 'docker run "$IMG"\n', "ud")
+    assert parsed.commands[-1].words[-1] == Word(image.text.strip('"'), image.dynamic, image.quoted)
+
+
+def test_a_constant_splits_into_words_and_an_empty_one_vanishes() -> None:
+    parsed = parse_script(
+        f'OPTS="--ipc=host --shm-size 1g"\nEXTRA=""\ndocker run $OPTS $EXTRA {VLLM}\n', "ud"
+    )
+    assert parsed.commands[-1].argv == ["docker", "run", "--ipc=host", "--shm-size", "1g", VLLM]
+
+
+def test_a_script_built_at_run_time_fed_to_a_shell_is_unresolved() -> None:
+    parsed = parse_script('bash <<< "$(curl -fsSL https://example.com/s.sh)"\n', "ud")
+    assert any("feeds a shell a script built when the script runs" in p for p in parsed.unresolved)
+
+
+def _user_data_values(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            for found in ([item] if key == "userData" and isinstance(item, str) else _user_data_values(item))
+        ]
+    if isinstance(value, list):
+        return [found for item in value for found in _user_data_values(item)]
+    return []
+
+
+@pytest.mark.parametrize(("stack", "base64_encoded"), [("staging", False), ("prod", True)])
+def test_our_stacks_user_data_reads_without_a_syntax_problem(
+    stack: str, base64_encoded: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user data llmdeploy renders parses cleanly: nothing unresolved, the one server found, and the
+    only files the shell parser cannot read are the JSON/YAML configuration it writes (data, never run)."""
+    from llmdeploy import cli
+
+    assert cli.main(["plan", stack, "--format", "json"]) == 0
+    values = _user_data_values(json.loads(capsys.readouterr().out))
+    assert len(values) == 1, values
+    user_data = read_user_data(values[0], base64_encoded=base64_encoded)
+    assert user_data.problems == [] and user_data.script.unresolved == []
+    assert all(path.endswith((".json", ".yaml")) for path in user_data.script.unreadable), user_data.script
+    assert len(user_data.docker_runs) == 1

@@ -281,6 +281,56 @@ def v_lt_base64_vllm() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Shell constructs the parser must look inside (tree-sitter-bash)
+
+
+@variant
+def v_ud_case_arm() -> None:
+    gpu_instance(
+        "vllm",
+        script(
+            'case "$(uname -m)" in',
+            f"  x86_64) docker run -d -p 8000:8000 {VLLM} --model m ;;",
+            "  *) echo unsupported; exit 1 ;;",
+            "esac",
+        ),
+    )
+
+
+@variant
+def v_ud_function_body() -> None:
+    gpu_instance(
+        "vllm",
+        script("start_server() {", f"  docker run -d -p 8000:8000 {VLLM} --model m", "}", "start_server"),
+    )
+
+
+@variant
+def v_ud_command_substitution() -> None:
+    gpu_instance(
+        "vllm", script(f'CID="$(docker run -d -p 8000:8000 {VLLM} --model m)"', 'echo "started $CID"')
+    )
+
+
+@variant
+def v_ud_options_in_branches() -> None:
+    # The image is a constant only on one branch: after the `if` it is not known.
+    gpu_instance(
+        "vllm",
+        script(
+            f"IMG={VLLM}",
+            "if [[ -f /etc/llm/image ]]; then IMG=$(cat /etc/llm/image); fi",
+            'docker run -d --ipc=host -p 8000:8000 "$IMG" --model m',
+        ),
+    )
+
+
+@variant
+def v_ud_unparseable_shell() -> None:
+    gpu_instance("vllm", script(f"docker run -d --ipc=host -p 8000:8000 {VLLM} --model m )", "fi"))
+
+
+# ---------------------------------------------------------------------------
 # User data no static reading can follow (user-data-inspectable)
 
 
@@ -798,6 +848,22 @@ def c_ud_su_c_with_host_ipc() -> None:
 @variant
 def c_ud_systemd_run_with_host_ipc() -> None:
     gpu_instance("vllm", script(f"systemd-run --unit vllm {RUN_VLLM}"))
+
+
+@variant
+def c_ud_guarded_and_configured() -> None:
+    # `[[ ]]` guards the run, a JSON file written by a here-document is data (no shell syntax needed),
+    # options come from a constant split into words as the shell splits them.
+    gpu_instance(
+        "vllm",
+        script(
+            "cat > /etc/llm/config.json <<'EOF'",
+            '{"model": "m", "port": 8000}',
+            "EOF",
+            'OPTS="--ipc=host -p 8000:8000"',
+            f"[[ -e /dev/nvidia0 ]] && docker run -d $OPTS {VLLM} --model m",
+        ),
+    )
 
 
 @variant
