@@ -714,7 +714,8 @@ SnsTopicArn = Annotated[
 
 
 def api_key_secret_name_for(project: str, stack: str) -> str:
-    """The Secrets Manager name of a stack's vLLM API key."""
+    """The Secrets Manager name of a stack's API key (named when prod served vLLM only; kept so that
+    existing deployments keep their secret, whichever engine reads it)."""
     return f"{project}/{stack}/vllm-api-key"
 
 
@@ -728,7 +729,12 @@ class ProdSettings(AwsSettings):
     )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
-    engine: Literal["vllm"] = Field(default="vllm", description="The prod stack serves with vLLM.")
+    engine: Literal["vllm", "sglang", "tgi"] = Field(
+        default="vllm",
+        description="The engine on every instance: vllm, sglang or tgi, each at the catalogue's pinned "
+        "image. maxModelLen is their context length and maxNumSeqs their batch; modelSource, "
+        "generationConfig, gpuMemoryUtilization and maxNumBatchedTokens are vLLM's. Default vllm.",
+    )
     secret_fields: ClassVar[tuple[str, ...]] = ("hfToken", "apiKey")
 
     # Private instances reach Docker Hub and the Hugging Face hub through it.
@@ -810,11 +816,12 @@ class ProdSettings(AwsSettings):
         "of a fresh launch with its margin (the plan's capacity.cold_start), or 180 s behind the launch "
         "hook (the grace then starts once vLLM answers).",
     )
-    shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] = Field(
-        default=VLLM.drain_seconds,
-        description="vLLM --shutdown-timeout: seconds in-flight requests may finish on scale-in or "
-        "refresh; the target group's deregistration delay and the stop timeouts follow it. "
-        f"Default {VLLM.drain_seconds}.",
+    shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] | None = Field(
+        default=None,
+        description="vLLM --shutdown-timeout (TGI --graceful-termination-timeout): seconds in-flight "
+        "requests may finish on scale-in or refresh; the target group's deregistration delay and the "
+        f"stop timeouts follow it. Default: the engine's drain (vLLM {VLLM.drain_seconds}, TGI "
+        f"{TGI.drain_seconds}); SGLang has no drain and takes none.",
     )
 
     use_spot: bool = Field(
@@ -975,8 +982,9 @@ class ProdSettings(AwsSettings):
                 "natGateway true (Docker Hub, the Hugging Face hub), or vpcEndpoints true with the "
                 "image in ECR and weights the instances can reach",
             )
+        self._engine_supports_settings()
         tag = image_tag(self.image_reference)
-        if tag is not None and version_tuple(tag) and not vllm_drains(tag):
+        if self.engine_entry is VLLM and tag is not None and version_tuple(tag) and not vllm_drains(tag):
             raise problem(
                 key_of("image"),
                 repr(self.image_reference),
@@ -984,6 +992,43 @@ class ProdSettings(AwsSettings):
                 "--shutdown-timeout), so every scale-in or refresh would cut streams",
             )
         return self
+
+    # Settings only vLLM has (its flags, or a path built for it only), and what the others accept.
+    VLLM_ONLY: ClassVar[dict[str, str]] = {
+        "model_source": "nothing: weights stream from S3 with vLLM's Run:ai streamer only; use the Hugging "
+        "Face hub (or engine vllm)",
+        "generation_config": "nothing: --generation-config is vLLM's flag",
+        "gpu_memory_utilization": "nothing: --gpu-memory-utilization is vLLM's flag (SGLang takes the "
+        "catalogue's --mem-fraction-static, TGI its own memory fraction)",
+        "max_num_batched_tokens": "nothing: --max-num-batched-tokens is vLLM's flag",
+    }
+
+    def _engine_supports_settings(self) -> None:
+        if self.engine_entry is VLLM:
+            return
+        for field_name, accepted in self.VLLM_ONLY.items():
+            if field_name in self.model_fields_set and getattr(self, field_name) is not None:
+                raise problem(
+                    key_of(field_name),
+                    f"{getattr(self, field_name)!r} with engine {self.engine!r}",
+                    accepted,
+                )
+        if self.shutdown_timeout is not None and not self.engine_entry.drain_seconds:
+            raise problem(
+                key_of("shutdown_timeout"),
+                f"{self.shutdown_timeout} with engine {self.engine!r}",
+                f"nothing: {self.engine_entry.label} has no drain on SIGTERM (in-flight requests are cut); "
+                "engine vllm or tgi drain",
+            )
+
+    @property
+    def engine_entry(self) -> Engine:
+        return ENGINES[self.engine]
+
+    @property
+    def drain_seconds(self) -> int:
+        """How long the engine drains on SIGTERM: the setting, else the engine's own."""
+        return self.shutdown_timeout if self.shutdown_timeout is not None else self.engine_entry.drain_seconds
 
     @property
     def uses_launch_hook(self) -> bool:
@@ -1002,12 +1047,12 @@ class ProdSettings(AwsSettings):
 
     @property
     def image_reference(self) -> str:
-        return self.image or VLLM.image()
+        return self.image or self.engine_entry.image()
 
     @property
     def image_version_tag(self) -> str:
         """The version part of the image reference (`v0.30.0`), also for `repo:tag@sha256:...`."""
-        return image_tag(self.image_reference) or VLLM.default_tag
+        return image_tag(self.image_reference) or self.engine_entry.default_tag
 
     @property
     def served_name(self) -> str:

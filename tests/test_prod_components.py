@@ -9,11 +9,11 @@ import pytest
 
 from components.load_balancer import LoadBalancerArgs
 from components.observability import dashboard_body, unhealthy_evaluation_periods
-from components.vllm_cluster import ScalingArgs, SpotArgs, VllmClusterArgs, WarmPoolArgs, encode_user_data
+from components.gpu_cluster import ScalingArgs, SpotArgs, GpuClusterArgs, WarmPoolArgs, encode_user_data
 
 
-def cluster_args(**overrides: object) -> VllmClusterArgs:
-    base = VllmClusterArgs(
+def cluster_args(**overrides: object) -> GpuClusterArgs:
+    base = GpuClusterArgs(
         group_name="g",
         vpc_id="vpc-1",
         private_subnet_ids=["subnet-1", "subnet-2"],
