@@ -99,7 +99,7 @@ def test_prod_spec_chooses_max_model_len_grace_volume_and_names() -> None:
     # Unset maxModelLen: Qwen2.5-7B's own 32768 fits a g5.xlarge, so it is chosen.
     assert spec.max_model_len == 32768 == spec.capacity.max_model_len
     assert spec.capacity.max_model_len_chosen
-    assert spec.vllm_options.max_model_len == 32768
+    assert isinstance(spec.engine_options, VllmOptions) and spec.engine_options.max_model_len == 32768
     assert spec.group_name == "llmdeploy-prod-vllm"
     assert spec.metrics.log_group == "/llmdeploy/prod/vllm-metrics"
     assert spec.api_key_secret_name == "llmdeploy/prod/vllm-api-key"
