@@ -41,6 +41,7 @@ def forwarded_paths(engine: Engine) -> tuple[str, ...]:
     answers 404 at the load balancer."""
     return (f"{engine.openai_path}/*", engine.health_path)
 
+
 # Prometheus EC2 service discovery finds the instances by this tag (see docs/observability.md).
 SCRAPE_TAG = "llmdeploy:prometheus-scrape"
 

@@ -72,6 +72,7 @@ from stacks.settings import (
     load_settings,
 )
 
+
 # One namespace per engine for every llmdeploy fleet (`llmdeploy/vllm`); the AutoScalingGroupName
 # dimension tells the fleets apart.
 def metric_namespace(engine: Engine) -> str:

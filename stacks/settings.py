@@ -67,6 +67,9 @@ from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
+# Staging's metrics port on the instance: TGI's own Prometheus listener, or the proxy's metrics
+# listener in front of vLLM and SGLang (whose /metrics shares the API port).
+STAGING_METRICS_PORT = 9000
 
 
 class SettingsError(pulumi.RunError):
@@ -573,10 +576,22 @@ class ScheduleSettings(StrictSettings):
         return ServingHours(self.start_hour, self.stop_hour, self.days, self.timezone)
 
 
+def staging_api_key_secret_name_for(project: str, stack: str) -> str:
+    """The Secrets Manager name of a staging stack's API key (any engine reads it)."""
+    return f"{project}/{stack}/api-key"
+
+
 class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
     kind: Literal["staging"] = Field(default="staging", description="Stack kind; defaults to the stack name.")
+    secret_fields: ClassVar[tuple[str, ...]] = ("hfToken", "apiKey")
+    api_key: SecretStr = Field(
+        description="API key clients send as `Authorization: Bearer ...`, as a secret: `pulumi config set "
+        '--secret apiKey "$(openssl rand -hex 32)"`. Required: the instance answers on the network. TGI '
+        "takes it as API_KEY (guards its generate and chat routes), vLLM as VLLM_API_KEY, SGLang as "
+        "--api-key; all read it at boot from Secrets Manager."
+    )
     engine: Literal["tgi", "vllm", "sglang"] = Field(
         default="tgi",
         description="The engine on the instance: tgi, vllm or sglang (maxTotalTokens is their context "
@@ -630,6 +645,10 @@ class StagingSettings(AwsSettings):
         return ENGINES[self.engine]
 
     @property
+    def api_key_secret_name(self) -> str:
+        return staging_api_key_secret_name_for(PROJECT, self.stack_name)
+
+    @property
     def image_reference(self) -> str:
         return self.image or self.engine_entry.image()
 
@@ -670,11 +689,12 @@ class StagingSettings(AwsSettings):
                 f"{self.model_source!r} with engine {self.engine!r}",
                 "nothing: weights from S3 are copied for TGI only so far; use the Hugging Face hub",
             )
-        if self.engine == "tgi" and self.api_port == TGI.metrics_port:
+        if self.api_port == STAGING_METRICS_PORT:
             raise problem(
                 key_of("api_port"),
                 str(self.api_port),
-                f"a port other than {TGI.metrics_port} (TGI's metrics listener)",
+                f"a port other than {STAGING_METRICS_PORT} (the metrics port: TGI's own listener, the "
+                "proxy's for vLLM and SGLang)",
             )
         if not self.public_address and not self.bring_your_own_network and not self.nat_gateway:
             raise problem(

@@ -49,6 +49,9 @@ class Engine:
     api_key_flag: str | None = None
     # The name people know it by, for descriptions and dashboards.
     label: str = ""
+    # Paths that run inference or leak what is served without the key even when one is set: such an
+    # engine is reached only through a load balancer or proxy forwarding the guarded paths.
+    unauthenticated_paths: tuple[str, ...] = ()
     openai_path: str = "/v1"
 
     def image(self, tag: str | None = None) -> str:
@@ -124,6 +127,7 @@ VLLM = Engine(
     # /metrics answer without it, so its port takes traffic from a proxy or load balancer only.
     api_key_env="VLLM_API_KEY",
     label="vLLM",
+    unauthenticated_paths=("/invocations", "/tokenize", "/metrics"),
 )
 
 SGLANG = Engine(
@@ -149,10 +153,17 @@ SGLANG = Engine(
     # `--api-key` (server_args.py); no environment variable is read for it.
     api_key_flag="--api-key",
     label="SGLang",
+    # /metrics (with --enable-metrics) takes no key.
+    unauthenticated_paths=("/metrics",),
 )
 
 ENGINES: Mapping[EngineName, Engine] = {"ollama": OLLAMA, "tgi": TGI, "vllm": VLLM, "sglang": SGLANG}
 
+
+# The reverse proxy in front of an engine with unguarded paths on a stack without a load balancer
+# (llmdeploy/core/proxy.py): the official image, a released version (published; cited by digest in
+# public Dockerfiles), never `latest`.
+PROXY_IMAGE = "nginx:1.28.0-alpine"
 
 # The variable a flag-only engine's key travels in, from the root-only env file to its flag.
 API_KEY_VARIABLE = "LLMDEPLOY_API_KEY"

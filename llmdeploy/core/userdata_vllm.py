@@ -224,7 +224,9 @@ def fleet_container_service(args: FleetUserDataArgs) -> ContainerService:
             gpus="all",
             ipc_host=engine.wants_host_ipc,
             # Without host IPC, the shared memory the engine's docs ask for (TGI: 1g).
-            shm_size=None if engine.wants_host_ipc or not engine.min_shm_bytes else docker_size(engine.min_shm_bytes),
+            shm_size=None
+            if engine.wants_host_ipc or not engine.min_shm_bytes
+            else docker_size(engine.min_shm_bytes),
             ports=fleet_ports(engine),
             volumes=volumes,
             environment=dict(args.environment),
@@ -407,7 +409,9 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
         "fi",
         *write_file(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "0644"),
         *write_file(
-            cwagent_config_path(metrics.engine), json.dumps(cloudwatch_agent_config(metrics), indent=1), "0644"
+            cwagent_config_path(metrics.engine),
+            json.dumps(cloudwatch_agent_config(metrics), indent=1),
+            "0644",
         ),
         f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{cwagent_config_path(metrics.engine)}",
         "",
@@ -415,7 +419,9 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
         f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
         *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
         *write_file(
-            f"/etc/systemd/system/{latency_service_name(metrics.engine)}.service", latency_unit(metrics), "0644"
+            f"/etc/systemd/system/{latency_service_name(metrics.engine)}.service",
+            latency_unit(metrics),
+            "0644",
         ),
         "systemctl daemon-reload",
         f"systemctl enable {latency_service_name(metrics.engine)}.service",
