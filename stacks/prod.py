@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
+from components.gpu_cluster import GpuCluster, GpuClusterArgs, ScalingArgs, SpotArgs, WarmPoolArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
@@ -21,7 +22,6 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.schedules import GroupSchedule, GroupScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
-from components.gpu_cluster import ScalingArgs, SpotArgs, GpuCluster, GpuClusterArgs, WarmPoolArgs
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
     PROMETHEUS_EXPORT_PORT,

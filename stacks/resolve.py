@@ -50,9 +50,9 @@ from llmdeploy.core.engines import (
     vllm_environment,
 )
 from llmdeploy.core.lifecycle import LaunchHook
+from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.s3_weights import local_model_dir
 from llmdeploy.core.served_name import served_name_warning
-from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.userdata_vllm import (
     FleetUserDataArgs,
     MetricsPublishing,
@@ -472,7 +472,9 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
             arguments=arguments,
             environment=environment,
             drain_seconds=settings.drain_seconds,
-            description=f"{engine.label} serving {settings.model_source or settings.model} as {settings.served_name}",
+            description=(
+                f"{engine.label} serving {settings.model_source or settings.model} as {settings.served_name}"
+            ),
             api_key_secret_name=settings.api_key_secret_name,
             hf_token_secret_name=hf_token_secret_name,
             metrics=metrics,

@@ -76,11 +76,11 @@ def nginx_config(engine: Engine, *, api_port: int, metrics_port: int) -> str:
 
 
 def proxy_service(engine: Engine, *, api_port: int, metrics_port: int) -> ContainerService:
-    """nginx on the host's network (it reaches the engine's loopback-only port), its config mounted read-only."""
+    """nginx on the host's network (it reaches the engine's loopback-only port), its config read-only."""
     return ContainerService(
         name=PROXY_SERVICE_NAME,
-        description=f"nginx in front of {engine.label}: {engine.openai_path}/ and {engine.health_path} on port "
-        f"{api_port}, {engine.metrics_path} on port {metrics_port}",
+        description=f"nginx in front of {engine.label}: {engine.openai_path}/ and {engine.health_path} "
+        f"on port {api_port}, {engine.metrics_path} on port {metrics_port}",
         run=DockerRun(
             image=PROXY_IMAGE,
             gpus=None,

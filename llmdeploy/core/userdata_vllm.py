@@ -32,7 +32,6 @@ from importlib import resources
 from typing import Any
 
 from llmdeploy.core import metrics
-from llmdeploy.core.instance.latency_emf import DEFAULT_FAMILIES as DEFAULT_LATENCY_FAMILIES
 from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
 from llmdeploy.core.engines import (
     VLLM,
@@ -43,8 +42,9 @@ from llmdeploy.core.engines import (
     vllm_drains,
     vllm_environment,
 )
-from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
+from llmdeploy.core.instance.latency_emf import DEFAULT_FAMILIES as DEFAULT_LATENCY_FAMILIES
 from llmdeploy.core.lifecycle import LaunchHook, completion_steps
+from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
