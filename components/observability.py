@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from llmdeploy.core import metrics
+from llmdeploy.core.metrics import EngineMetricNames
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
@@ -47,6 +47,8 @@ class ObservabilityArgs:
     target_group_arn_suffix: pulumi.Input[str]
     # New targets are unhealthy while the model loads: the unhealthy-host alarm waits this out.
     health_check_grace_seconds: int
+    # The engine's series, as the instances publish them (llmdeploy/core/metrics.py).
+    metric_names: EngineMetricNames
     thresholds: AlarmThresholds = AlarmThresholds()
     # Drawn on the queue-depth graph when scaling tracks queue depth.
     target_queue_depth: float | None = None
@@ -81,12 +83,21 @@ def _widget(
 
 
 def dashboard_body(
-    *, region: str, group_name: str, namespace: str, target_queue_depth: float | None
+    *,
+    region: str,
+    group_name: str,
+    namespace: str,
+    target_queue_depth: float | None,
+    metric_names: EngineMetricNames,
 ) -> dict[str, Any]:
-    """The dashboard as CloudWatch's dashboard body structure."""
+    """The dashboard as CloudWatch's dashboard body structure; a series the engine lacks is left out."""
 
-    def engine(metric: str, **options: Any) -> list[Any]:
-        return _engine_metric(namespace, group_name, metric, **options)
+    def engine(metric: str | None, suffix: str = "", **options: Any) -> list[list[Any]]:
+        if metric is None:
+            return []
+        return [_engine_metric(namespace, group_name, f"{metric}{suffix}", **options)]
+
+    names = metric_names
 
     queue_annotations = (
         {"annotations": {"horizontal": [{"label": "scaling target", "value": target_queue_depth}]}}
@@ -97,9 +108,9 @@ def dashboard_body(
         _widget(
             "Time to first token (s)",
             [
-                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p50", stat="Average", label="p50"),
-                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p90", stat="Average", label="p90"),
-                engine(f"{metrics.TIME_TO_FIRST_TOKEN}_p99", stat="Maximum", label="p99 (worst instance)"),
+                *engine(names.time_to_first_token, "_p50", stat="Average", label="p50"),
+                *engine(names.time_to_first_token, "_p90", stat="Average", label="p90"),
+                *engine(names.time_to_first_token, "_p99", stat="Maximum", label="p99 (worst instance)"),
             ],
             region,
             0,
@@ -108,9 +119,9 @@ def dashboard_body(
         _widget(
             "Queue depth per instance",
             [
-                engine(metrics.QUEUE_DEPTH, stat="Average", label="waiting (mean)"),
-                engine(metrics.QUEUE_DEPTH, stat="Maximum", label="waiting (worst instance)"),
-                engine(metrics.REQUESTS_RUNNING, stat="Average", label="running (mean)"),
+                *engine(names.queue_depth, stat="Average", label="waiting (mean)"),
+                *engine(names.queue_depth, stat="Maximum", label="waiting (worst instance)"),
+                *engine(names.requests_running, stat="Average", label="running (mean)"),
             ],
             region,
             12,
@@ -120,8 +131,8 @@ def dashboard_body(
         _widget(
             "KV-cache usage (fraction of blocks)",
             [
-                engine(metrics.KV_CACHE_USAGE, stat="Average", label="mean"),
-                engine(metrics.KV_CACHE_USAGE, stat="Maximum", label="worst instance"),
+                *engine(names.kv_cache_usage, stat="Average", label="mean"),
+                *engine(names.kv_cache_usage, stat="Maximum", label="worst instance"),
             ],
             region,
             0,
@@ -140,8 +151,8 @@ def dashboard_body(
                     }
                 ],
                 [{"expression": "prompt / PERIOD(prompt)", "label": "prompt tokens/s", "id": "prompt_rate"}],
-                engine(metrics.GENERATION_TOKENS, stat="Sum", id="generated", visible=False),
-                engine(metrics.PROMPT_TOKENS, stat="Sum", id="prompt", visible=False),
+                *engine(names.generation_tokens, stat="Sum", id="generated", visible=False),
+                *engine(names.prompt_tokens, stat="Sum", id="prompt", visible=False),
             ],
             region,
             12,
@@ -150,9 +161,9 @@ def dashboard_body(
         _widget(
             "Latency per token and per request (s)",
             [
-                engine(f"{metrics.INTER_TOKEN_LATENCY}_p50", stat="Average", label="inter-token p50"),
-                engine(f"{metrics.INTER_TOKEN_LATENCY}_p99", stat="Maximum", label="inter-token p99"),
-                engine(f"{metrics.E2E_REQUEST_LATENCY}_p99", stat="Maximum", label="end-to-end p99"),
+                *engine(names.inter_token_latency, "_p50", stat="Average", label="inter-token p50"),
+                *engine(names.inter_token_latency, "_p99", stat="Maximum", label="inter-token p99"),
+                *engine(names.e2e_request_latency, "_p99", stat="Maximum", label="end-to-end p99"),
             ],
             region,
             0,
@@ -169,7 +180,12 @@ def dashboard_body(
             12,
         ),
     ]
-    return {"widgets": widgets}
+    # A graph with no series (TGI has no time-to-first-token or KV-cache series) is left out.
+    return {"widgets": [widget for widget in widgets if _has_series(widget)]}
+
+
+def _has_series(widget: dict[str, Any]) -> bool:
+    return any(isinstance(row[0], str) for row in widget["properties"]["metrics"])
 
 
 def unhealthy_evaluation_periods(health_check_grace_seconds: int) -> int:
@@ -276,7 +292,7 @@ class ServingObservability(pulumi.ComponentResource):
                 "queue-depth",
                 "Requests waiting per instance stayed high: scaling is not keeping up or is at max_size.",
                 namespace=args.metric_namespace,
-                metric_name=metrics.QUEUE_DEPTH,
+                metric_name=args.metric_names.queue_depth,
                 dimensions={"AutoScalingGroupName": args.group_name},
                 statistic="Average",
                 period=ALARM_PERIOD_SECONDS,
@@ -296,6 +312,7 @@ class ServingObservability(pulumi.ComponentResource):
                     group_name=args.group_name,
                     namespace=args.metric_namespace,
                     target_queue_depth=args.target_queue_depth,
+                    metric_names=args.metric_names,
                 ),
                 sort_keys=True,
             ),

@@ -23,7 +23,7 @@ import pulumi_aws as aws
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
 from components.security_group import Rule, add_rules, all_outbound
-from llmdeploy.core.engines import TGI, Engine, TgiOptions, tgi_arguments
+from llmdeploy.core.engines import TGI, Engine, TgiOptions, api_key_command, tgi_arguments
 from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
 from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
 
@@ -41,10 +41,18 @@ def tgi_container_service(
     shm_size: str,
     api_port: int,
     hf_token_secret_name: str | None,
+    api_key_secret_name: str | None = None,
     model_source: str | None = None,
 ) -> ContainerService:
-    """TGI as a systemd-run container: ports, cache, shm and drain from the engine catalogue."""
+    """TGI as a systemd-run container: ports, cache, shm and drain from the engine catalogue; its API
+    key (API_KEY, read by the launcher) and the token from Secrets Manager at every start."""
     assert TGI.metrics_port is not None  # TGI has its own Prometheus listener
+    secrets = []
+    if api_key_secret_name:
+        _, key_variable = api_key_command(TGI, [])
+        secrets.append(SecretEnv(variable=key_variable, secret_name=api_key_secret_name))
+    if hf_token_secret_name and TGI.token_env:
+        secrets.append(SecretEnv(variable=TGI.token_env, secret_name=hf_token_secret_name))
     return ContainerService(
         name=SERVICE_NAME,
         description=f"Hugging Face TGI serving {options.model_id}",
@@ -58,11 +66,7 @@ def tgi_container_service(
             volumes=[(HOST_DATA_DIR, TGI.cache_mount)],
         ),
         drain_seconds=TGI.drain_seconds,
-        secrets=(
-            [SecretEnv(variable=TGI.token_env, secret_name=hf_token_secret_name)]
-            if hf_token_secret_name and TGI.token_env
-            else []
-        ),
+        secrets=secrets,
         host_directories=[HOST_DATA_DIR],
         pre_start_scripts=(
             [(S3_COPY_PATH, s3_copy_script(model_source, f"{HOST_DATA_DIR}/{local_model_dir(model_source)}"))]
@@ -81,9 +85,20 @@ def engine_container_service(
     hf_token_secret_name: str | None,
     shm_size: str | None = None,
     environment: Mapping[str, str] | None = None,
+    api_key_secret_name: str | None = None,
+    loopback_only: bool = False,
 ) -> ContainerService:
     """vLLM or SGLang as a systemd-run container: one published port (API and /metrics), host IPC
-    when the engine's docs run it so, the Hugging Face cache on the host."""
+    when the engine's docs run it so, the Hugging Face cache on the host, the API key from Secrets
+    Manager. `loopback_only`: the port is published on the host's loopback, for a proxy on api_port
+    (then the engine's own port number on the host)."""
+    secrets = []
+    if api_key_secret_name:
+        arguments, key_variable = api_key_command(engine, arguments)
+        secrets.append(SecretEnv(variable=key_variable, secret_name=api_key_secret_name))
+    if hf_token_secret_name and engine.token_env:
+        secrets.append(SecretEnv(variable=engine.token_env, secret_name=hf_token_secret_name))
+    published = [(engine.container_port if loopback_only else api_port, engine.container_port)]
     return ContainerService(
         name=f"llmdeploy-{engine.name}",
         description=f"{engine.name} serving on port {api_port}",
@@ -93,16 +108,13 @@ def engine_container_service(
             gpus="all",
             ipc_host=engine.wants_host_ipc,
             shm_size=None if engine.wants_host_ipc else shm_size,
-            ports=[(api_port, engine.container_port)],
+            ports=[] if loopback_only else published,
+            loopback_ports=published if loopback_only else [],
             volumes=[(f"/opt/{engine.name}/cache", engine.cache_mount)],
             environment=dict(environment or {}),
         ),
         drain_seconds=engine.drain_seconds,
-        secrets=(
-            [SecretEnv(variable=engine.token_env, secret_name=hf_token_secret_name)]
-            if hf_token_secret_name and engine.token_env
-            else []
-        ),
+        secrets=secrets,
         host_directories=[f"/opt/{engine.name}/cache"],
     )
 
@@ -128,6 +140,13 @@ class TgiServerArgs:
     engine: Engine = TGI
     # The container for an engine other than TGI (`engine_container_service`).
     service: ContainerService | None = None
+    # Containers beside the engine (a reverse proxy in front of it).
+    more_services: Sequence[ContainerService] = ()
+    # The port monitoring scrapes, when not the engine's own (a proxy's metrics listener).
+    metrics_port: int | None = None
+    # The API key's Secrets Manager name (fetched at boot) and ARN (the role may read it).
+    api_key_secret_name: str | None = None
+    api_key_secret_arn: pulumi.Input[str] | None = None
     # A public subnet and a public IP (reachable from api_allowed_cidrs over the
     # internet), or a private address only.
     public_address: bool = True
@@ -164,8 +183,10 @@ class TgiServer(pulumi.ComponentResource):
             args.options is not None
         ):
             raise ValueError("TgiServer: TGI takes options; another engine takes service")
+        if (args.api_key_secret_name is None) != (args.api_key_secret_arn is None):
+            raise ValueError("TgiServer: api_key_secret_name and api_key_secret_arn go together")
         engine = args.engine
-        metrics_port = metrics_host_port(engine, args.api_port)
+        metrics_port = args.metrics_port or metrics_host_port(engine, args.api_port)
         assert metrics_port is not None  # every engine on an instance has /metrics
         label = "TGI" if engine is TGI else engine.name
         child = pulumi.ResourceOptions(parent=self)
@@ -204,7 +225,9 @@ class TgiServer(pulumi.ComponentResource):
         role = InstanceRole(
             f"{name}-instance",
             InstanceRoleArgs(
-                secret_arns=[args.hf_token_secret_arn] if args.hf_token_secret_arn is not None else [],
+                secret_arns=[
+                    arn for arn in (args.api_key_secret_arn, args.hf_token_secret_arn) if arn is not None
+                ],
                 tags=args.tags,
             ),
             opts=child,
@@ -232,12 +255,13 @@ class TgiServer(pulumi.ComponentResource):
                 shm_size=args.shm_size,
                 api_port=args.api_port,
                 hf_token_secret_name=args.hf_token_secret_name,
+                api_key_secret_name=args.api_key_secret_name,
                 model_source=args.model_source,
             )
         else:
             assert args.service is not None
             service = args.service
-        self.user_data = render_user_data(service)
+        self.user_data = render_user_data(service, more_services=args.more_services)
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=ami,

@@ -1,4 +1,4 @@
-"""The prod stack: vLLM on a GPU Auto Scaling group behind an Application Load Balancer.
+"""The prod stack: vLLM (or SGLang, TGI) on a GPU Auto Scaling group behind an Application Load Balancer.
 
 Composes the shared network, secrets and instance role with the serving load
 balancer, the GPU cluster and its observability. Every name the instances need
@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
+from components.gpu_cluster import GpuCluster, GpuClusterArgs, ScalingArgs, SpotArgs, WarmPoolArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
@@ -21,38 +22,41 @@ from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.schedules import GroupSchedule, GroupScheduleArgs
 from components.secret import ManagedSecret, ManagedSecretArgs
-from components.vllm_cluster import ScalingArgs, SpotArgs, VllmCluster, VllmClusterArgs, WarmPoolArgs
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
     PROMETHEUS_EXPORT_PORT,
     collector_policy_statements,
 )
-from llmdeploy.core.engines import VLLM
-from llmdeploy.core.metrics import QUEUE_DEPTH
+from llmdeploy.core.engines import Engine
 from llmdeploy.core.schedule import monthly_cost
-from llmdeploy.core.userdata_vllm import collector_args
+from llmdeploy.core.userdata_vllm import collector_args, server_metrics_port
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
-from stacks.resolve import METRIC_NAMESPACE, ProdSpec
+from stacks.resolve import ProdSpec
 
-# What clients and the load balancer's probe need. Everything else, `/metrics`
-# above all, answers 404 at the load balancer.
-FORWARDED_PATHS = (f"{VLLM.openai_path}/*", VLLM.health_path)
+
+def forwarded_paths(engine: Engine) -> tuple[str, ...]:
+    """What clients and the load balancer's probe need: the engine's OpenAI path (the one its key
+    guards) and its health. Everything else, `/metrics` and vLLM's keyless /invocations above all,
+    answers 404 at the load balancer."""
+    return (f"{engine.openai_path}/*", engine.health_path)
+
+
 # Prometheus EC2 service discovery finds the instances by this tag (see docs/observability.md).
 SCRAPE_TAG = "llmdeploy:prometheus-scrape"
 
 
-def discovery_tags() -> dict[str, str]:
+def discovery_tags(engine: Engine) -> dict[str, str]:
     """EC2 tags for Prometheus EC2 service discovery (filter on SCRAPE_TAG, relabel port and path).
 
-    The port is the on-instance collector's, never vLLM's: vLLM's port answers inference
+    The port is the on-instance collector's, never the engine's: vLLM's port answers inference
     without the key (`/invocations`) and takes traffic from the load balancer only.
     """
     return {
         SCRAPE_TAG: "true",
         "prometheus.io/port": str(PROMETHEUS_EXPORT_PORT),
         "prometheus.io/path": PROMETHEUS_EXPORT_PATH,
-        "llmdeploy:engine": VLLM.name,
+        "llmdeploy:engine": engine.name,
     }
 
 
@@ -79,6 +83,7 @@ def _secret(name: str, secret_name: str, value: str, description: str, tags: dic
 
 def build(spec: ProdSpec) -> None:
     settings = spec.settings
+    engine = spec.engine
     tags = stack_tags(settings)
     network = Network("network", network_args(settings, tags))
     where = f"{pulumi.get_project()}/{pulumi.get_stack()}"
@@ -87,7 +92,7 @@ def build(spec: ProdSpec) -> None:
         "vllm-api-key",
         spec.api_key_secret_name,
         settings.api_key.get_secret_value(),
-        f"vLLM API key for {where}",
+        f"{engine.label} API key for {where}",
         tags,
     )
     secret_arns: list[pulumi.Input[str]] = [api_key.arn]
@@ -97,7 +102,7 @@ def build(spec: ProdSpec) -> None:
             "hf-token",
             hf_token_secret_name,
             settings.hf_token.get_secret_value(),
-            f"Hugging Face token for {where} (vLLM)",
+            f"Hugging Face token for {where} ({engine.label})",
             tags,
         )
         secret_arns.append(hf_token.arn)
@@ -130,15 +135,15 @@ def build(spec: ProdSpec) -> None:
             vpc_id=network.vpc_id,
             vpc_cidr_block=network.vpc_cidr_block,
             public_subnet_ids=network.public_subnet_ids,
-            target_port=VLLM.container_port,
-            health_check_path=VLLM.health_path,
-            forwarded_paths=FORWARDED_PATHS,
+            target_port=engine.container_port,
+            health_check_path=engine.health_path,
+            forwarded_paths=forwarded_paths(engine),
             allowed_cidrs=settings.api_allowed_cidr_blocks,
             certificate_arn=settings.certificate_arn,
             allow_plain_http=settings.allow_plain_http,
             idle_timeout_seconds=settings.idle_timeout_seconds,
-            # In-flight requests of a deregistering instance get as long as vLLM drains.
-            deregistration_delay_seconds=settings.shutdown_timeout,
+            # In-flight requests of a deregistering instance get as long as the engine drains.
+            deregistration_delay_seconds=spec.drain_seconds,
             access_logs_bucket=access_logs.bucket_name,
             access_logs_prefix="alb",
             access_logs_ready=access_logs.policy,
@@ -157,8 +162,8 @@ def build(spec: ProdSpec) -> None:
         scaling = ScalingArgs(
             metric="queue_depth",
             target_value=settings.target_queue_depth_per_instance,
-            queue_metric_namespace=METRIC_NAMESPACE,
-            queue_metric_name=QUEUE_DEPTH,
+            queue_metric_namespace=spec.metric_namespace,
+            queue_metric_name=spec.metric_names.queue_depth,
         )
     else:
         scaling = ScalingArgs(
@@ -169,9 +174,9 @@ def build(spec: ProdSpec) -> None:
             ),
         )
 
-    cluster = VllmCluster(
+    cluster = GpuCluster(
         "vllm",
-        VllmClusterArgs(
+        GpuClusterArgs(
             group_name=name,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
@@ -187,13 +192,14 @@ def build(spec: ProdSpec) -> None:
             max_size=settings.max_size,
             health_check_grace_seconds=grace,
             target_group_arns=[load_balancer.target_group_arn],
-            api_port=VLLM.container_port,
+            api_port=engine.container_port,
             load_balancer_security_group_id=load_balancer.security_group_id,
             scaling=scaling,
-            # The collector's Prometheus port: monitoring never reaches vLLM's own.
+            # The collector's Prometheus port: monitoring never reaches the engine's own.
             metrics_port=PROMETHEUS_EXPORT_PORT,
             monitoring_cidrs=settings.monitoring_cidr_blocks,
             monitoring_security_group_id=settings.monitoring_security_group_id,
+            server_metrics_port=server_metrics_port(engine),
             spot=(
                 SpotArgs(
                     on_demand_base_capacity=settings.on_demand_base_capacity,
@@ -211,7 +217,7 @@ def build(spec: ProdSpec) -> None:
                 if spec.launch_hook is not None and spec.launch_hook_timeout_seconds is not None
                 else None
             ),
-            tags={**tags, **discovery_tags(), "Name": name},
+            tags={**tags, **discovery_tags(engine), "Name": name},
         ),
         opts=pulumi.ResourceOptions(depends_on=role_policies),
     )
@@ -235,7 +241,8 @@ def build(spec: ProdSpec) -> None:
             name=name,
             region=aws.get_region().region,
             group_name=name,
-            metric_namespace=METRIC_NAMESPACE,
+            metric_namespace=spec.metric_namespace,
+            metric_names=spec.metric_names,
             log_group_name=spec.metrics.log_group,
             load_balancer_arn_suffix=load_balancer.arn_suffix,
             target_group_arn_suffix=load_balancer.target_group_arn_suffix,
@@ -254,11 +261,11 @@ def build(spec: ProdSpec) -> None:
     )
 
     export_endpoint(
-        endpoint=pulumi.Output.concat(load_balancer.base_url, VLLM.openai_path),
+        endpoint=pulumi.Output.concat(load_balancer.base_url, engine.openai_path),
         # Clients send the served name as `model`.
         model=settings.served_name,
-        engine=VLLM.name,
-        health_url=pulumi.Output.concat(load_balancer.base_url, VLLM.health_path),
+        engine=engine.name,
+        health_url=pulumi.Output.concat(load_balancer.base_url, engine.health_path),
         metrics_url=metrics_url_pattern(),
     )
     pulumi.export("asg_name", cluster.group_name)

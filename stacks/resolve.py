@@ -40,18 +40,24 @@ from llmdeploy.core.engines import (
     TGI,
     VLLM,
     VLLM_STACK_GPU_MEMORY_UTILIZATION,
+    Engine,
     SglangOptions,
     TgiOptions,
     VllmOptions,
+    sglang_arguments,
+    tgi_arguments,
+    vllm_arguments,
+    vllm_environment,
 )
 from llmdeploy.core.lifecycle import LaunchHook
+from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.s3_weights import local_model_dir
 from llmdeploy.core.served_name import served_name_warning
 from llmdeploy.core.userdata_vllm import (
+    FleetUserDataArgs,
     MetricsPublishing,
-    VllmUserDataArgs,
     keep_alive_seconds,
-    render_vllm_user_data,
+    render_fleet_user_data,
     sse_keep_alive_seconds,
 )
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
@@ -66,8 +72,14 @@ from stacks.settings import (
     load_settings,
 )
 
-# One namespace for every llmdeploy vLLM fleet; the AutoScalingGroupName dimension tells them apart.
-METRIC_NAMESPACE = "llmdeploy/vllm"
+
+# One namespace per engine for every llmdeploy fleet (`llmdeploy/vllm`); the AutoScalingGroupName
+# dimension tells the fleets apart.
+def metric_namespace(engine: Engine) -> str:
+    return f"llmdeploy/{engine.name}"
+
+
+METRIC_NAMESPACE = metric_namespace(VLLM)
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,14 @@ class ProdSpec:
     metrics: MetricsPublishing
     api_key_secret_name: str
     hf_token_secret_name: str | None
-    vllm_options: VllmOptions
+    # The fleet's engine and its options (vLLM's, SGLang's or TGI's, as `settings.engine` says).
+    engine: Engine
+    engine_options: VllmOptions | SglangOptions | TgiOptions
+    # Its series (queue depth for scaling and alarms, the dashboard's) and their CloudWatch namespace.
+    metric_names: EngineMetricNames
+    metric_namespace: str
+    # Seconds in-flight requests drain on scale-in: deregistration delay and stop timeouts.
+    drain_seconds: int
     user_data: str
     # The launch lifecycle hook (warm pools, `launchHook`): its name and timeout; None without one.
     launch_hook: LaunchHook | None
@@ -148,13 +167,14 @@ def staging_capacity_request(settings: StagingSettings) -> CapacityRequest:
 
 
 def prod_capacity_request(settings: ProdSettings) -> CapacityRequest:
-    """vLLM's flags on instanceType, for minSize to maxSize instances."""
+    """The engine's flags on instanceType, for minSize to maxSize instances."""
     return CapacityRequest(
         model=settings.model,
         instance_type=settings.instance_type,
-        engine="vllm",
+        engine=settings.engine,
         max_model_len=settings.max_model_len,
-        gpu_memory_utilization=settings.gpu_memory_utilization,
+        # vLLM's setting; SGLang and TGI at the catalogue's memory fraction (their settings refuse it).
+        gpu_memory_utilization=settings.gpu_memory_utilization if settings.engine_entry is VLLM else None,
         max_num_seqs=settings.max_num_seqs,
         max_num_batched_tokens=settings.max_num_batched_tokens,
         # No quantization key: vLLM serves a quantized checkpoint as its config.json says.
@@ -283,6 +303,45 @@ def engine_max_model_len(settings: ProdSettings, capacity: CapacityAssessment) -
 S3_LOAD_FORMAT = "runai_streamer"
 
 
+def prod_engine_options(
+    settings: ProdSettings, capacity: CapacityAssessment
+) -> VllmOptions | SglangOptions | TgiOptions:
+    """The engine's flags from prod's settings: maxModelLen is the context length, maxNumSeqs the batch."""
+    context = engine_max_model_len(settings, capacity)
+    if settings.engine == "sglang":
+        return SglangOptions(
+            model=settings.model,
+            served_model_name=settings.served_name,
+            tensor_parallel_size=settings.gpu.gpu_count,
+            context_length=context,
+            max_running_requests=settings.max_num_seqs,
+            revision=settings.model_revision,
+        )
+    if settings.engine == "tgi":
+        return TgiOptions(
+            model_id=settings.model,
+            # Every GPU of the instance, stated: TGI 3.3.5 guessed 1 under NVIDIA_VISIBLE_DEVICES=all.
+            num_shard=settings.gpu.gpu_count,
+            # The whole context may be prompt but one generated token.
+            max_input_tokens=context - 1,
+            max_total_tokens=context,
+            max_concurrent_requests=settings.max_num_seqs,
+            otlp_endpoint=settings.otlp_endpoint,
+            revision=settings.model_revision,
+            graceful_termination_timeout=settings.shutdown_timeout,
+        )
+    return vllm_options(settings, capacity)
+
+
+def engine_command(options: VllmOptions | SglangOptions | TgiOptions) -> tuple[list[str], dict[str, str]]:
+    """The engine's arguments and plain environment."""
+    if isinstance(options, VllmOptions):
+        return vllm_arguments(options), vllm_environment(options)
+    if isinstance(options, SglangOptions):
+        return sglang_arguments(options), {}
+    return tgi_arguments(options), {}
+
+
 def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
     return VllmOptions(
         # The s3:// prefix when the weights come from S3 (the served name stays the model's).
@@ -296,7 +355,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         max_num_seqs=settings.max_num_seqs,
         max_num_batched_tokens=settings.max_num_batched_tokens,
         generation_config=settings.generation_config,
-        shutdown_timeout=settings.shutdown_timeout,
+        shutdown_timeout=settings.drain_seconds,
         otlp_traces_endpoint=settings.otlp_endpoint,
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
@@ -315,7 +374,7 @@ def launch_budget(settings: ProdSettings, capacity: CapacityAssessment) -> ColdS
     """The cold-start budget of a fresh launch: what the hook's timeout covers."""
     return cold_start_budget(
         settings.gpu,
-        VLLM.name,
+        settings.engine,
         weights_to_load(settings, capacity),
         source="s3" if settings.model_source else "hub",
         image_baked=settings.image_in_ami,
@@ -329,7 +388,7 @@ def grace_seconds(settings: ProdSettings, capacity: CapacityAssessment) -> int:
     return health_check_grace_seconds(
         weights_to_load(settings, capacity),
         settings.gpu,
-        VLLM.name,
+        settings.engine,
         source="s3" if settings.model_source else "hub",
         launch_hook=settings.uses_launch_hook,
         image_baked=settings.image_in_ami,
@@ -346,7 +405,7 @@ def instance_launch_hook(
     hook = LaunchHook(
         group_name=group,
         hook_name=f"{group}-launch",
-        health_url=f"http://127.0.0.1:{VLLM.container_port}{VLLM.health_path}",
+        health_url=f"http://127.0.0.1:{settings.engine_entry.container_port}{settings.engine_entry.health_path}",
         # A minute before the group's own timeout, so the instance abandons itself.
         deadline_seconds=timeout - 60,
     )
@@ -378,34 +437,44 @@ def cold_start_decisions(
 def prod_root_volume_gib(settings: ProdSettings) -> int:
     if settings.root_volume_gib is not None:
         return settings.root_volume_gib
-    return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[VLLM.name])
+    return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[settings.engine])
 
 
-def group_name(project: str, stack: str) -> str:
+def group_name(project: str, stack: str, engine: Engine = VLLM) -> str:
     """The Auto Scaling group's name: fixed, so user data and metrics can carry it at preview."""
-    return f"{project}-{stack}-vllm"
+    return f"{project}-{stack}-{engine.name}"
 
 
-def metrics_log_group(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/vllm-metrics"
+def metrics_log_group(project: str, stack: str, engine: Engine = VLLM) -> str:
+    return f"/{project}/{stack}/{engine.name}-metrics"
 
 
 def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
     capacity = prod_capacity(settings)
-    name = group_name(project, settings.stack_name)
+    engine = settings.engine_entry
+    name = group_name(project, settings.stack_name, engine)
+    namespace = metric_namespace(engine)
     metrics = MetricsPublishing(
-        namespace=METRIC_NAMESPACE,
-        log_group=metrics_log_group(project, settings.stack_name),
+        namespace=namespace,
+        log_group=metrics_log_group(project, settings.stack_name, engine),
         dimensions={"AutoScalingGroupName": name},
         prometheus_workspace_arn=settings.prometheus_workspace_arn,
+        engine=engine,
     )
-    options = vllm_options(settings, capacity)
+    options = prod_engine_options(settings, capacity)
+    arguments, environment = engine_command(options)
     launch_hook, hook_timeout = instance_launch_hook(settings, capacity, name)
     hf_token_secret_name = settings.hf_token_secret_name
-    user_data = render_vllm_user_data(
-        VllmUserDataArgs(
+    user_data = render_fleet_user_data(
+        FleetUserDataArgs(
+            engine=engine,
             image=settings.image_reference,
-            options=options,
+            arguments=arguments,
+            environment=environment,
+            drain_seconds=settings.drain_seconds,
+            description=(
+                f"{engine.label} serving {settings.model_source or settings.model} as {settings.served_name}"
+            ),
             api_key_secret_name=settings.api_key_secret_name,
             hf_token_secret_name=hf_token_secret_name,
             metrics=metrics,
@@ -419,7 +488,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         settings=settings,
         project=project,
         capacity=capacity,
-        max_model_len=options.max_model_len,
+        max_model_len=engine_max_model_len(settings, capacity),
         health_check_grace_seconds=grace,
         root_volume_gib=prod_root_volume_gib(settings),
         root_device_name=settings.resolved_root_device_name,
@@ -427,7 +496,11 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         metrics=metrics,
         api_key_secret_name=settings.api_key_secret_name,
         hf_token_secret_name=hf_token_secret_name,
-        vllm_options=options,
+        engine=engine,
+        engine_options=options,
+        metric_names=ENGINE_METRICS[engine.name],
+        metric_namespace=namespace,
+        drain_seconds=settings.drain_seconds,
         user_data=user_data,
         launch_hook=launch_hook,
         launch_hook_timeout_seconds=hook_timeout,

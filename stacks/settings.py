@@ -67,6 +67,9 @@ from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
+# Staging's metrics port on the instance: TGI's own Prometheus listener, or the proxy's metrics
+# listener in front of vLLM and SGLang (whose /metrics shares the API port).
+STAGING_METRICS_PORT = 9000
 
 
 class SettingsError(pulumi.RunError):
@@ -573,10 +576,22 @@ class ScheduleSettings(StrictSettings):
         return ServingHours(self.start_hour, self.stop_hour, self.days, self.timezone)
 
 
+def staging_api_key_secret_name_for(project: str, stack: str) -> str:
+    """The Secrets Manager name of a staging stack's API key (any engine reads it)."""
+    return f"{project}/{stack}/api-key"
+
+
 class StagingSettings(AwsSettings):
     """TGI on one GPU EC2 instance."""
 
     kind: Literal["staging"] = Field(default="staging", description="Stack kind; defaults to the stack name.")
+    secret_fields: ClassVar[tuple[str, ...]] = ("hfToken", "apiKey")
+    api_key: SecretStr = Field(
+        description="API key clients send as `Authorization: Bearer ...`, as a secret: `pulumi config set "
+        '--secret apiKey "$(openssl rand -hex 32)"`. Required: the instance answers on the network. TGI '
+        "takes it as API_KEY (guards its generate and chat routes), vLLM as VLLM_API_KEY, SGLang as "
+        "--api-key; all read it at boot from Secrets Manager."
+    )
     engine: Literal["tgi", "vllm", "sglang"] = Field(
         default="tgi",
         description="The engine on the instance: tgi, vllm or sglang (maxTotalTokens is their context "
@@ -630,6 +645,10 @@ class StagingSettings(AwsSettings):
         return ENGINES[self.engine]
 
     @property
+    def api_key_secret_name(self) -> str:
+        return staging_api_key_secret_name_for(PROJECT, self.stack_name)
+
+    @property
     def image_reference(self) -> str:
         return self.image or self.engine_entry.image()
 
@@ -670,11 +689,12 @@ class StagingSettings(AwsSettings):
                 f"{self.model_source!r} with engine {self.engine!r}",
                 "nothing: weights from S3 are copied for TGI only so far; use the Hugging Face hub",
             )
-        if self.engine == "tgi" and self.api_port == TGI.metrics_port:
+        if self.api_port == STAGING_METRICS_PORT:
             raise problem(
                 key_of("api_port"),
                 str(self.api_port),
-                f"a port other than {TGI.metrics_port} (TGI's metrics listener)",
+                f"a port other than {STAGING_METRICS_PORT} (the metrics port: TGI's own listener, the "
+                "proxy's for vLLM and SGLang)",
             )
         if not self.public_address and not self.bring_your_own_network and not self.nat_gateway:
             raise problem(
@@ -714,7 +734,8 @@ SnsTopicArn = Annotated[
 
 
 def api_key_secret_name_for(project: str, stack: str) -> str:
-    """The Secrets Manager name of a stack's vLLM API key."""
+    """The Secrets Manager name of a stack's API key (named when prod served vLLM only; kept so that
+    existing deployments keep their secret, whichever engine reads it)."""
     return f"{project}/{stack}/vllm-api-key"
 
 
@@ -728,7 +749,12 @@ class ProdSettings(AwsSettings):
     )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
-    engine: Literal["vllm"] = Field(default="vllm", description="The prod stack serves with vLLM.")
+    engine: Literal["vllm", "sglang", "tgi"] = Field(
+        default="vllm",
+        description="The engine on every instance: vllm, sglang or tgi, each at the catalogue's pinned "
+        "image. maxModelLen is their context length and maxNumSeqs their batch; modelSource, "
+        "generationConfig, gpuMemoryUtilization and maxNumBatchedTokens are vLLM's. Default vllm.",
+    )
     secret_fields: ClassVar[tuple[str, ...]] = ("hfToken", "apiKey")
 
     # Private instances reach Docker Hub and the Hugging Face hub through it.
@@ -810,11 +836,12 @@ class ProdSettings(AwsSettings):
         "of a fresh launch with its margin (the plan's capacity.cold_start), or 180 s behind the launch "
         "hook (the grace then starts once vLLM answers).",
     )
-    shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] = Field(
-        default=VLLM.drain_seconds,
-        description="vLLM --shutdown-timeout: seconds in-flight requests may finish on scale-in or "
-        "refresh; the target group's deregistration delay and the stop timeouts follow it. "
-        f"Default {VLLM.drain_seconds}.",
+    shutdown_timeout: Annotated[int, Field(gt=0, le=MAX_DRAIN_SECONDS)] | None = Field(
+        default=None,
+        description="vLLM --shutdown-timeout (TGI --graceful-termination-timeout): seconds in-flight "
+        "requests may finish on scale-in or refresh; the target group's deregistration delay and the "
+        f"stop timeouts follow it. Default: the engine's drain (vLLM {VLLM.drain_seconds}, TGI "
+        f"{TGI.drain_seconds}); SGLang has no drain and takes none.",
     )
 
     use_spot: bool = Field(
@@ -975,8 +1002,9 @@ class ProdSettings(AwsSettings):
                 "natGateway true (Docker Hub, the Hugging Face hub), or vpcEndpoints true with the "
                 "image in ECR and weights the instances can reach",
             )
+        self._engine_supports_settings()
         tag = image_tag(self.image_reference)
-        if tag is not None and version_tuple(tag) and not vllm_drains(tag):
+        if self.engine_entry is VLLM and tag is not None and version_tuple(tag) and not vllm_drains(tag):
             raise problem(
                 key_of("image"),
                 repr(self.image_reference),
@@ -984,6 +1012,43 @@ class ProdSettings(AwsSettings):
                 "--shutdown-timeout), so every scale-in or refresh would cut streams",
             )
         return self
+
+    # Settings only vLLM has (its flags, or a path built for it only), and what the others accept.
+    VLLM_ONLY: ClassVar[dict[str, str]] = {
+        "model_source": "nothing: weights stream from S3 with vLLM's Run:ai streamer only; use the Hugging "
+        "Face hub (or engine vllm)",
+        "generation_config": "nothing: --generation-config is vLLM's flag",
+        "gpu_memory_utilization": "nothing: --gpu-memory-utilization is vLLM's flag (SGLang takes the "
+        "catalogue's --mem-fraction-static, TGI its own memory fraction)",
+        "max_num_batched_tokens": "nothing: --max-num-batched-tokens is vLLM's flag",
+    }
+
+    def _engine_supports_settings(self) -> None:
+        if self.engine_entry is VLLM:
+            return
+        for field_name, accepted in self.VLLM_ONLY.items():
+            if field_name in self.model_fields_set and getattr(self, field_name) is not None:
+                raise problem(
+                    key_of(field_name),
+                    f"{getattr(self, field_name)!r} with engine {self.engine!r}",
+                    accepted,
+                )
+        if self.shutdown_timeout is not None and not self.engine_entry.drain_seconds:
+            raise problem(
+                key_of("shutdown_timeout"),
+                f"{self.shutdown_timeout} with engine {self.engine!r}",
+                f"nothing: {self.engine_entry.label} has no drain on SIGTERM (in-flight requests are cut); "
+                "engine vllm or tgi drain",
+            )
+
+    @property
+    def engine_entry(self) -> Engine:
+        return ENGINES[self.engine]
+
+    @property
+    def drain_seconds(self) -> int:
+        """How long the engine drains on SIGTERM: the setting, else the engine's own."""
+        return self.shutdown_timeout if self.shutdown_timeout is not None else self.engine_entry.drain_seconds
 
     @property
     def uses_launch_hook(self) -> bool:
@@ -1002,12 +1067,12 @@ class ProdSettings(AwsSettings):
 
     @property
     def image_reference(self) -> str:
-        return self.image or VLLM.image()
+        return self.image or self.engine_entry.image()
 
     @property
     def image_version_tag(self) -> str:
         """The version part of the image reference (`v0.30.0`), also for `repo:tag@sha256:...`."""
-        return image_tag(self.image_reference) or VLLM.default_tag
+        return image_tag(self.image_reference) or self.engine_entry.default_tag
 
     @property
     def served_name(self) -> str:

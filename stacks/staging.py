@@ -15,15 +15,18 @@ from llmdeploy.core.engines import (
     vllm_arguments,
     vllm_environment,
 )
+from llmdeploy.core.proxy import needs_proxy, proxy_service
 from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata import ContainerService
 from stacks.aws import network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import StagingSpec
+from stacks.settings import STAGING_METRICS_PORT
 
 
 def engine_service(spec: StagingSpec, hf_token_secret_name: str | None) -> ContainerService | None:
-    """vLLM's or SGLang's container; None for TGI (the component builds TGI's from its options)."""
+    """vLLM's or SGLang's container, its port on loopback behind the proxy; None for TGI (the component
+    builds TGI's from its options)."""
     settings, options = spec.settings, spec.engine_options
     if isinstance(options, TgiOptions):
         return None
@@ -38,6 +41,34 @@ def engine_service(spec: StagingSpec, hf_token_secret_name: str | None) -> Conta
         api_port=settings.api_port,
         hf_token_secret_name=hf_token_secret_name,
         environment=environment,
+        api_key_secret_name=settings.api_key_secret_name,
+        loopback_only=needs_proxy(settings.engine_entry),
+    )
+
+
+def sidecars(spec: StagingSpec) -> list[ContainerService]:
+    """The proxy in front of an engine whose key leaves paths open (vLLM, SGLang): staging has no load
+    balancer, so it forwards what prod's ALB forwards."""
+    engine = spec.settings.engine_entry
+    if not needs_proxy(engine):
+        return []
+    return [proxy_service(engine, api_port=spec.settings.api_port, metrics_port=STAGING_METRICS_PORT)]
+
+
+def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
+    return ManagedSecret(
+        name,
+        ManagedSecretArgs(
+            secret_name=secret_name,
+            # Config secrets lose their mark once read into settings: mark it again.
+            value=pulumi.Output.secret(value),
+            description=description,
+            # The name is fixed (the instance fetches it by name), and a secret in its
+            # recovery window blocks that name: destroy and up again would fail for
+            # 7 days. The value's source of truth is the encrypted stack config.
+            recovery_window_in_days=0,
+            tags=tags,
+        ),
     )
 
 
@@ -46,23 +77,25 @@ def build(spec: StagingSpec) -> None:
     tags = stack_tags(settings)
     network = Network("network", network_args(settings, tags))
 
+    where = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+    engine = settings.engine_entry
     secret_name = spec.hf_token_secret_name
     secret = None
     if settings.hf_token is not None and secret_name is not None:
-        secret = ManagedSecret(
+        secret = _secret(
             "hf-token",
-            ManagedSecretArgs(
-                secret_name=secret_name,
-                # Config secrets lose their mark once read into settings: mark it again.
-                value=pulumi.Output.secret(settings.hf_token.get_secret_value()),
-                description=f"Hugging Face token for {pulumi.get_project()}/{pulumi.get_stack()} (TGI)",
-                # The name is fixed (the instance fetches it by name), and a secret in its
-                # recovery window blocks that name: destroy and up again would fail for
-                # 7 days. The token's source of truth is the encrypted stack config.
-                recovery_window_in_days=0,
-                tags=tags,
-            ),
+            secret_name,
+            settings.hf_token.get_secret_value(),
+            f"Hugging Face token for {where} ({engine.label})",
+            tags,
         )
+    api_key = _secret(
+        "api-key",
+        settings.api_key_secret_name,
+        settings.api_key.get_secret_value(),
+        f"{engine.label} API key for {where}",
+        tags,
+    )
 
     subnet_ids = network.public_subnet_ids if settings.public_address else network.private_subnet_ids
     server = TgiServer(
@@ -73,6 +106,10 @@ def build(spec: StagingSpec) -> None:
             options=spec.engine_options if isinstance(spec.engine_options, TgiOptions) else None,
             engine=settings.engine_entry,
             service=engine_service(spec, secret_name if secret is not None else None),
+            more_services=sidecars(spec),
+            metrics_port=STAGING_METRICS_PORT if needs_proxy(engine) else None,
+            api_key_secret_name=settings.api_key_secret_name,
+            api_key_secret_arn=api_key.arn,
             vpc_id=network.vpc_id,
             subnet_id=subnet_ids.apply(lambda ids: ids[0]),
             root_volume_gib=spec.root_volume_gib,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def test_plan_is_quiet_once_the_values_are_real(tmp_path: Path) -> None:
     for folder in ("stacks", "components"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     text = (REPO / "Pulumi.staging.yaml").read_text()
-    text = text.replace('["203.0.113.0/24"]', '["100.24.0.0/16"]').replace(EXAMPLE_PLACEHOLDER, REAL_SHAPE)
+    text = text.replace('["203.0.113.0/24"]', '["100.24.0.0/16"]')
+    # Every secure: placeholder (hfToken, apiKey) becomes a real-shaped ciphertext.
+    text = re.sub(r"v1:cGxhY2Vob2xkZXI=:[A-Za-z0-9+/=]+", REAL_SHAPE, text)
     (tmp_path / "Pulumi.staging.yaml").write_text("encryptionsalt: v1:c2FsdA==:v1:x:y\n" + text)
     result = llmdeploy_cli("plan", "staging", "--program", str(tmp_path))
     assert result.returncode == 0, result.stderr

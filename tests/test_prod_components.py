@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
+from components.gpu_cluster import GpuClusterArgs, ScalingArgs, SpotArgs, WarmPoolArgs, encode_user_data
 from components.load_balancer import LoadBalancerArgs
 from components.observability import dashboard_body, unhealthy_evaluation_periods
-from components.vllm_cluster import ScalingArgs, SpotArgs, VllmClusterArgs, WarmPoolArgs, encode_user_data
+from llmdeploy.core.metrics import VLLM_METRICS
 
 
-def cluster_args(**overrides: object) -> VllmClusterArgs:
-    base = VllmClusterArgs(
+def cluster_args(**overrides: object) -> GpuClusterArgs:
+    base = GpuClusterArgs(
         group_name="g",
         vpc_id="vpc-1",
         private_subnet_ids=["subnet-1", "subnet-2"],
@@ -76,7 +77,9 @@ def test_unhealthy_alarm_outwaits_a_model_load() -> None:
 
 
 def test_dashboard_is_known_from_names_alone() -> None:
-    body = dashboard_body(region="eu-west-1", group_name="g", namespace="ns", target_queue_depth=None)
+    body = dashboard_body(
+        region="eu-west-1", group_name="g", namespace="ns", target_queue_depth=None, metric_names=VLLM_METRICS
+    )
     text = json.dumps(body)
     assert "annotations" not in text, "no scaling target line when scaling on ALB requests"
     assert {w["properties"]["region"] for w in body["widgets"]} == {"eu-west-1"}

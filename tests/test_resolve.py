@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import llmdeploy.core.models as models_module
+from llmdeploy.core.engines import VllmOptions
 from llmdeploy.core.stack_kinds import AWS_STACK_KINDS, STACK_KINDS
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib
 from stacks.resolve import (
@@ -43,8 +44,11 @@ def prod_config(**extra: str) -> dict[str, str]:
     return {f"llmdeploy:{key}": value for key, value in config.items()}
 
 
+STAGING_SECRETS = {"llmdeploy:apiKey"}
+
+
 def staging_config(**extra: str) -> dict[str, str]:
-    config = {"model": "Qwen/Qwen2.5-7B-Instruct", "instanceType": "g5.xlarge", **extra}
+    config = {"model": "Qwen/Qwen2.5-7B-Instruct", "instanceType": "g5.xlarge", "apiKey": API_KEY, **extra}
     return {f"llmdeploy:{key}": value for key, value in config.items()}
 
 
@@ -77,13 +81,17 @@ def no_model_configs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_settings_validation_reads_no_model_config(no_model_configs: list[str]) -> None:
     settings = load_settings("prod", prod_config(model="acme/private-model"), {"llmdeploy:apiKey"})
     assert isinstance(settings, ProdSettings) and settings.model == "acme/private-model"
-    staging = load_settings("staging", staging_config(model="meta-llama/Llama-3.1-70B-Instruct"))
+    staging = load_settings(
+        "staging", staging_config(model="meta-llama/Llama-3.1-70B-Instruct"), STAGING_SECRETS
+    )
     assert isinstance(staging, StagingSettings)
     assert no_model_configs == [], "validation must not look up model configs"
 
 
 def test_a_config_that_cannot_serve_is_valid_settings_and_refused_by_resolve() -> None:
-    settings = load_settings("staging", staging_config(model="meta-llama/Llama-3.1-70B-Instruct"))
+    settings = load_settings(
+        "staging", staging_config(model="meta-llama/Llama-3.1-70B-Instruct"), STAGING_SECRETS
+    )
     with pytest.raises(SettingsError) as refused:
         resolve(settings, "llmdeploy")
     (line,) = refused.value.problems
@@ -99,7 +107,7 @@ def test_prod_spec_chooses_max_model_len_grace_volume_and_names() -> None:
     # Unset maxModelLen: Qwen2.5-7B's own 32768 fits a g5.xlarge, so it is chosen.
     assert spec.max_model_len == 32768 == spec.capacity.max_model_len
     assert spec.capacity.max_model_len_chosen
-    assert spec.vllm_options.max_model_len == 32768
+    assert isinstance(spec.engine_options, VllmOptions) and spec.engine_options.max_model_len == 32768
     assert spec.group_name == "llmdeploy-prod-vllm"
     assert spec.metrics.log_group == "/llmdeploy/prod/vllm-metrics"
     assert spec.api_key_secret_name == "llmdeploy/prod/vllm-api-key"
@@ -122,7 +130,7 @@ def test_prod_spec_takes_what_is_set() -> None:
 
 
 def test_staging_spec() -> None:
-    spec = load_stack("staging", staging_config(rootVolumeGib="150"), project="llmdeploy")
+    spec = load_stack("staging", staging_config(rootVolumeGib="150"), STAGING_SECRETS, project="llmdeploy")
     assert isinstance(spec, StagingSpec)
     assert spec.root_volume_gib == 150 and spec.hf_token_secret_name is None
     assert spec.capacity.estimate is not None and spec.capacity.estimate.max_model_len == 8192

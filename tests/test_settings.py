@@ -131,6 +131,6 @@ def test_names_derived_from_the_stack_are_the_same_outside_the_program() -> None
     program = Path(__file__).resolve().parent / "programs" / "staging"
     config = read_stack_config(program, read_project(program), "staging")
     values = {**config.values, "llmdeploy:kind": "staging", "llmdeploy:hfToken": "hf_" + "x" * 34}
-    settings = load_settings("staging-eu", values, {"llmdeploy:hfToken"})
+    settings = load_settings("staging-eu", values, {"llmdeploy:hfToken", *config.secret_keys})
     assert settings.stack_name == "staging-eu"
     assert settings.hf_token_secret_name == "llmdeploy/staging-eu/hf-token"  # type: ignore[attr-defined]

@@ -21,9 +21,17 @@ CANARY = "hf_" + "Qm4" * 11 + "z"
 BASE = {"llmdeploy:model": "Qwen/Qwen2.5-0.5B-Instruct", "llmdeploy:instanceType": "g5.xlarge"}
 
 
+# Staging requires an API key (a secret); every test here gives one unless it says otherwise.
+API_KEY = "sk-settings-test-" + "k" * 16
+
+
 def staging(secret_keys: frozenset[str] = frozenset(), **config: str) -> StagingSettings:
-    values = {**BASE, **{f"llmdeploy:{key}": value for key, value in config.items()}}
-    settings = load_settings("staging", values, {f"llmdeploy:{key}" for key in secret_keys})
+    values = {
+        **BASE,
+        "llmdeploy:apiKey": API_KEY,
+        **{f"llmdeploy:{key}": value for key, value in config.items()},
+    }
+    settings = load_settings("staging", values, {f"llmdeploy:{key}" for key in {*secret_keys, "apiKey"}})
     assert isinstance(settings, StagingSettings)
     return settings
 
@@ -125,7 +133,7 @@ def test_the_token_is_a_secret_and_its_name_comes_from_project_and_stack() -> No
         ),
         (
             {"apiPort": "9000"},
-            "llmdeploy:apiPort: found 9000; accepted: a port other than 9000 (TGI's metrics listener)",
+            "llmdeploy:apiPort: found 9000; accepted: a port other than 9000 (the metrics port: TGI's own listener, the proxy's for vLLM and SGLang)",
         ),
         (
             {"publicAddress": "false"},

@@ -25,6 +25,7 @@ from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellch
 CANARY = "hf_" + "Cn8rY" * 6 + "w2K9"
 assert len(CANARY) == 37
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:llmdeploy/staging/hf-token-Xy7Q1z"
+API_KEY_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:llmdeploy/staging/api-key-Xy7Q1z"
 SSM_AMI = "ami-0fromssm00000001"
 PUBLIC_IP = "198.51.100.7"
 PRIVATE_IP = "10.40.3.21"
@@ -43,7 +44,10 @@ class ProviderMocks(OfflineMocks):
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
         resource_id, state = super().new_resource(args)
         if args.typ == "aws:secretsmanager/secret:Secret":
-            state = {**state, "arn": SECRET_ARN}
+            state = {
+                **state,
+                "arn": f"arn:aws:secretsmanager:us-east-1:000000000000:secret:{args.inputs['name']}-Xy7Q1z",
+            }
         if args.typ == INSTANCE:
             resource_id = "i-0123456789abcdef0"
             state = {**state, "publicIp": PUBLIC_IP, "privateIp": PRIVATE_IP}
@@ -175,13 +179,16 @@ def test_api_port_setting_moves_the_published_port_and_the_rule() -> None:
 
 def test_token_goes_to_secrets_manager_and_the_role_may_read_only_that_secret() -> None:
     run = staging(token=True, mock=ProviderMocks(), modelNeedsToken="true")
-    secret = inputs(one(run, "aws:secretsmanager/secret:Secret"))
+    secret = inputs(one(run, "aws:secretsmanager/secret:Secret", "hf-token"))
     assert secret["name"] == "llmdeploy/staging/hf-token"
-    assert inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))["secretString"] == "[secret]"
+    version = inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion", "hf-token-current"))
+    assert version["secretString"] == "[secret]"
     policy = json.loads(
         inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
     )
-    assert policy == secret_read_policy([SECRET_ARN]), f"the role's secret access is not scoped: {policy}"
+    assert policy == secret_read_policy([API_KEY_ARN, SECRET_ARN]), (
+        f"the role's secret access is not scoped: {policy}"
+    )
     attached = sorted(
         inputs(r)["policyArn"].rsplit("/", 1)[1]
         for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
@@ -191,12 +198,17 @@ def test_token_goes_to_secrets_manager_and_the_role_may_read_only_that_secret() 
     assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in user_data(run), "fetched by name"
 
 
-def test_without_a_token_there_is_no_secret_no_secret_policy_and_no_env_file() -> None:
-    run = staging()
-    assert of_type(run, "aws:secretsmanager/secret:Secret") == []
-    assert of_type(run, "aws:iam/rolePolicy:RolePolicy") == []
-    assert "--env-file" not in docker_run_line(run)
-    assert "fetch-secrets" not in user_data(run)
+def test_without_a_token_the_api_key_is_the_only_secret_the_instance_reads() -> None:
+    run = staging(mock=ProviderMocks())
+    assert [r.name for r in of_type(run, "aws:secretsmanager/secret:Secret")] == ["api-key"]
+    policy = json.loads(
+        inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
+    )
+    assert policy == secret_read_policy([API_KEY_ARN])
+    # TGI's launcher reads API_KEY (its --api-key's environment variable) from the env file.
+    assert "--env-file" in docker_run_line(run)
+    assert "fetch_secret API_KEY llmdeploy/staging/api-key" in user_data(run)
+    assert "HF_TOKEN" not in user_data(run)
 
 
 def test_canary_token_is_absent_from_every_plan_format_the_user_data_and_plaintext_inputs() -> None:
@@ -367,12 +379,12 @@ def test_committed_example_plans_a_gated_model_with_its_token_as_a_secret() -> N
     assert instance["instanceType"] == "g5.2xlarge"
     assert "--model-id meta-llama/Llama-3.1-8B-Instruct" in instance["userData"]
     assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in instance["userData"]
-    version = inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion"))
+    version = inputs(one(run, "aws:secretsmanager/secretVersion:SecretVersion", "hf-token-current"))
     assert version["secretString"] == "[secret]"
     policy = json.loads(
         inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
     )
-    assert policy == secret_read_policy([SECRET_ARN])
+    assert policy == secret_read_policy([API_KEY_ARN, SECRET_ARN])
 
 
 def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ comments name where a value comes from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +42,16 @@ class Engine:
     token_env: str | None
     # How long the engine drains in-flight requests after SIGTERM.
     drain_seconds: int
+    # How the engine takes its API key: an environment variable it reads itself, else a flag only
+    # (then the key reaches the flag through `api_key_command`, never through user data). Both
+    # None: the engine has no authentication.
+    api_key_env: str | None = None
+    api_key_flag: str | None = None
+    # The name people know it by, for descriptions and dashboards.
+    label: str = ""
+    # Paths that run inference or leak what is served without the key even when one is set: such an
+    # engine is reached only through a load balancer or proxy forwarding the guarded paths.
+    unauthenticated_paths: tuple[str, ...] = ()
     openai_path: str = "/v1"
 
     def image(self, tag: str | None = None) -> str:
@@ -64,6 +75,8 @@ OLLAMA = Engine(
     token_env=None,
     # Ollama closes connections at once on SIGTERM.
     drain_seconds=0,
+    # Ollama has no authentication: never published beyond localhost without a proxy in front.
+    label="Ollama",
 )
 
 TGI = Engine(
@@ -85,6 +98,12 @@ TGI = Engine(
     token_env="HF_TOKEN",
     # `--graceful-termination-timeout` defaults to 90 s.
     drain_seconds=90,
+    # The launcher's `--api-key` is `#[clap(long, env)]`: API_KEY (launcher/src/main.rs, v3.3.7). The
+    # router then guards /, /generate, /generate_stream, /v1/chat/completions, /v1/completions,
+    # /vertex, /invocations and /tokenize; /health, /ping, /info, /metrics, /v1/models and
+    # /chat_tokenize stay open (router/src/server.rs, v3.3.7), none of which runs inference.
+    api_key_env="API_KEY",
+    label="TGI",
 )
 
 VLLM = Engine(
@@ -104,6 +123,11 @@ VLLM = Engine(
     token_env="HF_TOKEN",
     # We pass `--shutdown-timeout` (vLLM >= 0.18) with this value.
     drain_seconds=120,
+    # VLLM_API_KEY guards /v1/* only (run for real, ENGINE_FACTS): /invocations, /tokenize and
+    # /metrics answer without it, so its port takes traffic from a proxy or load balancer only.
+    api_key_env="VLLM_API_KEY",
+    label="vLLM",
+    unauthenticated_paths=("/invocations", "/tokenize", "/metrics"),
 )
 
 SGLANG = Engine(
@@ -126,9 +150,38 @@ SGLANG = Engine(
     token_env="HF_TOKEN",
     # SGLang has no drain flag: on SIGTERM the server exits; in-flight requests are cut.
     drain_seconds=0,
+    # `--api-key` (server_args.py); no environment variable is read for it.
+    api_key_flag="--api-key",
+    label="SGLang",
+    # /metrics (with --enable-metrics) takes no key.
+    unauthenticated_paths=("/metrics",),
 )
 
 ENGINES: Mapping[EngineName, Engine] = {"ollama": OLLAMA, "tgi": TGI, "vllm": VLLM, "sglang": SGLANG}
+
+
+# The reverse proxy in front of an engine with unguarded paths on a stack without a load balancer
+# (llmdeploy/core/proxy.py): the official image, a released version (published; cited by digest in
+# public Dockerfiles), never `latest`.
+PROXY_IMAGE = "nginx:1.28.0-alpine"
+
+# The variable a flag-only engine's key travels in, from the root-only env file to its flag.
+API_KEY_VARIABLE = "LLMDEPLOY_API_KEY"
+
+
+def api_key_command(engine: Engine, arguments: Sequence[str]) -> tuple[list[str], str]:
+    """The container's arguments with the engine reading its API key, and the variable that carries it.
+
+    An engine that reads its key from the environment keeps its arguments. A flag-only engine
+    (SGLang) runs under `sh -c` so that the flag takes the variable's value inside the container:
+    the key is never part of the user data, the plan or the unit file.
+    """
+    if engine.api_key_env:
+        return list(arguments), engine.api_key_env
+    if engine.api_key_flag:
+        script = f'exec {shlex.join(arguments)} {engine.api_key_flag} "${API_KEY_VARIABLE}"'
+        return ["sh", "-c", script], API_KEY_VARIABLE
+    raise ValueError(f"{engine.label or engine.name} has no API key")
 
 
 def engine(name: str) -> Engine:
@@ -249,6 +302,8 @@ class TgiOptions:
     otlp_service_name: str = "tgi"
     # A commit hash of the model repo (`--revision`); None: whatever the hub's main branch is.
     revision: str | None = None
+    # `--graceful-termination-timeout` (launcher/src/main.rs, v3.3.7); None: TGI's own 90 s.
+    graceful_termination_timeout: int | None = None
 
 
 def tgi_arguments(options: TgiOptions) -> list[str]:
@@ -272,6 +327,8 @@ def tgi_arguments(options: TgiOptions) -> list[str]:
         args += ["--otlp-endpoint", options.otlp_endpoint, "--otlp-service-name", options.otlp_service_name]
     if options.revision:
         args += ["--revision", options.revision]
+    if options.graceful_termination_timeout is not None:
+        args += ["--graceful-termination-timeout", str(options.graceful_termination_timeout)]
     return args
 
 

@@ -59,8 +59,12 @@ class DockerRun:
     gpus: str | None = "all"
     shm_size: str | None = None
     ipc_host: bool = False
-    # (host port, container port)
+    # (host port, container port), on every interface of the host
     ports: Sequence[tuple[int, int]] = ()
+    # (host port, container port), on the host's loopback only: reached by a proxy on the host.
+    loopback_ports: Sequence[tuple[int, int]] = ()
+    # `--network host`: the container listens on the host's interfaces (a proxy reaching loopback).
+    host_network: bool = False
     # (host path, container path)
     volumes: Sequence[tuple[str, str]] = ()
     env_file: str | None = None
@@ -80,8 +84,12 @@ def docker_run_argv(run: DockerRun) -> list[str]:
         argv += ["--shm-size", run.shm_size]
     if run.ipc_host:
         argv.append("--ipc=host")
+    if run.host_network:
+        argv += ["--network", "host"]
     for host_port, container_port in run.ports:
         argv += ["-p", f"{host_port}:{container_port}"]
+    for host_port, container_port in run.loopback_ports:
+        argv += ["-p", f"127.0.0.1:{host_port}:{container_port}"]
     for host_path, container_path in run.volumes:
         argv += ["-v", f"{host_path}:{container_path}"]
     if run.env_file:
@@ -112,6 +120,8 @@ class ContainerService:
     runtime_root: str = "/run"
     # More scripts (path, content) run before every start, after the secrets (e.g. copying weights from S3).
     pre_start_scripts: Sequence[tuple[str, str]] = ()
+    # Configuration files (path, content) the container mounts, written 0644 (never a secret).
+    config_files: Sequence[tuple[str, str]] = ()
 
     @property
     def runtime_directory(self) -> str:
@@ -256,11 +266,14 @@ def write_file(path: str, content: str, mode: str) -> list[str]:
     ]
 
 
-def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ()) -> str:
+def render_user_data(
+    service: ContainerService, extra_steps: Sequence[str] = (), more_services: Sequence[ContainerService] = ()
+) -> str:
     """The instance's user data: install the service's files, then start it without waiting.
 
     `extra_steps`: more shell lines, run after the service is started (e.g. a
-    metrics agent); the size limit covers them too.
+    metrics agent); the size limit covers them too. `more_services`: containers beside
+    the engine (a reverse proxy), installed and started the same way.
     """
     lines = [
         "#!/bin/bash",
@@ -269,6 +282,22 @@ def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ())
         "set -euo pipefail",
         "",
     ]
+    for each in (service, *more_services):
+        lines += service_lines(each)
+    if extra_steps:
+        lines += [*extra_steps, ""]
+    script = "\n".join(lines)
+    size = len(script.encode())
+    if size > USER_DATA_LIMIT_BYTES:
+        raise ValueError(
+            f"{service.name}: user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}"
+        )
+    return script
+
+
+def service_lines(service: ContainerService) -> list[str]:
+    """Shell lines that install one service's files and start its unit without waiting."""
+    lines: list[str] = []
     for directory in (*service.host_directories, LIBEXEC_DIR):
         lines.append(f"install -d -m 0755 {shlex.quote(directory)}")
     lines.append("")
@@ -277,6 +306,8 @@ def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ())
         lines.append("")
     for path, content in service.pre_start_scripts:
         lines += [*write_file(path, content, "0700"), ""]
+    for path, content in service.config_files:
+        lines += [*write_file(path, content, "0644"), ""]
     lines += write_file(service.start_path, start_script(service), "0700")
     lines.append("")
     lines += write_file(service.unit_path, systemd_unit(service), "0644")
@@ -289,12 +320,4 @@ def render_user_data(service: ContainerService, extra_steps: Sequence[str] = ())
         f"systemctl start --no-block {service.name}.service",
         "",
     ]
-    if extra_steps:
-        lines += [*extra_steps, ""]
-    script = "\n".join(lines)
-    size = len(script.encode())
-    if size > USER_DATA_LIMIT_BYTES:
-        raise ValueError(
-            f"{service.name}: user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}"
-        )
-    return script
+    return lines

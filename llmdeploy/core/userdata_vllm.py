@@ -1,9 +1,11 @@
-"""User data for a vLLM serving instance: pure functions, tested directly (and through shellcheck).
+"""User data for an instance of the prod fleet (vLLM by default; SGLang or TGI): pure functions,
+tested directly (and through shellcheck).
 
-Built on the shared renderer (`llmdeploy/core/userdata.py`): the vLLM container is a
-`ContainerService` (secrets fetched by name at every start into a root-only
-tmpfs env file, a systemd unit whose stop timeout is above vLLM's drain). On
-top of it this module adds what an autoscaled fleet needs:
+Built on the shared renderer (`llmdeploy/core/userdata.py`): the engine container is a
+`ContainerService` (secrets, the API key among them, fetched by name at every start into a
+root-only tmpfs env file, a systemd unit whose stop timeout is above the engine's drain). On
+top of it this module adds what an autoscaled fleet needs (shown for vLLM; each engine's
+series come from `llmdeploy/core/metrics.py`, its ports and paths from the catalogue):
 
 - the CloudWatch agent, scraping vLLM's `/metrics` through its Prometheus
   support into CloudWatch (EMF): queue depth for target tracking, KV-cache
@@ -24,15 +26,25 @@ import base64
 import gzip
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from llmdeploy.core import metrics
 from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
-from llmdeploy.core.engines import VLLM, VllmOptions, vllm_arguments, vllm_drains, vllm_environment
+from llmdeploy.core.engines import (
+    VLLM,
+    Engine,
+    VllmOptions,
+    api_key_command,
+    vllm_arguments,
+    vllm_drains,
+    vllm_environment,
+)
+from llmdeploy.core.instance.latency_emf import DEFAULT_FAMILIES as DEFAULT_LATENCY_FAMILIES
 from llmdeploy.core.lifecycle import LaunchHook, completion_steps
+from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
@@ -47,6 +59,7 @@ from llmdeploy.core.userdata import (
 SERVICE_NAME = "llmdeploy-vllm"
 LATENCY_SERVICE_NAME = "llmdeploy-vllm-latency"
 HF_CACHE_DIR = "/opt/llmdeploy/huggingface"
+# vLLM's compile cache survives a container restart (vLLM only).
 COMPILE_CACHE_DIR = "/opt/llmdeploy/vllm-cache"
 COMPILE_CACHE_MOUNT = "/root/.cache/vllm"
 LATENCY_SCRIPT_PATH = "/opt/llmdeploy/latency_emf.py"
@@ -72,15 +85,19 @@ SSE_KEEP_ALIVE_CAP_SECONDS = 15
 # autoscaling signals and token counters. Counters arrive as
 # the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
 # removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
-SCRAPED_METRICS: Mapping[str, str] = {
-    metrics.QUEUE_DEPTH: "Count",
-    metrics.REQUESTS_RUNNING: "Count",
-    metrics.KV_CACHE_USAGE: "None",  # a fraction, 0 to 1
-    metrics.PROMPT_TOKENS: "Count",
-    metrics.GENERATION_TOKENS: "Count",
-    metrics.REQUEST_SUCCESS: "Count",
-    metrics.PREEMPTIONS: "Count",
-}
+SCRAPED_METRICS: Mapping[str, str] = metrics.VLLM_METRICS.scraped
+
+
+def service_name(engine: Engine) -> str:
+    return f"llmdeploy-{engine.name}"
+
+
+def latency_service_name(engine: Engine) -> str:
+    return f"{service_name(engine)}-latency"
+
+
+def cwagent_config_path(engine: Engine) -> str:
+    return f"{CWAGENT_DIR}/etc/{service_name(engine)}.json"
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,18 @@ class MetricsPublishing:
     scrape_interval_seconds: int = 60
     # The collector also remote-writes every series to this Amazon Managed Prometheus workspace.
     prometheus_workspace_arn: str | None = None
+    # Whose metrics: the port and path come from the engine, the series from ENGINE_METRICS.
+    engine: Engine = VLLM
+
+    @property
+    def names(self) -> EngineMetricNames:
+        return ENGINE_METRICS[self.engine.name]
+
+    @property
+    def metrics_target(self) -> str:
+        if self.engine.metrics_port is None or self.engine.metrics_path is None:
+            raise ValueError(f"{self.engine.label} publishes no metrics")
+        return f"127.0.0.1:{self.engine.metrics_port}"
 
 
 @dataclass(frozen=True)
@@ -128,17 +157,64 @@ def sse_keep_alive_seconds(idle_timeout_seconds: int) -> int:
     return max(1, min(SSE_KEEP_ALIVE_CAP_SECONDS, idle_timeout_seconds // 2))
 
 
-def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
-    """vLLM as a systemd-run container; engine flags from `vllm_arguments`."""
-    secrets = [SecretEnv(variable="VLLM_API_KEY", secret_name=args.api_key_secret_name)]
-    if args.hf_token_secret_name and VLLM.token_env:
-        secrets.append(SecretEnv(variable=VLLM.token_env, secret_name=args.hf_token_secret_name))
+@dataclass(frozen=True)
+class FleetUserDataArgs:
+    """An instance of the fleet: the engine's container, its API key, and its metrics' way out."""
+
+    engine: Engine
+    image: str
+    # The engine's own arguments (the API key is wired in here, by `api_key_command`).
+    arguments: Sequence[str]
+    # Plain environment (never a secret).
+    environment: Mapping[str, str]
+    # Seconds the engine drains after SIGTERM (the unit's stop timeout follows it).
+    drain_seconds: int
+    description: str
+    api_key_secret_name: str
+    hf_token_secret_name: str | None
+    metrics: MetricsPublishing
+    every_boot: bool = False
+    launch_hook: LaunchHook | None = None
+
+
+def fleet_volumes(engine: Engine) -> list[tuple[str, str]]:
+    """The Hugging Face cache on the host; vLLM's compile cache too."""
+    volumes = [(HF_CACHE_DIR, engine.cache_mount)]
+    if engine is VLLM:
+        volumes.append((COMPILE_CACHE_DIR, COMPILE_CACHE_MOUNT))
+    return volumes
+
+
+def server_metrics_port(engine: Engine) -> int | None:
+    """The engine's own metrics listener when it is not on the API port (TGI's 9000), else None."""
+    if engine.metrics_port is None or engine.metrics_port == engine.container_port:
+        return None
+    return engine.metrics_port
+
+
+def fleet_ports(engine: Engine) -> list[tuple[int, int]]:
+    """The API port, and the engine's own metrics listener (published for monitoring too)."""
+    ports = [(engine.container_port, engine.container_port)]
+    metrics_port = server_metrics_port(engine)
+    if metrics_port is not None:
+        ports.append((metrics_port, metrics_port))
+    return ports
+
+
+def fleet_container_service(args: FleetUserDataArgs) -> ContainerService:
+    """The engine as a systemd-run container, its API key read from Secrets Manager at every start."""
+    engine = args.engine
+    arguments, key_variable = api_key_command(engine, args.arguments)
+    secrets = [SecretEnv(variable=key_variable, secret_name=args.api_key_secret_name)]
+    if args.hf_token_secret_name and engine.token_env:
+        secrets.append(SecretEnv(variable=engine.token_env, secret_name=args.hf_token_secret_name))
+    volumes = fleet_volumes(engine)
     return ContainerService(
-        name=SERVICE_NAME,
-        description=f"vLLM serving {args.options.model} as {args.options.served_model_name}",
+        name=service_name(engine),
+        description=args.description,
         run=DockerRun(
             image=args.image,
-            arguments=vllm_arguments(args.options),
+            arguments=arguments,
             # `--gpus all` alone, as TGI on the same AMI: the NVIDIA Container Toolkit serves
             # `--gpus` through Docker's own GPU support, while `--runtime nvidia` needs a runtime
             # registered in /etc/docker/daemon.json, which the DLAMI release notes do not promise
@@ -146,16 +222,47 @@ def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
             # to select GPUs through NVIDIA_VISIBLE_DEVICES). `--ipc=host`: tensor-parallel workers
             # share memory through /dev/shm, and Docker's 64 MB ends in ncclSystemError.
             gpus="all",
-            ipc_host=VLLM.wants_host_ipc,
-            ports=[(VLLM.container_port, VLLM.container_port)],
-            volumes=[(HF_CACHE_DIR, VLLM.cache_mount), (COMPILE_CACHE_DIR, COMPILE_CACHE_MOUNT)],
-            environment={**vllm_environment(args.options), **args.extra_environment},
+            ipc_host=engine.wants_host_ipc,
+            # Without host IPC, the shared memory the engine's docs ask for (TGI: 1g).
+            shm_size=None
+            if engine.wants_host_ipc or not engine.min_shm_bytes
+            else docker_size(engine.min_shm_bytes),
+            ports=fleet_ports(engine),
+            volumes=volumes,
+            environment=dict(args.environment),
         ),
+        drain_seconds=args.drain_seconds,
+        secrets=secrets,
+        host_directories=[host for host, _ in volumes],
+    )
+
+
+def docker_size(size_bytes: int) -> str:
+    """`--shm-size` in Docker's units: whole GiB as `Ng`, else bytes."""
+    gib = 1024**3
+    return f"{size_bytes // gib}g" if size_bytes % gib == 0 else str(size_bytes)
+
+
+def vllm_fleet_args(args: VllmUserDataArgs) -> FleetUserDataArgs:
+    return FleetUserDataArgs(
+        engine=VLLM,
+        image=args.image,
+        arguments=vllm_arguments(args.options),
+        environment={**vllm_environment(args.options), **args.extra_environment},
         # vLLM drains for --shutdown-timeout seconds after SIGTERM.
         drain_seconds=args.options.shutdown_timeout,
-        secrets=secrets,
-        host_directories=[HF_CACHE_DIR, COMPILE_CACHE_DIR],
+        description=f"vLLM serving {args.options.model} as {args.options.served_model_name}",
+        api_key_secret_name=args.api_key_secret_name,
+        hf_token_secret_name=args.hf_token_secret_name,
+        metrics=args.metrics,
+        every_boot=args.every_boot,
+        launch_hook=args.launch_hook,
     )
+
+
+def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
+    """vLLM as a systemd-run container; engine flags from `vllm_arguments`."""
+    return fleet_container_service(vllm_fleet_args(args))
 
 
 def prometheus_scrape_config(metrics: MetricsPublishing) -> dict[str, Any]:
@@ -164,11 +271,11 @@ def prometheus_scrape_config(metrics: MetricsPublishing) -> dict[str, Any]:
         "global": {"scrape_interval": f"{metrics.scrape_interval_seconds}s", "scrape_timeout": "10s"},
         "scrape_configs": [
             {
-                "job_name": PROMETHEUS_JOB,
-                "metrics_path": VLLM.metrics_path,
+                "job_name": metrics.engine.name,
+                "metrics_path": metrics.engine.metrics_path,
                 "static_configs": [
                     {
-                        "targets": [f"127.0.0.1:{VLLM.metrics_port}"],
+                        "targets": [metrics.metrics_target],
                         # Static labels become the CloudWatch dimensions below.
                         "labels": dict(metrics.dimensions),
                     }
@@ -189,13 +296,13 @@ def cloudwatch_agent_config(metrics: MetricsPublishing) -> dict[str, Any]:
                     "emf_processor": {
                         "metric_declaration_dedup": True,
                         "metric_namespace": metrics.namespace,
-                        "metric_unit": dict(SCRAPED_METRICS),
+                        "metric_unit": metrics.names.scraped,
                         "metric_declaration": [
                             {
                                 "source_labels": ["job"],
-                                "label_matcher": f"^{PROMETHEUS_JOB}$",
+                                "label_matcher": f"^{metrics.engine.name}$",
                                 "dimensions": [sorted(metrics.dimensions)],
-                                "metric_selectors": [f"^{name}$" for name in SCRAPED_METRICS],
+                                "metric_selectors": [f"^{name}$" for name in metrics.names.scraped],
                             }
                         ],
                     },
@@ -217,7 +324,7 @@ def latency_command(metrics: MetricsPublishing) -> list[str]:
         "/usr/bin/python3",
         LATENCY_SCRIPT_PATH,
         "--metrics-url",
-        f"http://127.0.0.1:{VLLM.metrics_port}{VLLM.metrics_path}",
+        f"http://{metrics.metrics_target}{metrics.engine.metrics_path}",
         "--namespace",
         metrics.namespace,
         "--log-group",
@@ -229,6 +336,10 @@ def latency_command(metrics: MetricsPublishing) -> list[str]:
     ]
     for name, value in sorted(metrics.dimensions.items()):
         argv += ["--dimension", f"{name}={value}"]
+    # The publisher's own defaults are vLLM's histograms; another engine names its own.
+    if metrics.names.latency_families != DEFAULT_LATENCY_FAMILIES:
+        for family in metrics.names.latency_families:
+            argv += ["--family", family]
     if any(ch in arg for arg in argv for ch in "%$\\"):
         # systemd expands these in ExecStart=; names from settings never need them.
         raise ValueError(f"latency publisher arguments must not contain %, $ or \\: {argv}")
@@ -239,7 +350,7 @@ def latency_unit(metrics: MetricsPublishing) -> str:
     return "\n".join(
         [
             "[Unit]",
-            "Description=vLLM latency percentiles to CloudWatch (llmdeploy)",
+            f"Description={metrics.engine.label} latency percentiles to CloudWatch (llmdeploy)",
             "After=amazon-cloudwatch-agent.service",
             "",
             "[Service]",
@@ -271,11 +382,11 @@ def _compressed_file(path: str, content: str, mode: str) -> list[str]:
 
 def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
     """The collector scrapes what the CloudWatch agent scrapes, with the same labels."""
-    assert VLLM.metrics_path is not None
+    assert metrics.engine.metrics_path is not None
     return CollectorArgs(
-        job=PROMETHEUS_JOB,
-        scrape_target=f"127.0.0.1:{VLLM.metrics_port}",
-        metrics_path=VLLM.metrics_path,
+        job=metrics.engine.name,
+        scrape_target=metrics.metrics_target,
+        metrics_path=metrics.engine.metrics_path,
         scrape_interval_seconds=metrics.scrape_interval_seconds,
         labels=dict(metrics.dimensions),
         remote_write=RemoteWrite(metrics.prometheus_workspace_arn)
@@ -297,16 +408,24 @@ def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
         "  fi",
         "fi",
         *write_file(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "0644"),
-        *write_file(CWAGENT_CONFIG_PATH, json.dumps(cloudwatch_agent_config(metrics), indent=1), "0644"),
-        f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}",
+        *write_file(
+            cwagent_config_path(metrics.engine),
+            json.dumps(cloudwatch_agent_config(metrics), indent=1),
+            "0644",
+        ),
+        f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{cwagent_config_path(metrics.engine)}",
         "",
         f"# {LATENCY_SCRIPT_PATH} is llmdeploy/core/instance/latency_emf.py, compressed.",
         f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
         *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
-        *write_file(f"/etc/systemd/system/{LATENCY_SERVICE_NAME}.service", latency_unit(metrics), "0644"),
+        *write_file(
+            f"/etc/systemd/system/{latency_service_name(metrics.engine)}.service",
+            latency_unit(metrics),
+            "0644",
+        ),
         "systemctl daemon-reload",
-        f"systemctl enable {LATENCY_SERVICE_NAME}.service",
-        f"systemctl start --no-block {LATENCY_SERVICE_NAME}.service",
+        f"systemctl enable {latency_service_name(metrics.engine)}.service",
+        f"systemctl start --no-block {latency_service_name(metrics.engine)}.service",
         "",
         *collector_steps(collector_args(metrics)),
     ]
@@ -349,16 +468,23 @@ def every_boot_user_data(script: str) -> str:
 
 
 def render_vllm_user_data(args: VllmUserDataArgs) -> str:
-    """The whole user data, deterministic for the same arguments."""
+    """vLLM's user data, deterministic for the same arguments."""
     if not vllm_drains(args.options.image_tag):
         raise ValueError(
             f"{args.image}: vLLM before 0.18 aborts in-flight requests on SIGTERM; "
             "a rolling Auto Scaling group needs --shutdown-timeout"
         )
+    return render_fleet_user_data(vllm_fleet_args(args))
+
+
+def render_fleet_user_data(args: FleetUserDataArgs) -> str:
+    """The whole user data of a fleet instance, deterministic for the same arguments."""
+    if args.metrics.engine is not args.engine:
+        raise ValueError(f"metrics of {args.metrics.engine.label} for an instance of {args.engine.label}")
     steps = monitoring_steps(args.metrics)
     if args.launch_hook is not None:
         steps += ["", *completion_steps(args.launch_hook)]
-    script = render_user_data(vllm_container_service(args), extra_steps=steps)
+    script = render_user_data(fleet_container_service(args), extra_steps=steps)
     if not args.every_boot:
         return script
     wrapped = every_boot_user_data(script)

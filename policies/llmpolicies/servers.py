@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,14 @@ USER_DATA_PROPERTIES: dict[str, tuple[tuple[str, bool], ...]] = {
 MIB = 1024**2
 
 
+def is_loopback(host_ip: str) -> bool:
+    """127.0.0.0/8 or ::1 (Docker's `-p [::1]:...` form too); an unreadable address is not."""
+    try:
+        return ipaddress.ip_address(host_ip.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class InferenceServer:
     engine: EngineFacts
@@ -61,12 +70,18 @@ class InferenceServer:
         return self.ipc == "host"
 
     def api_publishing(self) -> list[Publish]:
-        """How the API port reaches the host: host networking exposes it as is."""
+        """How the API port reaches the network: host networking exposes it as is; a publish bound to
+        the host's loopback (`-p 127.0.0.1:8000:8000`) reaches processes on the host only (a proxy),
+        never the network, so it is not counted."""
         if self.api_port is None:
             return []
         if self.network_host:
             return [Publish("0.0.0.0", self.api_port, self.api_port)]
-        return [pub for pub in self.publish if pub.container_port == self.api_port and pub.protocol == "tcp"]
+        return [
+            pub
+            for pub in self.publish
+            if pub.container_port == self.api_port and pub.protocol == "tcp" and not is_loopback(pub.host_ip)
+        ]
 
     def metrics_publishing(self) -> list[Publish]:
         """How the metrics port reaches the host: host networking exposes it as is."""

@@ -106,6 +106,8 @@ config:
   llmdeploy:hfToken:
     secure: v1:cGxhY2Vob2xkZXI=:bm90IGEgcmVhbCB0b2tlbg==
   llmdeploy:modelNeedsToken: true
+  llmdeploy:apiKey:
+    secure: v1:cGxhY2Vob2xkZXI=:bm90IGEgcmVhbCBrZXk=
   llmdeploy:apiAllowedCidrs: ["203.0.113.0/24"]
 """
 

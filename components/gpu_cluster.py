@@ -1,4 +1,4 @@
-"""`VllmCluster`: GPU instances in an Auto Scaling group behind a load balancer's target group.
+"""`GpuCluster`: GPU instances in an Auto Scaling group behind a load balancer's target group.
 
 What makes it fit for LLM serving rather than a web fleet:
 
@@ -69,7 +69,7 @@ class ScalingArgs:
 
 
 @dataclass(frozen=True)
-class VllmClusterArgs:
+class GpuClusterArgs:
     group_name: str
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
@@ -93,6 +93,9 @@ class VllmClusterArgs:
     metrics_port: int
     monitoring_cidrs: Sequence[str] = ()
     monitoring_security_group_id: str | None = None
+    # The server's own metrics listener when it has one apart from the API port (it answers
+    # metrics only, no inference): monitoring may reach it beside metrics_port.
+    server_metrics_port: int | None = None
     # True when image_id follows a public SSM parameter: it moves with every AMI
     # release, and following it would roll the whole fleet (and re-download the
     # weights) on an unrelated deploy. A new AMI is then taken on purpose, with an explicit id.
@@ -109,6 +112,8 @@ class VllmClusterArgs:
             raise ValueError("a warm pool cannot be combined with a mixed instances (Spot) policy")
         if not self.min_size <= self.desired_capacity <= self.max_size:
             raise ValueError("need min_size <= desired_capacity <= max_size")
+        if self.server_metrics_port == self.api_port:
+            raise ValueError(f"server_metrics_port {self.server_metrics_port} is the API port")
         if self.metrics_port == self.api_port:
             raise ValueError(
                 f"metrics_port {self.metrics_port} is the API port: monitoring sources would reach the "
@@ -122,8 +127,8 @@ def encode_user_data(script: str) -> str:
     return base64.b64encode(script.encode()).decode()
 
 
-def instance_ingress(args: VllmClusterArgs) -> list[Rule]:
-    """The API port from the load balancer only; the metrics port from monitoring only."""
+def instance_ingress(args: GpuClusterArgs) -> list[Rule]:
+    """The API port from the load balancer only; the metrics ports from monitoring only."""
     rules = [
         Rule(
             "api-from-alb",
@@ -132,25 +137,28 @@ def instance_ingress(args: VllmClusterArgs) -> list[Rule]:
             referenced_security_group_id=args.load_balancer_security_group_id,
         )
     ]
-    rules += [
-        Rule(
-            f"metrics-{index}", f"Prometheus scrape from monitoring {cidr}", args.metrics_port, cidr_ipv4=cidr
-        )
-        for index, cidr in enumerate(args.monitoring_cidrs)
-    ]
-    if args.monitoring_security_group_id:
-        rules.append(
-            Rule(
-                "metrics-sg",
-                "Prometheus scrape from the monitoring security group",
-                args.metrics_port,
-                referenced_security_group_id=args.monitoring_security_group_id,
+    # The collector's port keeps its rule names; the server's own listener gets its own.
+    ports = [(args.metrics_port, "metrics", "Prometheus scrape")]
+    if args.server_metrics_port is not None:
+        ports.append((args.server_metrics_port, "server-metrics", "Server's own metrics listener"))
+    for port, prefix, what in ports:
+        rules += [
+            Rule(f"{prefix}-{index}", f"{what} from monitoring {cidr}", port, cidr_ipv4=cidr)
+            for index, cidr in enumerate(args.monitoring_cidrs)
+        ]
+        if args.monitoring_security_group_id:
+            rules.append(
+                Rule(
+                    f"{prefix}-sg",
+                    f"{what} from the monitoring security group",
+                    port,
+                    referenced_security_group_id=args.monitoring_security_group_id,
+                )
             )
-        )
     return rules
 
 
-class VllmCluster(pulumi.ComponentResource):
+class GpuCluster(pulumi.ComponentResource):
     """Launch template, security group, Auto Scaling group and its scaling policy."""
 
     group_name: pulumi.Output[str]
@@ -158,7 +166,9 @@ class VllmCluster(pulumi.ComponentResource):
     launch_template_id: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: VllmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The type token is the one this component had when it was named for vLLM: it is part of every
+        # URN under it, so existing deployments keep their group, template and policies.
         super().__init__("llmdeploy:components:VllmCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
