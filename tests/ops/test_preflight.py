@@ -152,6 +152,8 @@ def test_adapter_reads_the_real_staging_settings(tmp_path: Path) -> None:
         hf_token_secret_managed=True,
         availability_zones=(),
         region="us-east-1",
+        # Staging requires an apiKey; the stack creates this secret from it.
+        api_key_secret_name="llmdeploy/staging/api-key",
     )
 
 
@@ -528,7 +530,7 @@ def test_command_on_a_staging_stack(
     assert main(["preflight", "staging", "--program", str(program)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Preflight of stack staging (staging) in us-east-1: 1 x g5.2xlarge"
-    assert out[-1] == "No check failed; 1 of 7 skipped."
+    assert out[-1] == "All 7 checks passed."
     capacity = next(line for line in out if line.startswith("capacity "))
     assert capacity.split()[1:3] == ["PASS", "fits:"], capacity
     assert any(line.startswith("gpu-quota        PASS    L-DB2E81BA") for line in out), out
@@ -537,6 +539,11 @@ def test_command_on_a_staging_stack(
     assert main(["preflight", "staging", "--program", str(program), "--format", "json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert (document["ok"], document["region"]) == (False, "us-east-1")
+    # Staging requires an apiKey too: its secret is checked like prod's.
+    [api_key] = [check for check in document["checks"] if check["name"] == "api-key-secret"]
+    assert api_key["detail"] == (
+        "secret llmdeploy/staging/api-key does not exist yet: `pulumi up` creates it from apiKey"
+    ), api_key
     [quota] = [check for check in document["checks"] if check["name"] == "gpu-quota"]
     assert quota["status"] == "fail" and "needs 8 (1 x g5.2xlarge x 8 vCPUs" in quota["detail"], quota
 

@@ -48,7 +48,7 @@ class PreflightTarget:
     # With Spot: instances always bought On-Demand, and more types for the Spot pools.
     on_demand_base_capacity: int = 0
     spot_instance_types: tuple[str, ...] = ()
-    # A secret `pulumi up` creates from the stack's apiKey (prod); None when there is none.
+    # A secret `pulumi up` creates from the stack's apiKey; None when there is none.
     api_key_secret_name: str | None = None
     # The resolve step's capacity assessment (stacks.resolve); None skips the capacity check.
     capacity: CapacityAssessment | None = None
@@ -75,7 +75,8 @@ def preflight_target_from_spec(spec: StagingSpec | ProdSpec, region: str | None)
         region=region,
         on_demand_base_capacity=prod.settings.on_demand_base_capacity if prod and spot else 0,
         spot_instance_types=tuple(prod.settings.spot_instance_types) if prod and spot else (),
-        api_key_secret_name=prod.api_key_secret_name if prod else None,
+        # Both kinds require an apiKey; `pulumi up` creates its secret from that config.
+        api_key_secret_name=settings.api_key_secret_name,
         capacity=spec.capacity,
     )
 
