@@ -26,6 +26,7 @@ from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
     PROMETHEUS_EXPORT_PORT,
     collector_policy_statements,
+    collector_secret_arn,
 )
 from llmdeploy.core.engines import Engine
 from llmdeploy.core.schedule import monthly_cost
@@ -106,6 +107,16 @@ def build(spec: ProdSpec) -> None:
             tags,
         )
         secret_arns.append(hf_token.arn)
+    headers_secret = settings.otlp_headers_secret_name
+    if headers_secret is not None:
+        # The collector's OTLP headers: an existing secret, by name or ARN, read by this role alone.
+        secret_arns.append(
+            pulumi.Output.all(
+                aws.get_partition_output().partition,
+                aws.get_region_output().region,
+                aws.get_caller_identity_output().account_id,
+            ).apply(lambda parts: collector_secret_arn(headers_secret, *parts))
+        )
     # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, and what the collector's
     # exporters need (remote write to the workspace, when one is given).
     role = InstanceRole(

@@ -35,6 +35,7 @@ from llmdeploy.core.cold_start import (
     hook_timeout_seconds,
     warm_pool_suggestion,
 )
+from llmdeploy.core.collector import ENGINE_TRACES_VIA_COLLECTOR
 from llmdeploy.core.engines import (
     ENGINES,
     TGI,
@@ -342,6 +343,14 @@ def engine_command(options: VllmOptions | SglangOptions | TgiOptions) -> tuple[l
     return tgi_arguments(options), {}
 
 
+def traces_via_collector(settings: ProdSettings) -> bool:
+    """The engine's traces go to the instance's collector when it adds headers or X-Ray.
+
+    Otherwise the engine sends them to otlpEndpoint itself, as before the collector had exporters.
+    """
+    return settings.otlp_headers_secret_name is not None or settings.traces_to_xray
+
+
 def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
     return VllmOptions(
         # The s3:// prefix when the weights come from S3 (the served name stays the model's).
@@ -356,7 +365,9 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         max_num_batched_tokens=settings.max_num_batched_tokens,
         generation_config=settings.generation_config,
         shutdown_timeout=settings.drain_seconds,
-        otlp_traces_endpoint=settings.otlp_endpoint,
+        otlp_traces_endpoint=ENGINE_TRACES_VIA_COLLECTOR
+        if traces_via_collector(settings)
+        else settings.otlp_endpoint,
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
         sse_keep_alive_seconds=sse_keep_alive_seconds(settings.idle_timeout_seconds),
@@ -459,6 +470,9 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         log_group=metrics_log_group(project, settings.stack_name, engine),
         dimensions={"AutoScalingGroupName": name},
         prometheus_workspace_arn=settings.prometheus_workspace_arn,
+        otlp_endpoint=settings.otlp_endpoint if traces_via_collector(settings) else None,
+        otlp_headers_secret=settings.otlp_headers_secret_name,
+        traces_to_xray=settings.traces_to_xray,
         engine=engine,
     )
     options = prod_engine_options(settings, capacity)

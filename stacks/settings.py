@@ -282,6 +282,14 @@ def _tag_key(value: str) -> str:
     return value
 
 
+# A Secrets Manager secret by name (letters, digits and /_+=.@-) or by ARN.
+SecretNameOrArn = Annotated[
+    str,
+    _pattern(
+        r"^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+)$",
+        "a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN",
+    ),
+]
 AmiId = Annotated[str, _pattern(r"^ami-[0-9a-f]{8,17}$", "an id such as ami-0123456789abcdef0")]
 VpcId = Annotated[str, _pattern(r"^vpc-[0-9a-f]{8,17}$", "an id such as vpc-0123456789abcdef0")]
 SubnetId = Annotated[str, _pattern(r"^subnet-[0-9a-f]{8,17}$", "an id such as subnet-0123456789abcdef0")]
@@ -747,6 +755,19 @@ class ProdSettings(AwsSettings):
         description="An Amazon Managed Service for Prometheus workspace the instances' collector also "
         "remote-writes every vLLM series to (SigV4, aps:RemoteWrite on it alone). Default: none.",
     )
+    otlp_headers_secret_name: SecretNameOrArn | None = Field(
+        default=None,
+        description="An existing Secrets Manager secret (name or ARN) whose value is a JSON object of "
+        'header name to value, e.g. {"authorization": "Bearer ..."}: the collector sends these '
+        "headers to otlpEndpoint, and the engine's traces go through the collector. Read at every "
+        "collector start into its root-only environment; the role may read this secret alone (a "
+        "customer-managed KMS key needs kms:Decrypt granted by you). Needs otlpEndpoint. Default: none.",
+    )
+    traces_to_xray: bool = Field(
+        default=False,
+        description="Send the engine's traces (OTLP to the instance's collector) to AWS X-Ray as well "
+        "(xray:PutTraceSegments and xray:PutTelemetryRecords). vLLM only. Default false.",
+    )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
     engine: Literal["vllm", "sglang", "tgi"] = Field(
@@ -945,6 +966,18 @@ class ProdSettings(AwsSettings):
     @model_validator(mode="after")
     def _prod_consistent(self) -> ProdSettings:
         desired = self.desired
+        if self.otlp_headers_secret_name is not None and self.otlp_endpoint is None:
+            raise problem(
+                key_of("otlp_headers_secret_name"),
+                f"{self.otlp_headers_secret_name!r} without otlpEndpoint",
+                "otlpEndpoint set too (the headers are for that endpoint), or no otlpHeadersSecretName",
+            )
+        if self.traces_to_xray and self.engine != "vllm":
+            raise problem(
+                key_of("traces_to_xray"),
+                f"true with engine {self.engine}",
+                "engine vllm (the only engine whose traces flag llmdeploy has verified), or false",
+            )
         if not self.min_size <= desired <= self.max_size:
             raise problem(
                 key_of("desired_capacity" if self.desired_capacity is not None else "min_size"),

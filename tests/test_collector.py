@@ -17,11 +17,14 @@ from llmdeploy.core.collector import (
     COLLECTOR_CONFIG_PATH,
     COLLECTOR_VERSION,
     OTLP_GRPC_LISTENER,
+    OTLP_HEADERS_REFERENCE,
+    OTLP_HEADERS_VARIABLE,
     PROMETHEUS_EXPORT_PORT,
     CollectorArgs,
     RemoteWrite,
     collector_config,
     collector_policy_statements,
+    collector_secret_arn,
     collector_steps,
 )
 from llmdeploy.core.engines import VLLM
@@ -50,7 +53,8 @@ def assert_well_formed(config: dict) -> None:
     for kind in KINDS:
         assert set(config[kind]) == used[kind], f"defined but unused {kind}: {set(config[kind]) - used[kind]}"
     assert set(config.get("extensions", {})) == set(config["service"].get("extensions", []))
-    assert "$" not in json.dumps(config)
+    # The only `$` is the environment reference the generator writes itself.
+    assert "$" not in json.dumps(config).replace(OTLP_HEADERS_REFERENCE, "")
 
 
 def test_the_engine_is_scraped_on_loopback_and_re_exposed_on_its_own_port() -> None:
@@ -127,3 +131,88 @@ def test_remote_write_to_a_workspace_is_signed_and_needs_exactly_aps_remote_writ
 def test_a_malformed_workspace_arn_is_refused() -> None:
     with pytest.raises(ValueError, match="is not a workspace ARN"):
         _ = RemoteWrite("arn:aws:aps:eu-west-1:123:workspace/x").url
+
+
+OTLP = "https://otel.example.com:4317"
+HEADERS_SECRET = "llmdeploy/otlp-headers"
+XRAY_WRITE = {
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    "Resource": "*",
+}
+
+
+def with_(**changes: object) -> CollectorArgs:
+    return CollectorArgs(**{**ARGS.__dict__, **changes})
+
+
+def test_otlp_headers_come_from_the_environment_never_the_config() -> None:
+    args = with_(otlp_endpoint=OTLP, otlp_headers_secret=HEADERS_SECRET)
+    config = collector_config(args)
+    assert_well_formed(config)
+    assert config["exporters"]["otlp"] == {"endpoint": OTLP, "headers": OTLP_HEADERS_REFERENCE}
+    assert OTLP_HEADERS_REFERENCE == "${env:" + OTLP_HEADERS_VARIABLE + "}"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp"]
+    steps = "\n".join(collector_steps(args))
+    # The secret is read by name at every collector start, into a root-only tmpfs file systemd reads.
+    assert f"fetch_secret {OTLP_HEADERS_VARIABLE} {HEADERS_SECRET}" in steps
+    assert "EnvironmentFile=-/run/llmdeploy-otelcol/secrets.env" in steps
+    assert "ExecStartPre=+/usr/local/libexec/llmdeploy/otelcol-contrib-fetch-secrets" in steps
+    # systemd unquotes EnvironmentFile= values: the JSON is single-quoted, and a quote in it refused.
+    assert "printf \"%s='%s'\\n\"" in steps
+    assert steps.index("systemctl daemon-reload") < steps.index("systemctl restart otelcol-contrib.service")
+
+
+def test_headers_without_an_endpoint_are_refused() -> None:
+    with pytest.raises(ValueError, match="without an OTLP endpoint"):
+        collector_config(with_(otlp_headers_secret=HEADERS_SECRET))
+
+
+def test_a_dollar_in_the_endpoint_is_still_refused() -> None:
+    with pytest.raises(ValueError, match=r"must not contain \$"):
+        collector_config(with_(otlp_endpoint="https://${env:X}:4317"))
+
+
+def test_x_ray_gets_the_traces_pipeline_from_the_otlp_receiver() -> None:
+    config = collector_config(with_(traces_to_xray=True, otlp_listener="172.17.0.1:4317"))
+    assert_well_formed(config)
+    assert config["exporters"]["awsxray"] == {}
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "172.17.0.1:4317"
+    assert config["service"]["pipelines"]["traces"] == {
+        "receivers": ["otlp"],
+        "processors": ["batch"],
+        "exporters": ["awsxray"],
+    }
+    # X-Ray takes traces only: metrics stay on Prometheus.
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus"]
+    both = collector_config(with_(traces_to_xray=True, otlp_endpoint=OTLP))
+    assert both["service"]["pipelines"]["traces"]["exporters"] == ["otlp", "awsxray"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "statements"),
+    [
+        ({}, []),
+        (
+            {"remote_write": RemoteWrite(WORKSPACE)},
+            [{"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}],
+        ),
+        # The headers secret is read through the role's secret policy (collector_secret_arn), not here.
+        ({"otlp_endpoint": OTLP, "otlp_headers_secret": HEADERS_SECRET}, []),
+        ({"traces_to_xray": True}, [XRAY_WRITE]),
+        (
+            {"remote_write": RemoteWrite(WORKSPACE), "traces_to_xray": True, "otlp_endpoint": OTLP},
+            [{"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}, XRAY_WRITE],
+        ),
+    ],
+)
+def test_the_role_gets_exactly_what_the_exporters_need(changes: dict, statements: list) -> None:
+    assert collector_policy_statements(with_(**changes)) == statements
+
+
+def test_the_headers_secret_arn_is_the_given_arn_or_the_named_secret_in_this_account() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:otlp-headers-AbCdEf"
+    assert collector_secret_arn(arn, "aws", "us-east-1", "210987654321") == arn
+    assert collector_secret_arn(HEADERS_SECRET, "aws", "us-east-1", "123456789012") == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:llmdeploy/otlp-headers-??????"
+    )

@@ -585,6 +585,41 @@ def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() 
     assert not [r for r in prod().resources if r.name == "vllm-instance-collector"]
 
 
+def test_otlp_headers_from_a_secret_and_x_ray_in_the_plan() -> None:
+    run = prod(
+        otlpEndpoint="https://otel.example.com:4317",
+        otlpHeadersSecretName="team/otlp-headers",
+        tracesToXray="true",
+    )
+    # The collector's policy: X-Ray's two write actions, nothing else.
+    collector = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
+    assert collector["Statement"] == [
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+    ]
+    # The headers secret is read by this role, by its ARN in this account and region, and no other.
+    secrets = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-read-secrets")["policy"])
+    resources = json.dumps(secrets)
+    assert re.search(r"arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:team/otlp-headers-\?{6}", resources)
+    script = user_data(run)
+    assert "fetch_secret LLMDEPLOY_OTLP_HEADERS team/otlp-headers" in script
+    assert '"headers": "${env:LLMDEPLOY_OTLP_HEADERS}"' in script
+    assert '"awsxray": {}' in script
+    # vLLM sends its traces to the collector through Docker's bridge, not to the endpoint itself.
+    assert "--otlp-traces-endpoint grpc://172.17.0.1:4317" in script
+    assert "--otlp-traces-endpoint https://otel.example.com" not in script
+    # No header value anywhere in the plan (the secret is not the stack's: it holds none).
+    assert "Bearer" not in json.dumps(plan_document(run))
+
+
+def test_otlp_headers_need_an_endpoint_and_x_ray_needs_vllm() -> None:
+    with pytest.raises(
+        Exception, match=r"llmdeploy:otlpHeadersSecretName: found 'team/h' without otlpEndpoint"
+    ):
+        prod(otlpHeadersSecretName="team/h")
+    with pytest.raises(Exception, match=r"llmdeploy:tracesToXray: found true with engine sglang"):
+        prod(tracesToXray="true", engine="sglang")
+
+
 def test_no_monitoring_configured_means_only_the_alb() -> None:
     ingress = group_rules(prod(monitoringCidrs="[]"), INGRESS_RULE, "vllm-sg")
     assert [rule.get("referencedSecurityGroupId") for rule in ingress] == ["sg-api-sg"]

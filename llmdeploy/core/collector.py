@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmdeploy.core.userdata import write_file
+from llmdeploy.core.userdata import SecretEnv, fetch_secrets_to_env_file, write_file
 
 COLLECTOR_VERSION = "0.146.1"
 COLLECTOR_PACKAGE = "otelcol-contrib"
@@ -31,6 +31,25 @@ PROMETHEUS_EXPORT_PORT = 9464
 PROMETHEUS_EXPORT_PATH = "/metrics"
 # OTLP from processes on the instance only.
 OTLP_GRPC_LISTENER = "127.0.0.1:4317"
+# The engine's container reaches the host through Docker's default bridge gateway, not loopback:
+# the receiver listens there when the engine's traces go through the collector. The address is
+# host-local (the VPC routes nothing to it) and the security groups open no OTLP port.
+DOCKER_BRIDGE_OTLP_LISTENER = "172.17.0.1:4317"
+ENGINE_TRACES_VIA_COLLECTOR = f"grpc://{DOCKER_BRIDGE_OTLP_LISTENER}"
+# The OTLP exporter's headers: the whole value is one environment reference, which the collector's
+# env provider parses as YAML (a JSON object is YAML), so the secret's header names stay secret too.
+OTLP_HEADERS_VARIABLE = "LLMDEPLOY_OTLP_HEADERS"
+OTLP_HEADERS_REFERENCE = "${env:" + OTLP_HEADERS_VARIABLE + "}"
+# The one `$` the generator writes itself; user-given values never carry one.
+GENERATED_ENV_REFERENCES = frozenset({OTLP_HEADERS_REFERENCE})
+# Read by systemd (as root) before the collector starts as its own user: tmpfs, mode 600.
+COLLECTOR_SECRETS_ENV_FILE = "/run/llmdeploy-otelcol/secrets.env"
+COLLECTOR_FETCH_SECRETS_PATH = "/usr/local/libexec/llmdeploy/otelcol-contrib-fetch-secrets"
+COLLECTOR_DROP_IN_PATH = "/etc/systemd/system/otelcol-contrib.service.d/llmdeploy-secrets.conf"
+# X-Ray's write actions: the awsxray exporter calls PutTraceSegments, and PutTelemetryRecords for
+# its own telemetry; it samples nothing itself, so no GetSampling* (AWSXrayWriteOnlyAccess has them
+# for SDKs that sample).
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-... (Amazon Managed Service for Prometheus).
 _WORKSPACE_ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):aps:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):workspace/(?P<id>ws-[A-Za-z0-9-]+)"
@@ -77,12 +96,19 @@ class CollectorArgs:
     otlp_endpoint: str | None = None
     # Also send every series to Amazon Managed Service for Prometheus (`prometheusWorkspaceArn`).
     remote_write: RemoteWrite | None = None
+    # The OTLP exporter's headers come from this Secrets Manager secret (name or ARN), a JSON object.
+    otlp_headers_secret: str | None = None
+    # Traces received over OTLP also go to AWS X-Ray (`tracesToXray`).
+    traces_to_xray: bool = False
+    # Where the OTLP receiver listens (the engine's container reaches it through Docker's bridge).
+    otlp_listener: str = OTLP_GRPC_LISTENER
 
 
 def collector_config(args: CollectorArgs) -> dict[str, Any]:
     """The collector's configuration (written as JSON, which is YAML)."""
     # The collector expands `${...}` in its configuration; nothing here may carry a `$`.
-    for value in (args.job, args.scrape_target, args.metrics_path, *args.labels.values()):
+    given = [args.job, args.scrape_target, args.metrics_path, args.otlp_listener, *args.labels.values()]
+    for value in [*given, args.otlp_endpoint or ""]:
         if "$" in value:
             raise ValueError(f"collector configuration values must not contain $: {value!r}")
     receivers: dict[str, Any] = {
@@ -121,13 +147,24 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
             "resource_to_telemetry_conversion": {"enabled": True},
         }
         pipelines["metrics"]["exporters"].append("prometheusremotewrite")
+    if args.otlp_headers_secret and not args.otlp_endpoint:
+        raise ValueError("OTLP headers without an OTLP endpoint")
+    trace_exporters: list[str] = []
     if args.otlp_endpoint:
-        if "$" in args.otlp_endpoint:
-            raise ValueError(f"collector configuration values must not contain $: {args.otlp_endpoint!r}")
-        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": OTLP_GRPC_LISTENER}}}
-        exporters["otlp"] = {"endpoint": args.otlp_endpoint}
+        otlp: dict[str, Any] = {"endpoint": args.otlp_endpoint}
+        if args.otlp_headers_secret:
+            # The value stays in the collector's environment (COLLECTOR_SECRETS_ENV_FILE).
+            otlp["headers"] = OTLP_HEADERS_REFERENCE
+        exporters["otlp"] = otlp
         pipelines["metrics"]["exporters"].append("otlp")
-        pipelines["traces"] = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp"]}
+        trace_exporters.append("otlp")
+    if args.traces_to_xray:
+        # Region and credentials from the instance (IMDS and its role).
+        exporters["awsxray"] = {}
+        trace_exporters.append("awsxray")
+    if trace_exporters:
+        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": args.otlp_listener}}}
+        pipelines["traces"] = {"receivers": ["otlp"], "processors": ["batch"], "exporters": trace_exporters}
     config: dict[str, Any] = {
         "receivers": receivers,
         "processors": {"batch": {}},
@@ -144,14 +181,31 @@ def collector_policy_statements(args: CollectorArgs) -> list[dict[str, Any]]:
     """What the instance role needs for the chosen exporters, exactly (IAM policy statements).
 
     The Prometheus exporter and an OTLP endpoint need no AWS permission; remote write to a workspace
-    needs aps:RemoteWrite on that workspace alone.
+    needs aps:RemoteWrite on that workspace alone; X-Ray's write actions take no resource (X-Ray has
+    no resource-level permissions for them), so "*". The OTLP headers secret is read by the role's
+    secret policy beside the API key's (`collector_secret_arn`), not here: its ARN is known at deploy.
     """
     statements: list[dict[str, Any]] = []
     if args.remote_write is not None:
         statements.append(
             {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}
         )
+    if args.traces_to_xray:
+        statements.append({"Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": "*"})
     return statements
+
+
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+
+
+def collector_secret_arn(name_or_arn: str, partition: str, region: str, account_id: str) -> str:
+    """The headers secret's ARN: as given, or the pattern of the secret by that name in this account.
+
+    Secrets Manager appends six random characters to a secret's name in its ARN (`-??????`).
+    """
+    if _SECRET_ARN.fullmatch(name_or_arn):
+        return name_or_arn
+    return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{name_or_arn}-??????"
 
 
 def package_url(kind: str, arch_variable: str = "${arch}") -> str:
@@ -176,6 +230,44 @@ def collector_steps(args: CollectorArgs) -> list[str]:
         "  fi",
         "fi",
         *write_file(COLLECTOR_CONFIG_PATH, json.dumps(collector_config(args), indent=1), "0644"),
+        *_secret_steps(args),
         f"systemctl enable {COLLECTOR_SERVICE}",
         f"systemctl restart {COLLECTOR_SERVICE}",
+    ]
+
+
+def collector_drop_in() -> str:
+    """A systemd drop-in for the packaged unit: the headers secret into the collector's environment.
+
+    `+` runs the fetch as root although the unit runs as its own user; systemd reads
+    `EnvironmentFile=` before each command, so the file ExecStartPre writes is read for ExecStart
+    (`-`: absent when ExecStartPre runs, the first time).
+    """
+    directory = COLLECTOR_SECRETS_ENV_FILE.rsplit("/", 1)[0]
+    return "\n".join(
+        [
+            "[Service]",
+            f"ExecStartPre=+/usr/bin/install -d -m 0700 {directory}",
+            f"ExecStartPre=+{COLLECTOR_FETCH_SECRETS_PATH}",
+            f"EnvironmentFile=-{COLLECTOR_SECRETS_ENV_FILE}",
+            "",
+        ]
+    )
+
+
+def _secret_steps(args: CollectorArgs) -> list[str]:
+    if not args.otlp_headers_secret:
+        return []
+    fetch = fetch_secrets_to_env_file(
+        COLLECTOR_PACKAGE,
+        COLLECTOR_SECRETS_ENV_FILE,
+        [SecretEnv(variable=OTLP_HEADERS_VARIABLE, secret_name=args.otlp_headers_secret)],
+        for_systemd=True,
+    )
+    return [
+        "install -d -m 0755 "
+        f"{COLLECTOR_FETCH_SECRETS_PATH.rsplit('/', 1)[0]} {COLLECTOR_DROP_IN_PATH.rsplit('/', 1)[0]}",
+        *write_file(COLLECTOR_FETCH_SECRETS_PATH, fetch, "0700"),
+        *write_file(COLLECTOR_DROP_IN_PATH, collector_drop_in(), "0644"),
+        "systemctl daemon-reload",
     ]

@@ -32,7 +32,12 @@ from importlib import resources
 from typing import Any
 
 from llmdeploy.core import metrics
-from llmdeploy.core.collector import CollectorArgs, RemoteWrite, collector_steps
+from llmdeploy.core.collector import (
+    DOCKER_BRIDGE_OTLP_LISTENER,
+    CollectorArgs,
+    RemoteWrite,
+    collector_steps,
+)
 from llmdeploy.core.engines import (
     VLLM,
     Engine,
@@ -112,6 +117,11 @@ class MetricsPublishing:
     scrape_interval_seconds: int = 60
     # The collector also remote-writes every series to this Amazon Managed Prometheus workspace.
     prometheus_workspace_arn: str | None = None
+    # Traces through the collector (None, False: the engine sends its own traces, if any):
+    # forwarded to this OTLP endpoint with headers from this secret, and/or to AWS X-Ray.
+    otlp_endpoint: str | None = None
+    otlp_headers_secret: str | None = None
+    traces_to_xray: bool = False
     # Whose metrics: the port and path come from the engine, the series from ENGINE_METRICS.
     engine: Engine = VLLM
 
@@ -392,6 +402,10 @@ def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
         remote_write=RemoteWrite(metrics.prometheus_workspace_arn)
         if metrics.prometheus_workspace_arn
         else None,
+        otlp_endpoint=metrics.otlp_endpoint,
+        otlp_headers_secret=metrics.otlp_headers_secret,
+        traces_to_xray=metrics.traces_to_xray,
+        otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER,
     )
 
 
