@@ -216,3 +216,23 @@ def test_the_headers_secret_arn_is_the_given_arn_or_the_named_secret_in_this_acc
     assert collector_secret_arn(HEADERS_SECRET, "aws", "us-east-1", "123456789012") == (
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:llmdeploy/otlp-headers-??????"
     )
+
+
+def test_a_collector_listening_on_dockers_bridge_starts_after_docker() -> None:
+    from llmdeploy.core.collector import DOCKER_BRIDGE_OTLP_LISTENER, collector_drop_in, collector_steps
+
+    # The packaged unit as it is: no drop-in, no daemon-reload.
+    assert collector_drop_in(ARGS) is None
+    assert not any("daemon-reload" in line for line in collector_steps(ARGS))
+    # docker0 (the bridge's gateway address) exists once Docker runs: ordered after it at every boot.
+    bridge = with_(traces_to_xray=True, otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER)
+    drop_in = collector_drop_in(bridge)
+    assert drop_in is not None
+    assert drop_in.splitlines()[:3] == ["[Unit]", "Wants=docker.service", "After=docker.service"]
+    assert "EnvironmentFile" not in drop_in
+    steps = "\n".join(collector_steps(bridge))
+    assert "After=docker.service" in steps and steps.index("daemon-reload") < steps.index("systemctl restart")
+    # A headers secret adds the fetch before each start, after the ordering.
+    both = collector_drop_in(with_(otlp_endpoint=OTLP, otlp_headers_secret="otlp-headers",
+                                   otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER))  # fmt: skip
+    assert both is not None and both.index("After=docker.service") < both.index("[Service]")

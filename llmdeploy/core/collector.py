@@ -230,44 +230,49 @@ def collector_steps(args: CollectorArgs) -> list[str]:
         "  fi",
         "fi",
         *write_file(COLLECTOR_CONFIG_PATH, json.dumps(collector_config(args), indent=1), "0644"),
-        *_secret_steps(args),
+        *_drop_in_steps(args),
         f"systemctl enable {COLLECTOR_SERVICE}",
         f"systemctl restart {COLLECTOR_SERVICE}",
     ]
 
 
-def collector_drop_in() -> str:
-    """A systemd drop-in for the packaged unit: the headers secret into the collector's environment.
+def collector_drop_in(args: CollectorArgs) -> str | None:
+    """A systemd drop-in for the packaged unit, or None when the packaged unit serves as it is.
 
-    `+` runs the fetch as root although the unit runs as its own user; systemd reads
-    `EnvironmentFile=` before each command, so the file ExecStartPre writes is read for ExecStart
-    (`-`: absent when ExecStartPre runs, the first time).
+    - Listening on Docker's bridge: the address exists once Docker has started (docker0), so the
+      collector starts after Docker, at every boot.
+    - A headers secret: `+` runs the fetch as root although the unit runs as its own user; systemd
+      reads `EnvironmentFile=` before each command, so the file ExecStartPre writes is read for
+      ExecStart (`-`: absent when ExecStartPre runs, the first time).
     """
-    directory = COLLECTOR_SECRETS_ENV_FILE.rsplit("/", 1)[0]
-    return "\n".join(
-        [
+    lines: list[str] = []
+    if args.otlp_listener == DOCKER_BRIDGE_OTLP_LISTENER:
+        lines += ["[Unit]", "Wants=docker.service", "After=docker.service"]
+    if args.otlp_headers_secret:
+        directory = COLLECTOR_SECRETS_ENV_FILE.rsplit("/", 1)[0]
+        lines += [
             "[Service]",
             f"ExecStartPre=+/usr/bin/install -d -m 0700 {directory}",
             f"ExecStartPre=+{COLLECTOR_FETCH_SECRETS_PATH}",
             f"EnvironmentFile=-{COLLECTOR_SECRETS_ENV_FILE}",
-            "",
         ]
-    )
+    return "\n".join([*lines, ""]) if lines else None
 
 
-def _secret_steps(args: CollectorArgs) -> list[str]:
-    if not args.otlp_headers_secret:
+def _drop_in_steps(args: CollectorArgs) -> list[str]:
+    drop_in = collector_drop_in(args)
+    if drop_in is None:
         return []
-    fetch = fetch_secrets_to_env_file(
-        COLLECTOR_PACKAGE,
-        COLLECTOR_SECRETS_ENV_FILE,
-        [SecretEnv(variable=OTLP_HEADERS_VARIABLE, secret_name=args.otlp_headers_secret)],
-        for_systemd=True,
-    )
-    return [
-        "install -d -m 0755 "
-        f"{COLLECTOR_FETCH_SECRETS_PATH.rsplit('/', 1)[0]} {COLLECTOR_DROP_IN_PATH.rsplit('/', 1)[0]}",
-        *write_file(COLLECTOR_FETCH_SECRETS_PATH, fetch, "0700"),
-        *write_file(COLLECTOR_DROP_IN_PATH, collector_drop_in(), "0644"),
-        "systemctl daemon-reload",
-    ]
+    steps = [f"install -d -m 0755 {COLLECTOR_DROP_IN_PATH.rsplit('/', 1)[0]}"]
+    if args.otlp_headers_secret:
+        fetch = fetch_secrets_to_env_file(
+            COLLECTOR_PACKAGE,
+            COLLECTOR_SECRETS_ENV_FILE,
+            [SecretEnv(variable=OTLP_HEADERS_VARIABLE, secret_name=args.otlp_headers_secret)],
+            for_systemd=True,
+        )
+        steps += [
+            f"install -d -m 0755 {COLLECTOR_FETCH_SECRETS_PATH.rsplit('/', 1)[0]}",
+            *write_file(COLLECTOR_FETCH_SECRETS_PATH, fetch, "0700"),
+        ]
+    return [*steps, *write_file(COLLECTOR_DROP_IN_PATH, drop_in, "0644"), "systemctl daemon-reload"]
