@@ -221,8 +221,9 @@ def test_the_headers_secret_arn_is_the_given_arn_or_the_named_secret_in_this_acc
 def test_a_collector_listening_on_dockers_bridge_starts_after_docker() -> None:
     from llmdeploy.core.collector import DOCKER_BRIDGE_OTLP_LISTENER, collector_drop_in, collector_steps
 
-    # The packaged unit as it is: no drop-in, no daemon-reload.
+    # The packaged unit as it is: no drop-in, no daemon-reload (nor when nothing listens on the bridge).
     assert collector_drop_in(ARGS) is None
+    assert collector_drop_in(with_(otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER)) is None
     assert not any("daemon-reload" in line for line in collector_steps(ARGS))
     # docker0 (the bridge's gateway address) exists once Docker runs: ordered after it at every boot.
     bridge = with_(traces_to_xray=True, otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER)

@@ -45,7 +45,7 @@ GENERATED_ENV_REFERENCES = frozenset({OTLP_HEADERS_REFERENCE})
 # Read by systemd (as root) before the collector starts as its own user: tmpfs, mode 600.
 COLLECTOR_SECRETS_ENV_FILE = "/run/llmdeploy-otelcol/secrets.env"
 COLLECTOR_FETCH_SECRETS_PATH = "/usr/local/libexec/llmdeploy/otelcol-contrib-fetch-secrets"
-COLLECTOR_DROP_IN_PATH = "/etc/systemd/system/otelcol-contrib.service.d/llmdeploy-secrets.conf"
+COLLECTOR_DROP_IN_PATH = "/etc/systemd/system/otelcol-contrib.service.d/llmdeploy.conf"
 # X-Ray's write actions: the awsxray exporter calls PutTraceSegments, and PutTelemetryRecords for
 # its own telemetry; it samples nothing itself, so no GetSampling* (AWSXrayWriteOnlyAccess has them
 # for SDKs that sample).
@@ -246,7 +246,8 @@ def collector_drop_in(args: CollectorArgs) -> str | None:
       ExecStart (`-`: absent when ExecStartPre runs, the first time).
     """
     lines: list[str] = []
-    if args.otlp_listener == DOCKER_BRIDGE_OTLP_LISTENER:
+    receives_traces = bool(args.otlp_endpoint or args.traces_to_xray)
+    if receives_traces and args.otlp_listener == DOCKER_BRIDGE_OTLP_LISTENER:
         lines += ["[Unit]", "Wants=docker.service", "After=docker.service"]
     if args.otlp_headers_secret:
         directory = COLLECTOR_SECRETS_ENV_FILE.rsplit("/", 1)[0]
