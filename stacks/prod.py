@@ -21,7 +21,6 @@ from components.model_access import ModelReadPolicy
 from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.schedules import GroupSchedule, GroupScheduleArgs
-from components.secret import ManagedSecret, ManagedSecretArgs
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
     PROMETHEUS_EXPORT_PORT,
@@ -31,7 +30,7 @@ from llmdeploy.core.collector import (
 from llmdeploy.core.engines import Engine
 from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata_vllm import collector_args, server_metrics_port
-from stacks.aws import network_args, stack_tags
+from stacks.aws import config_secret, network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import ProdSpec
 
@@ -66,22 +65,6 @@ def metrics_url_pattern() -> str:
     return f"http://<instance private IP>:{PROMETHEUS_EXPORT_PORT}{PROMETHEUS_EXPORT_PATH}"
 
 
-def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
-    return ManagedSecret(
-        name,
-        ManagedSecretArgs(
-            secret_name=secret_name,
-            # Config secrets lose their mark once read into settings: mark it again.
-            value=pulumi.Output.secret(value),
-            description=description,
-            # The name is fixed (instances fetch by name) and a secret in its recovery
-            # window blocks it; the source of truth is the encrypted stack config.
-            recovery_window_in_days=0,
-            tags=tags,
-        ),
-    )
-
-
 def build(spec: ProdSpec) -> None:
     settings = spec.settings
     engine = spec.engine
@@ -89,7 +72,7 @@ def build(spec: ProdSpec) -> None:
     network = Network("network", network_args(settings, tags))
     where = f"{pulumi.get_project()}/{pulumi.get_stack()}"
 
-    api_key = _secret(
+    api_key = config_secret(
         "vllm-api-key",
         spec.api_key_secret_name,
         settings.api_key.get_secret_value(),
@@ -99,7 +82,7 @@ def build(spec: ProdSpec) -> None:
     secret_arns: list[pulumi.Input[str]] = [api_key.arn]
     hf_token_secret_name = spec.hf_token_secret_name
     if settings.hf_token is not None and hf_token_secret_name is not None:
-        hf_token = _secret(
+        hf_token = config_secret(
             "hf-token",
             hf_token_secret_name,
             settings.hf_token.get_secret_value(),

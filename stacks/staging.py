@@ -6,7 +6,6 @@ import pulumi
 
 from components.network import Network
 from components.schedules import InstanceSchedule, InstanceScheduleArgs
-from components.secret import ManagedSecret, ManagedSecretArgs
 from components.tgi_server import TgiServer, TgiServerArgs, engine_container_service
 from llmdeploy.core.engines import (
     SglangOptions,
@@ -18,7 +17,7 @@ from llmdeploy.core.engines import (
 from llmdeploy.core.proxy import needs_proxy, proxy_service
 from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata import ContainerService
-from stacks.aws import network_args, stack_tags
+from stacks.aws import config_secret, network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import StagingSpec
 from stacks.settings import STAGING_METRICS_PORT
@@ -55,23 +54,6 @@ def sidecars(spec: StagingSpec) -> list[ContainerService]:
     return [proxy_service(engine, api_port=spec.settings.api_port, metrics_port=STAGING_METRICS_PORT)]
 
 
-def _secret(name: str, secret_name: str, value: str, description: str, tags: dict[str, str]) -> ManagedSecret:
-    return ManagedSecret(
-        name,
-        ManagedSecretArgs(
-            secret_name=secret_name,
-            # Config secrets lose their mark once read into settings: mark it again.
-            value=pulumi.Output.secret(value),
-            description=description,
-            # The name is fixed (the instance fetches it by name), and a secret in its
-            # recovery window blocks that name: destroy and up again would fail for
-            # 7 days. The value's source of truth is the encrypted stack config.
-            recovery_window_in_days=0,
-            tags=tags,
-        ),
-    )
-
-
 def build(spec: StagingSpec) -> None:
     settings = spec.settings
     tags = stack_tags(settings)
@@ -82,14 +64,14 @@ def build(spec: StagingSpec) -> None:
     secret_name = spec.hf_token_secret_name
     secret = None
     if settings.hf_token is not None and secret_name is not None:
-        secret = _secret(
+        secret = config_secret(
             "hf-token",
             secret_name,
             settings.hf_token.get_secret_value(),
             f"Hugging Face token for {where} ({engine.label})",
             tags,
         )
-    api_key = _secret(
+    api_key = config_secret(
         "api-key",
         settings.api_key_secret_name,
         settings.api_key.get_secret_value(),
