@@ -257,14 +257,18 @@ def _internet_facing(props: Any) -> bool | None:
     return p.get(props, "internal") is not True
 
 
-def _validate_access_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _is_checked_front_door(args: ResourceValidationArgs, report: ReportViolation) -> bool:
+    """An internet-facing v2 load balancer these checks apply to; an unknown `internal` is reported."""
     if args.resource_type not in LOAD_BALANCERS_V2:
-        return
+        return False
     facing = _internet_facing(args.props)
-    if facing is False:
-        return
     if facing is None:
         report(p.cannot_verify("internal", "write internal=True or False literally"), None)
+    return facing is True
+
+
+def _validate_access_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not _is_checked_front_door(args, report):
         return
     if p.is_unknown_at(args.props, "accessLogs", "enabled"):
         report(p.cannot_verify("access_logs.enabled", "write access_logs enabled=True literally"), None)
@@ -296,13 +300,7 @@ alb_access_logs = ResourceValidationPolicy(
 
 
 def _validate_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in LOAD_BALANCERS_V2:
-        return
-    facing = _internet_facing(args.props)
-    if facing is False:
-        return
-    if facing is None:
-        report(p.cannot_verify("internal", "write internal=True or False literally"), None)
+    if not _is_checked_front_door(args, report):
         return
     if p.is_unknown_at(args.props, "enableDeletionProtection"):
         report(
