@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Plans of our stacks are tens of KiB; a thousand-resource plan stays far below this.
 MAX_INPUT_BYTES = 32 * 1024 * 1024
@@ -21,23 +21,32 @@ class InputFileError(ValueError):
     """`str()` is one line: what was found, and what is accepted (the caller names the file)."""
 
 
-def read_bounded_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
-    """The file's text: at most `limit` bytes of UTF-8, read without trusting its size."""
+def read_bounded_text(
+    path: str | os.PathLike[str],
+    limit: int = MAX_INPUT_BYTES,
+    *,
+    what: str = "a file",
+    text: str = "JSON",
+    unit: Literal["KiB", "MiB"] = "MiB",
+) -> str:
+    """The file's text: at most `limit` bytes of UTF-8, read without trusting its size.
+
+    `what`, `text` and `unit` word the one-line error (`a stack file`, `YAML`, the limit in KiB).
+    """
     try:
         with Path(path).open("rb") as handle:
             raw = handle.read(limit + 1)
     except OSError as error:
         raise InputFileError(f"cannot read it ({error.strerror or error})") from None
     if len(raw) > limit:
-        raise InputFileError(
-            f"found more than {limit // (1024 * 1024)} MiB; accepted: a file up to that size"
-        )
+        size = limit // (1024 * 1024 if unit == "MiB" else 1024)
+        raise InputFileError(f"found more than {size} {unit}; accepted: {what} up to that size")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputFileError(
             f"found a byte that is not UTF-8 text (0x{raw[error.start]:02x} at byte {error.start}); "
-            "accepted: a UTF-8 JSON file"
+            f"accepted: a UTF-8 {text} file"
         ) from None
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from llmdeploy.cli.inputfile import InputFileError, read_bounded_text
 from llmdeploy.cli.masking import SECRET_MARK
 
 # Far above any real stack file (ours are a few KiB), far below what hurts to parse.
@@ -134,21 +135,9 @@ def _check_expansion(node: yaml.Node) -> None:
 def load_yaml(path: Path) -> Any:
     """The one YAML document in `path`, or a `StackFileError` naming file, line and column."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise StackFileError(f"{path}: cannot read it ({error.strerror or error})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise StackFileError(
-            f"{path}: found more than {MAX_FILE_BYTES // 1024} KiB; accepted: a stack file up to that size"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise StackFileError(
-            f"{path}: found a byte that is not UTF-8 text (0x{raw[error.start]:02x} at byte {error.start}); "
-            "accepted: a UTF-8 YAML file"
-        ) from None
+        text = read_bounded_text(path, MAX_FILE_BYTES, what="a stack file", text="YAML", unit="KiB")
+    except InputFileError as error:
+        raise StackFileError(f"{path}: {error}") from None
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
