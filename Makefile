@@ -78,7 +78,8 @@ plan: install
 	$(BIN)/llmdeploy plan $(STACK) --format $(FORMAT)
 
 # Tests run on every core (pytest-xdist); each worker starts its own servers on free ports.
-# --dist loadscope keeps a module's tests on one worker, so a module's fixtures start once.
+# --dist loadscope sends each work unit to one worker; tests/conftest.py makes a unit of each module
+# (so a module's fixtures start once) and one of every module that uses the one real vLLM server.
 WORKERS ?= auto
 # TIER=unit|integration|e2e runs one tier (tests/conftest.py gives every test exactly one).
 TIER ?=

@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from llmdeploy.cli.mockrun import ProgramRun, run_program
 from llmdeploy.cli.plan import plan_document
+from tests.fixtures.llama_server import llama_server
+from tests.fixtures.vllm_server import real_vllm
 from tests.support import REPO
+
+# The servers every test session shares, registered here once: a session fixture imported into
+# several modules is one fixture per module to pytest, and starts once per module.
+__all__ = ["llama_server", "real_vllm"]
 
 # Tests never reach the Hugging Face hub: model configs come from the bundled set, or from a
 # loopback test double in the tests that set HF_ENDPOINT and lift this.
@@ -143,6 +150,41 @@ def tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
+# The modules whose tests use the one real vLLM (the session fixture `real_vllm`): one xdist work
+# unit, so one worker starts one server. Units run in collection order, so the drain test, which
+# stops the server, runs last: it is the last test of the last of these modules.
+REAL_VLLM_MODULES = (
+    "tests/bench/test_bench_vllm.py",
+    "tests/integration/test_parity_live.py",
+    "tests/integration/test_real_vllm.py",
+)
+REAL_VLLM_WORK_UNIT = "real-vllm"
+
+
+def work_unit_of(nodeid: str) -> str:
+    """What `-n N --dist loadscope` sends to one worker: a test's module (so a module's fixtures start
+    once; xdist's own loadscope would split a module's test classes), or the real-vLLM unit."""
+    module = nodeid.split("::", 1)[0]
+    return REAL_VLLM_WORK_UNIT if module in REAL_VLLM_MODULES else module
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    # xdist's --dist loadgroup would do this with marks, but it renames `item._nodeid`, which
+    # pytest 9 no longer reads: the groups are silently ignored.
+    def _split_scope(self, nodeid: str) -> str:
+        return work_unit_of(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadscope" else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(tier_of(item))
+        module = item.nodeid.split("::", 1)[0]
+        if "real_vllm" in getattr(item, "fixturenames", ()) and module not in REAL_VLLM_MODULES:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the real_vllm fixture: add {module} to REAL_VLLM_MODULES "
+                "(tests/conftest.py) so one worker runs every test of that one server"
+            )

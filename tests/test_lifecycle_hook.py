@@ -33,7 +33,7 @@ from components.lifecycle_hook import (
     launch_hook_parameters,
 )
 from llmdeploy.core.lifecycle import LaunchHook, completion_script, completion_steps
-from tests.fixtures.llama_server import LlamaServer, llama_server  # noqa: F401 - the session fixture
+from tests.fixtures.llama_server import LlamaServer
 from tests.fixtures.moto_server import MotoServer, aws_env, moto_server  # noqa: F401 - fixtures
 from tests.fixtures.servers import ThreadedHttpServer, closed_port
 from tests.support import shellcheck
@@ -168,7 +168,7 @@ def test_waits_while_the_engine_does_not_answer_then_abandons(tmp_path: Path, im
 def test_completes_with_continue_once_the_real_engine_answers(
     tmp_path: Path,
     imds: ImdsTestDouble,
-    llama_server: LlamaServer,  # noqa: F811
+    llama_server: LlamaServer,
 ) -> None:
     hook = hook_for(f"{llama_server.base_url}/v1/models")
     process, aws = start_script(hook, tmp_path, imds)

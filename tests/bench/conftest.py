@@ -12,15 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.known_latency_server import MODEL as KNOWN_MODEL
-from tests.fixtures.llama_server import llama_server
 from tests.fixtures.servers import LOOPBACK, ServerProcess, free_port
 from tests.support import REPO
-
-__all__ = ["llama_server"]
-
-# The vLLM CPU server's fixture arrives with the real-vLLM work (tests/fixtures/vllm_server.py);
-# until that is merged, the bench test against it has nothing to start and is not collected.
-collect_ignore = [] if (REPO / "tests" / "fixtures" / "vllm_server.py").is_file() else ["test_bench_vllm.py"]
 
 # Shaped like a real key: it must never show in any output or file.
 BENCH_KEY = "sk-bench-CANARY-7Yq2Lm9Pw4Rt8Ys1"

@@ -1,7 +1,7 @@
 """`llmdeploy bench` against the real vLLM server (CPU build, tiny model), started from the prod plan.
 
-The fixture `real_vllm` (tests/fixtures/vllm_server.py) comes with the real-vLLM work; until it is
-merged this module is not collected (tests/bench/conftest.py). vLLM schedules at most
+The session fixture `real_vllm` (tests/fixtures/vllm_server.py) is the one server every real-vLLM test
+shares. vLLM schedules at most
 --max-num-seqs sequences at once (4 in the CPU test server): 16 and 64 streams queue, so time to
 first token grows with concurrency while throughput levels off.
 """
@@ -14,9 +14,7 @@ import pytest
 
 from llmdeploy.core.bench.result import load_run
 from tests.bench.conftest import bench_cli, explain
-from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm, real_vllm  # type: ignore[import-not-found]
-
-__all__ = ["real_vllm"]
+from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,11 +10,10 @@ import pytest
 
 from llmdeploy.cli import main
 from tests.conftest import REPO
-from tests.fixtures.llama_server import LlamaServer, llama_server
-from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm, real_vllm
+from tests.fixtures.llama_server import LlamaServer
+from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
 
-__all__ = ["llama_server", "real_vllm"]
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("real-vllm")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def model_only(tmp_path: Path) -> Path:

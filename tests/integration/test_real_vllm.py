@@ -1,8 +1,8 @@
 """The real vLLM (CPU build, the catalogue's version) started with the prod stack's own command line.
 
-One server for the whole module (session fixture `real_vllm`); the tests share it, and the drain
-test runs last because it stops it. All tests here are one xdist group, so `-n 2 --dist loadgroup`
-starts one server, not two.
+One server for the whole test session (the session fixture `real_vllm`, registered in tests/conftest.py);
+every module that uses it is one xdist work unit (REAL_VLLM_MODULES there), run on one worker in
+collection order, so the drain test, last here and this module last of those, stops it after the rest.
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from llmdeploy.core.dashboards import grafana_dashboard
 from llmdeploy.core.engines import VLLM
 from llmdeploy.core.instance import latency_emf
 from llmdeploy.core.userdata_vllm import SCRAPED_METRICS
-from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm, real_vllm
+from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
 
-__all__ = ["real_vllm"]
-
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("real-vllm")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 # Random weights stop at a random token: ignore_eos gives every answer the asked length.

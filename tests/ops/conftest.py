@@ -7,10 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.aws_test_doubles import InstanceRefreshTestDouble, ServiceQuotasTestDouble
-from tests.fixtures.llama_server import llama_server
 from tests.fixtures.moto_server import MotoServer, aws_env, moto_server
 
-__all__ = ["aws_env", "llama_server", "moto_server"]
+__all__ = ["aws_env", "moto_server"]
 
 
 @pytest.fixture(scope="session")
