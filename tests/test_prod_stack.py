@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+import functools
 import json
 import re
 import shlex
@@ -104,7 +105,20 @@ def prod(
     if api_key:
         values["llmdeploy:apiKey"] = CANARY_API_KEY
         secret_keys.append("llmdeploy:apiKey")
+    if mock is None and program == PROD_BASE:
+        return _run_of_the_committed_program(tuple(sorted(values.items())), tuple(secret_keys))
     return run_program(program, "prod", config=values, secret_keys=secret_keys, mock=mock or ProviderMocks())
+
+
+@functools.cache
+def _run_of_the_committed_program(
+    values: tuple[tuple[str, str], ...], secret_keys: tuple[str, ...]
+) -> ProgramRun:
+    """One run per configuration of the committed program, shared by the tests that ask for it (a
+    run is a program in its own process: about 1.5 s); tests only read a run."""
+    return run_program(
+        PROD_BASE, "prod", config=dict(values), secret_keys=list(secret_keys), mock=ProviderMocks()
+    )
 
 
 def refusal(**config: str) -> str:
@@ -147,6 +161,8 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return original(self, request, context)
 
     monkeypatch.setattr(engine.MonitorService, "RegisterResource", spy)
+    # The spy sees only runs that happen: none of the shared runs made before it.
+    _run_of_the_committed_program.cache_clear()
     return seen
 
 
