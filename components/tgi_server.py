@@ -144,6 +144,9 @@ class TgiServerArgs:
     vpc_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     root_volume_gib: int
+    # The OpenTelemetry Collector that scrapes the engine on loopback: the engine's metrics reach
+    # monitoring through it alone.
+    collector: CollectorArgs
     shm_size: str = "1g"
     api_port: int = 8080
     engine: Engine = TGI
@@ -151,9 +154,7 @@ class TgiServerArgs:
     service: ContainerService | None = None
     # Containers beside the engine (a reverse proxy in front of it).
     more_services: Sequence[ContainerService] = ()
-    # The OpenTelemetry Collector that scrapes the engine on loopback; with `cloudwatch`, its log group
-    # is created here, kept for `metrics_log_retention_days`.
-    collector: CollectorArgs | None = None
+    # With `cloudwatch`, the collector's log group is created here, kept this many days.
     metrics_log_retention_days: int = METRICS_LOG_RETENTION_DAYS
     # The API key's Secrets Manager name (fetched at boot) and ARN (the role may read it).
     api_key_secret_name: str | None = None
@@ -196,8 +197,6 @@ class TgiServer(pulumi.ComponentResource):
             raise ValueError("TgiServer: TGI takes options; another engine takes service")
         if (args.api_key_secret_name is None) != (args.api_key_secret_arn is None):
             raise ValueError("TgiServer: api_key_secret_name and api_key_secret_arn go together")
-        if args.collector is None:
-            raise ValueError("TgiServer: the engine's metrics reach monitoring through a collector only")
         collector = args.collector
         engine = args.engine
         # Monitoring reaches the collector's port, never the engine's.
