@@ -39,11 +39,19 @@ EC2_ASSUME_ROLE_POLICY = json.dumps(
 
 @dataclass(frozen=True)
 class InstanceRoleArgs:
+    # The CloudWatch agent runs on the instance (CloudWatchAgentServerPolicy); False where the
+    # collector sends to CloudWatch itself, with its own statements on its own log group.
+    cloudwatch_agent: bool = True
     # ARNs of the secrets the instance may read (GetSecretValue only).
     secret_arns: Sequence[pulumi.Input[str]] = ()
-    # Extra IAM statements (e.g. what the on-instance collector's exporters need), as one inline policy.
-    extra_statements: Sequence[Mapping[str, object]] = ()
+    # Extra IAM statements (e.g. what the on-instance collector's exporters need), as one inline policy;
+    # an Output when they name resources by ARN (a log group in this account and region).
+    extra_statements: pulumi.Input[Sequence[Mapping[str, object]]] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _policy_json(statements: Sequence[Mapping[str, object]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [dict(s) for s in statements]})
 
 
 class InstanceRole(pulumi.ComponentResource):
@@ -64,6 +72,8 @@ class InstanceRole(pulumi.ComponentResource):
         )
         partition = aws.get_partition_output().partition
         for key, policy_name in MANAGED_POLICIES.items():
+            if key == "cloudwatch-agent" and not args.cloudwatch_agent:
+                continue
             aws.iam.RolePolicyAttachment(
                 f"{name}-{key}",
                 role=role.name,
@@ -77,15 +87,14 @@ class InstanceRole(pulumi.ComponentResource):
                 policy=secret_read_policy_json(args.secret_arns),
                 opts=child,
             )
-        if args.extra_statements:
-            aws.iam.RolePolicy(
-                f"{name}-collector",
-                role=role.id,
-                policy=json.dumps(
-                    {"Version": "2012-10-17", "Statement": [dict(s) for s in args.extra_statements]}
-                ),
-                opts=child,
-            )
+        statements = args.extra_statements
+        policy: pulumi.Input[str] | None = None
+        if isinstance(statements, pulumi.Output):
+            policy = statements.apply(_policy_json)
+        elif statements:
+            policy = _policy_json(statements)  # type: ignore[arg-type]
+        if policy is not None:
+            aws.iam.RolePolicy(f"{name}-collector", role=role.id, policy=policy, opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=dict(args.tags), opts=child)
 
         self.role_name = role.name

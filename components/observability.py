@@ -23,6 +23,8 @@ from llmdeploy.core.metrics import EngineMetricNames
 ALB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
 ALARM_PERIOD_SECONDS = 60
+# EMF metric logs are bulky and their metrics are extracted on arrival: a month is plenty.
+METRICS_LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ObservabilityArgs:
     # Drawn on the queue-depth graph when scaling tracks queue depth.
     target_queue_depth: float | None = None
     alarm_actions: Sequence[str] = ()
-    log_retention_days: int = 30
+    log_retention_days: int = METRICS_LOG_RETENTION_DAYS
     tags: Mapping[str, str] = field(default_factory=dict)
 
 

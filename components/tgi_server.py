@@ -10,6 +10,12 @@ names and settings only (never from resource ids), installs a systemd unit that
 runs TGI in Docker and reads the Hugging Face token by its Secrets Manager name
 at every start. No key pair and no port 22: shell access is SSM Session Manager
 through the instance role.
+
+Metrics: the engine's `/metrics` is reachable on the host's loopback only (TGI's own listener, or
+vLLM's and SGLang's API port behind the proxy). The OpenTelemetry Collector on the instance
+(`llmdeploy/core/collector.py`) scrapes it there and re-exposes every series on its Prometheus port,
+the only port monitoring reaches; it also sends the engine's series to CloudWatch (awsemf, into a log
+group created here with a retention) and to the optional exporters its arguments name.
 """
 
 from __future__ import annotations
@@ -20,9 +26,17 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.collector_access import collector_statements, headers_secret_arn
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
+from components.observability import METRICS_LOG_RETENTION_DAYS
 from components.security_group import Rule, add_rules, all_outbound
+from llmdeploy.core.collector import (
+    PROMETHEUS_EXPORT_PATH,
+    PROMETHEUS_EXPORT_PORT,
+    CollectorArgs,
+    collector_steps,
+)
 from llmdeploy.core.engines import TGI, Engine, TgiOptions, api_key_command, tgi_arguments
 from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
 from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
@@ -45,7 +59,8 @@ def tgi_container_service(
     model_source: str | None = None,
 ) -> ContainerService:
     """TGI as a systemd-run container: ports, cache, shm and drain from the engine catalogue; its API
-    key (API_KEY, read by the launcher) and the token from Secrets Manager at every start."""
+    key (API_KEY, read by the launcher) and the token from Secrets Manager at every start. Its own
+    Prometheus listener is published on the host's loopback, for the collector alone."""
     assert TGI.metrics_port is not None  # TGI has its own Prometheus listener
     secrets = []
     if api_key_secret_name:
@@ -62,7 +77,8 @@ def tgi_container_service(
             gpus="all",
             # NCCL and the shards use /dev/shm; Docker's default is 64 MB (TGI's docs: --shm-size 1g).
             shm_size=shm_size,
-            ports=[(api_port, TGI.container_port), (TGI.metrics_port, TGI.metrics_port)],
+            ports=[(api_port, TGI.container_port)],
+            loopback_ports=[(TGI.metrics_port, TGI.metrics_port)],
             volumes=[(HOST_DATA_DIR, TGI.cache_mount)],
         ),
         drain_seconds=TGI.drain_seconds,
@@ -119,13 +135,6 @@ def engine_container_service(
     )
 
 
-def metrics_host_port(engine: Engine, api_port: int) -> int | None:
-    """The host port of the engine's /metrics: its own listener (TGI), else the API's published port."""
-    if engine.metrics_port is None:
-        return None
-    return api_port if engine.metrics_port == engine.container_port else engine.metrics_port
-
-
 @dataclass(frozen=True)
 class TgiServerArgs:
     instance_type: str
@@ -135,6 +144,9 @@ class TgiServerArgs:
     vpc_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     root_volume_gib: int
+    # The OpenTelemetry Collector that scrapes the engine on loopback: the engine's metrics reach
+    # monitoring through it alone.
+    collector: CollectorArgs
     shm_size: str = "1g"
     api_port: int = 8080
     engine: Engine = TGI
@@ -142,8 +154,8 @@ class TgiServerArgs:
     service: ContainerService | None = None
     # Containers beside the engine (a reverse proxy in front of it).
     more_services: Sequence[ContainerService] = ()
-    # The port monitoring scrapes, when not the engine's own (a proxy's metrics listener).
-    metrics_port: int | None = None
+    # With `cloudwatch`, the collector's log group is created here, kept this many days.
+    metrics_log_retention_days: int = METRICS_LOG_RETENTION_DAYS
     # The API key's Secrets Manager name (fetched at boot) and ARN (the role may read it).
     api_key_secret_name: str | None = None
     api_key_secret_arn: pulumi.Input[str] | None = None
@@ -185,9 +197,10 @@ class TgiServer(pulumi.ComponentResource):
             raise ValueError("TgiServer: TGI takes options; another engine takes service")
         if (args.api_key_secret_name is None) != (args.api_key_secret_arn is None):
             raise ValueError("TgiServer: api_key_secret_name and api_key_secret_arn go together")
+        collector = args.collector
         engine = args.engine
-        metrics_port = args.metrics_port or metrics_host_port(engine, args.api_port)
-        assert metrics_port is not None  # every engine on an instance has /metrics
+        # Monitoring reaches the collector's port, never the engine's.
+        metrics_port = PROMETHEUS_EXPORT_PORT
         label = "TGI" if engine is TGI else engine.name
         child = pulumi.ResourceOptions(parent=self)
 
@@ -222,16 +235,34 @@ class TgiServer(pulumi.ComponentResource):
         egress = [all_outbound("Image, weights and AWS APIs over the internet or the VPC")]
         add_rules(name, group, child, ingress, egress)
 
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        secret_arns = [arn for arn in (args.api_key_secret_arn, args.hf_token_secret_arn) if arn is not None]
+        if collector.otlp_headers_secret:
+            secret_arns.append(headers_secret_arn(collector.otlp_headers_secret, invoke))
         role = InstanceRole(
             f"{name}-instance",
             InstanceRoleArgs(
-                secret_arns=[
-                    arn for arn in (args.api_key_secret_arn, args.hf_token_secret_arn) if arn is not None
-                ],
+                secret_arns=secret_arns,
+                # Exactly what the collector's exporters need (logs on its log group, and so on);
+                # no CloudWatch agent runs here, so not its broad managed policy.
+                extra_statements=collector_statements(collector, invoke),
+                cloudwatch_agent=False,
                 tags=args.tags,
             ),
             opts=child,
         )
+        # The exporter would create the group with no retention; EMF records are bulky.
+        log_groups: list[pulumi.Resource] = []
+        if collector.cloudwatch is not None:
+            log_groups.append(
+                aws.cloudwatch.LogGroup(
+                    f"{name}-metrics-logs",
+                    name=collector.cloudwatch.log_group,
+                    retention_in_days=args.metrics_log_retention_days,
+                    tags=dict(args.tags),
+                    opts=child,
+                )
+            )
         if args.model_source:
             ModelReadPolicy(f"{name}-weights", role_name=role.role_name, uri=args.model_source, opts=child)
 
@@ -261,7 +292,9 @@ class TgiServer(pulumi.ComponentResource):
         else:
             assert args.service is not None
             service = args.service
-        self.user_data = render_user_data(service, more_services=args.more_services)
+        self.user_data = render_user_data(
+            service, more_services=args.more_services, extra_steps=collector_steps(collector)
+        )
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=ami,
@@ -289,7 +322,9 @@ class TgiServer(pulumi.ComponentResource):
             # cloud-init runs user data once per instance: a new script needs a new instance.
             user_data_replace_on_change=True,
             tags={**args.tags, "Name": name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role], ignore_changes=ignore_changes),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[role, *log_groups], ignore_changes=ignore_changes
+            ),
         )
 
         self.instance_id = instance.id
@@ -299,7 +334,7 @@ class TgiServer(pulumi.ComponentResource):
         self.endpoint = pulumi.Output.concat(base_url, engine.openai_path)
         self.health_url = pulumi.Output.concat(base_url, engine.health_path)
         self.metrics_url = pulumi.Output.concat(
-            "http://", self.address, f":{metrics_port}", engine.metrics_path or "/metrics"
+            "http://", self.address, f":{metrics_port}", PROMETHEUS_EXPORT_PATH
         )
         self.register_outputs(
             {

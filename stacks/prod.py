@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
+from components.collector_access import collector_statements, headers_secret_arn
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, ScalingArgs, SpotArgs, WarmPoolArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
@@ -21,12 +22,7 @@ from components.model_access import ModelReadPolicy
 from components.network import Network
 from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
 from components.schedules import GroupSchedule, GroupScheduleArgs
-from llmdeploy.core.collector import (
-    PROMETHEUS_EXPORT_PATH,
-    PROMETHEUS_EXPORT_PORT,
-    collector_policy_statements,
-    collector_secret_arn,
-)
+from llmdeploy.core.collector import PROMETHEUS_EXPORT_PATH, PROMETHEUS_EXPORT_PORT
 from llmdeploy.core.engines import Engine
 from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata_vllm import collector_args, server_metrics_port
@@ -93,20 +89,14 @@ def build(spec: ProdSpec) -> None:
     headers_secret = settings.otlp_headers_secret_name
     if headers_secret is not None:
         # The collector's OTLP headers: an existing secret, by name or ARN, read by this role alone.
-        secret_arns.append(
-            pulumi.Output.all(
-                aws.get_partition_output().partition,
-                aws.get_region_output().region,
-                aws.get_caller_identity_output().account_id,
-            ).apply(lambda parts: collector_secret_arn(headers_secret, *parts))
-        )
+        secret_arns.append(headers_secret_arn(headers_secret))
     # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, and what the collector's
     # exporters need (remote write to the workspace, when one is given).
     role = InstanceRole(
         "vllm-instance",
         InstanceRoleArgs(
             secret_arns=secret_arns,
-            extra_statements=collector_policy_statements(collector_args(spec.metrics)),
+            extra_statements=collector_statements(collector_args(spec.metrics)),
             tags=tags,
         ),
     )

@@ -63,6 +63,7 @@ from llmdeploy.core.userdata_vllm import (
 )
 from llmdeploy.core.volumes import ENGINE_IMAGE_GIB, root_volume_gib, weights_disk_factor
 from stacks.settings import (
+    AwsSettings,
     CommonSettings,
     DevSettings,
     ProdSettings,
@@ -99,6 +100,8 @@ class StagingSpec:
     hf_token_secret_name: str | None
     # The engine's options: TGI's, vLLM's or SGLang's, as `settings.engine` says.
     engine_options: TgiOptions | VllmOptions | SglangOptions
+    # What the instance's collector scrapes, and where it sends it (CloudWatch through awsemf).
+    metrics: MetricsPublishing
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,15 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
         root_volume_gib=staging_root_volume_gib(settings),
         hf_token_secret_name=settings.hf_token_secret_name,
         engine_options=staging_engine_options(settings),
+        metrics=metrics_publishing(
+            settings,
+            project,
+            # One instance: the dimension names the stack's deployment (prod's names its group).
+            dimensions={
+                STAGING_DIMENSION: deployment_name(project, settings.stack_name, settings.engine_entry)
+            },
+            cloudwatch_via_collector=True,
+        ),
     )
 
 
@@ -226,7 +238,7 @@ def staging_engine_options(settings: StagingSettings) -> TgiOptions | VllmOption
             max_model_len=settings.max_total_tokens,
             gpu_memory_utilization=STAGING_VLLM_GPU_MEMORY_UTILIZATION,
             max_num_seqs=settings.max_concurrent_requests,
-            otlp_traces_endpoint=settings.otlp_endpoint,
+            otlp_traces_endpoint=engine_traces_endpoint(settings),
             image_tag=_tag_of(settings.image_reference) or VLLM.default_tag,
             revision=settings.model_revision,
         )
@@ -343,12 +355,17 @@ def engine_command(options: VllmOptions | SglangOptions | TgiOptions) -> tuple[l
     return tgi_arguments(options), {}
 
 
-def traces_via_collector(settings: ProdSettings) -> bool:
+def traces_via_collector(settings: AwsSettings) -> bool:
     """The engine's traces go to the instance's collector when it adds headers or X-Ray.
 
     Otherwise the engine sends them to otlpEndpoint itself, as before the collector had exporters.
     """
     return settings.otlp_headers_secret_name is not None or settings.traces_to_xray
+
+
+def engine_traces_endpoint(settings: AwsSettings) -> str | None:
+    """vLLM's --otlp-traces-endpoint: the instance's collector, or otlpEndpoint itself, or none."""
+    return ENGINE_TRACES_VIA_COLLECTOR if traces_via_collector(settings) else settings.otlp_endpoint
 
 
 def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOptions:
@@ -365,9 +382,7 @@ def vllm_options(settings: ProdSettings, capacity: CapacityAssessment) -> VllmOp
         max_num_batched_tokens=settings.max_num_batched_tokens,
         generation_config=settings.generation_config,
         shutdown_timeout=settings.drain_seconds,
-        otlp_traces_endpoint=ENGINE_TRACES_VIA_COLLECTOR
-        if traces_via_collector(settings)
-        else settings.otlp_endpoint,
+        otlp_traces_endpoint=engine_traces_endpoint(settings),
         image_tag=settings.image_version_tag,
         http_keep_alive_seconds=keep_alive_seconds(settings.idle_timeout_seconds),
         sse_keep_alive_seconds=sse_keep_alive_seconds(settings.idle_timeout_seconds),
@@ -451,30 +466,49 @@ def prod_root_volume_gib(settings: ProdSettings) -> int:
     return root_volume_gib(settings.gpu, image_gib=ENGINE_IMAGE_GIB[settings.engine])
 
 
+def deployment_name(project: str, stack: str, engine: Engine) -> str:
+    """A stack's engine deployment, e.g. `llmdeploy-staging-tgi`: known at preview, unique per stack."""
+    return f"{project}-{stack}-{engine.name}"
+
+
 def group_name(project: str, stack: str, engine: Engine = VLLM) -> str:
     """The Auto Scaling group's name: fixed, so user data and metrics can carry it at preview."""
-    return f"{project}-{stack}-{engine.name}"
+    return deployment_name(project, stack, engine)
 
 
 def metrics_log_group(project: str, stack: str, engine: Engine = VLLM) -> str:
     return f"/{project}/{stack}/{engine.name}-metrics"
 
 
-def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
-    capacity = prod_capacity(settings)
+# The CloudWatch dimension of a staging instance's series (prod's is AutoScalingGroupName).
+STAGING_DIMENSION = "Deployment"
+
+
+def metrics_publishing(
+    settings: AwsSettings, project: str, *, dimensions: dict[str, str], cloudwatch_via_collector: bool = False
+) -> MetricsPublishing:
+    """The instance's metrics: the engine's namespace and the stack's log group, and the collector's
+    optional exporters (prometheusWorkspaceArn, otlpEndpoint with its headers, tracesToXray)."""
     engine = settings.engine_entry
-    name = group_name(project, settings.stack_name, engine)
-    namespace = metric_namespace(engine)
-    metrics = MetricsPublishing(
-        namespace=namespace,
+    return MetricsPublishing(
+        namespace=metric_namespace(engine),
         log_group=metrics_log_group(project, settings.stack_name, engine),
-        dimensions={"AutoScalingGroupName": name},
+        dimensions=dimensions,
         prometheus_workspace_arn=settings.prometheus_workspace_arn,
         otlp_endpoint=settings.otlp_endpoint if traces_via_collector(settings) else None,
         otlp_headers_secret=settings.otlp_headers_secret_name,
         traces_to_xray=settings.traces_to_xray,
         engine=engine,
+        cloudwatch_via_collector=cloudwatch_via_collector,
     )
+
+
+def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
+    capacity = prod_capacity(settings)
+    engine = settings.engine_entry
+    name = group_name(project, settings.stack_name, engine)
+    metrics = metrics_publishing(settings, project, dimensions={"AutoScalingGroupName": name})
+    namespace = metrics.namespace
     options = prod_engine_options(settings, capacity)
     arguments, environment = engine_command(options)
     launch_hook, hook_timeout = instance_launch_hook(settings, capacity, name)

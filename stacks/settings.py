@@ -46,6 +46,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from llmdeploy.core.boot_time import MIN_GRACE_SECONDS
+from llmdeploy.core.collector import OTLP_PORT, PROMETHEUS_EXPORT_PORT
 from llmdeploy.core.engines import (
     ENGINE_NAMES,
     ENGINES,
@@ -61,15 +62,27 @@ from llmdeploy.core.engines import (
     vllm_drains,
 )
 from llmdeploy.core.gpus import GpuInstanceType, gpu_instance_type, nearest_gpu_instance_types
+from llmdeploy.core.proxy import needs_proxy
 from llmdeploy.core.schedule import ServingHours
 from llmdeploy.core.served_name import default_served_name
 from llmdeploy.core.stack_kinds import STACK_KINDS, StackKind
 from llmdeploy.core.volumes import DLAMI_ROOT_SNAPSHOT_GIB
 
 PROJECT = "llmdeploy"
-# Staging's metrics port on the instance: TGI's own Prometheus listener, or the proxy's metrics
-# listener in front of vLLM and SGLang (whose /metrics shares the API port).
-STAGING_METRICS_PORT = 9000
+
+
+def staging_taken_ports(engine: Engine) -> dict[int, str]:
+    """Host ports a staging instance uses besides the API port, and what holds each: the API port
+    must be none of them (two listeners on one port: the second does not start)."""
+    taken = {
+        PROMETHEUS_EXPORT_PORT: "the collector's Prometheus port, which monitoring scrapes",
+        OTLP_PORT: "the collector's OTLP receiver",
+    }
+    if engine.metrics_port is not None and engine.metrics_port != engine.container_port:
+        taken[engine.metrics_port] = f"{engine.label}'s metrics listener, on loopback for the collector"
+    if needs_proxy(engine):
+        taken[engine.container_port] = f"{engine.label}'s own port, on loopback behind the proxy"
+    return taken
 
 
 class SettingsError(pulumi.RunError):
@@ -400,6 +413,24 @@ class AwsSettings(CommonSettings):
     otlp_endpoint: Url | None = Field(
         default=None, description="OpenTelemetry collector for traces. Default: none."
     )
+    prometheus_workspace_arn: WorkspaceArn | None = Field(
+        default=None,
+        description="An Amazon Managed Service for Prometheus workspace the instances' collector also "
+        "remote-writes every engine series to (SigV4, aps:RemoteWrite on it alone). Default: none.",
+    )
+    otlp_headers_secret_name: SecretNameOrArn | None = Field(
+        default=None,
+        description="An existing Secrets Manager secret (name or ARN) whose value is a JSON object of "
+        'header name to value, e.g. {"authorization": "Bearer ..."}: the collector sends these '
+        "headers to otlpEndpoint, and the engine's traces go through the collector. Read at every "
+        "collector start into its root-only environment; the role may read this secret alone (a "
+        "customer-managed KMS key needs kms:Decrypt granted by you). Needs otlpEndpoint. Default: none.",
+    )
+    traces_to_xray: bool = Field(
+        default=False,
+        description="Send the engine's traces (OTLP to the instance's collector) to AWS X-Ray as well "
+        "(xray:PutTraceSegments and xray:PutTelemetryRecords). vLLM only. Default false.",
+    )
     tags: dict[TagKey, str] = Field(
         default_factory=dict, description="Tags on every resource, beside llmdeploy's own."
     )
@@ -468,6 +499,18 @@ class AwsSettings(CommonSettings):
                 f"the monitoring networks only, never the internet ({THRESHOLD_TEXT}): the metrics port is "
                 "never public (vLLM serves the API on it too)",
             )
+        if self.otlp_headers_secret_name is not None and self.otlp_endpoint is None:
+            raise problem(
+                key_of("otlp_headers_secret_name"),
+                f"{self.otlp_headers_secret_name!r} without otlpEndpoint",
+                "otlpEndpoint set too (the headers are for that endpoint), or no otlpHeadersSecretName",
+            )
+        if self.traces_to_xray and self.engine_entry is not VLLM:
+            raise problem(
+                key_of("traces_to_xray"),
+                f"true with engine {self.engine_entry.name}",
+                "engine vllm (the only engine whose traces flag llmdeploy has verified), or false",
+            )
         if self.model_needs_token and self.hf_token is None:
             raise problem(
                 key_of("hf_token"),
@@ -485,6 +528,11 @@ class AwsSettings(CommonSettings):
                 f"at least {DLAMI_ROOT_SNAPSHOT_GIB} (the DLAMI's root snapshot size)",
             )
         return self
+
+    @property
+    def engine_entry(self) -> Engine:
+        """The engine on the instances: each stack kind has its own `engine` key and default."""
+        raise NotImplementedError
 
     @property
     def gpu(self) -> GpuInstanceType:
@@ -697,12 +745,13 @@ class StagingSettings(AwsSettings):
                 f"{self.model_source!r} with engine {self.engine!r}",
                 "nothing: weights from S3 are copied for TGI only so far; use the Hugging Face hub",
             )
-        if self.api_port == STAGING_METRICS_PORT:
+        taken = staging_taken_ports(self.engine_entry)
+        if self.api_port in taken:
             raise problem(
                 key_of("api_port"),
                 str(self.api_port),
-                f"a port other than {STAGING_METRICS_PORT} (the metrics port: TGI's own listener, the "
-                "proxy's for vLLM and SGLang)",
+                f"a port other than {self.api_port} ({taken[self.api_port]}) and "
+                f"{', '.join(str(port) for port in sorted(set(taken) - {self.api_port}))}",
             )
         if not self.public_address and not self.bring_your_own_network and not self.nat_gateway:
             raise problem(
@@ -749,25 +798,6 @@ def api_key_secret_name_for(project: str, stack: str) -> str:
 
 class ProdSettings(AwsSettings):
     """vLLM on a GPU Auto Scaling group behind an Application Load Balancer."""
-
-    prometheus_workspace_arn: WorkspaceArn | None = Field(
-        default=None,
-        description="An Amazon Managed Service for Prometheus workspace the instances' collector also "
-        "remote-writes every vLLM series to (SigV4, aps:RemoteWrite on it alone). Default: none.",
-    )
-    otlp_headers_secret_name: SecretNameOrArn | None = Field(
-        default=None,
-        description="An existing Secrets Manager secret (name or ARN) whose value is a JSON object of "
-        'header name to value, e.g. {"authorization": "Bearer ..."}: the collector sends these '
-        "headers to otlpEndpoint, and the engine's traces go through the collector. Read at every "
-        "collector start into its root-only environment; the role may read this secret alone (a "
-        "customer-managed KMS key needs kms:Decrypt granted by you). Needs otlpEndpoint. Default: none.",
-    )
-    traces_to_xray: bool = Field(
-        default=False,
-        description="Send the engine's traces (OTLP to the instance's collector) to AWS X-Ray as well "
-        "(xray:PutTraceSegments and xray:PutTelemetryRecords). vLLM only. Default false.",
-    )
 
     kind: Literal["prod"] = Field(default="prod", description="Stack kind; defaults to the stack name.")
     engine: Literal["vllm", "sglang", "tgi"] = Field(
@@ -966,18 +996,6 @@ class ProdSettings(AwsSettings):
     @model_validator(mode="after")
     def _prod_consistent(self) -> ProdSettings:
         desired = self.desired
-        if self.otlp_headers_secret_name is not None and self.otlp_endpoint is None:
-            raise problem(
-                key_of("otlp_headers_secret_name"),
-                f"{self.otlp_headers_secret_name!r} without otlpEndpoint",
-                "otlpEndpoint set too (the headers are for that endpoint), or no otlpHeadersSecretName",
-            )
-        if self.traces_to_xray and self.engine != "vllm":
-            raise problem(
-                key_of("traces_to_xray"),
-                f"true with engine {self.engine}",
-                "engine vllm (the only engine whose traces flag llmdeploy has verified), or false",
-            )
         if not self.min_size <= desired <= self.max_size:
             raise problem(
                 key_of("desired_capacity" if self.desired_capacity is not None else "min_size"),

@@ -17,10 +17,10 @@ from llmdeploy.core.engines import (
 from llmdeploy.core.proxy import needs_proxy, proxy_service
 from llmdeploy.core.schedule import monthly_cost
 from llmdeploy.core.userdata import ContainerService
+from llmdeploy.core.userdata_vllm import collector_args
 from stacks.aws import config_secret, network_args, stack_tags
 from stacks.outputs import export_capacity, export_endpoint
 from stacks.resolve import StagingSpec
-from stacks.settings import STAGING_METRICS_PORT
 
 
 def engine_service(spec: StagingSpec, hf_token_secret_name: str | None) -> ContainerService | None:
@@ -51,7 +51,7 @@ def sidecars(spec: StagingSpec) -> list[ContainerService]:
     engine = spec.settings.engine_entry
     if not needs_proxy(engine):
         return []
-    return [proxy_service(engine, api_port=spec.settings.api_port, metrics_port=STAGING_METRICS_PORT)]
+    return [proxy_service(engine, api_port=spec.settings.api_port)]
 
 
 def build(spec: StagingSpec) -> None:
@@ -89,7 +89,8 @@ def build(spec: StagingSpec) -> None:
             engine=settings.engine_entry,
             service=engine_service(spec, secret_name if secret is not None else None),
             more_services=sidecars(spec),
-            metrics_port=STAGING_METRICS_PORT if needs_proxy(engine) else None,
+            # Scrapes the engine on loopback, re-exposes it on 9464, sends it to CloudWatch.
+            collector=collector_args(spec.metrics),
             api_key_secret_name=settings.api_key_secret_name,
             api_key_secret_arn=api_key.arn,
             vpc_id=network.vpc_id,

@@ -20,12 +20,14 @@ from llmdeploy.core.collector import (
     OTLP_HEADERS_REFERENCE,
     OTLP_HEADERS_VARIABLE,
     PROMETHEUS_EXPORT_PORT,
+    CloudWatchEmf,
     CollectorArgs,
     RemoteWrite,
     collector_config,
     collector_policy_statements,
     collector_secret_arn,
     collector_steps,
+    log_group_arn,
 )
 from llmdeploy.core.engines import VLLM
 
@@ -237,3 +239,67 @@ def test_a_collector_listening_on_dockers_bridge_starts_after_docker() -> None:
     both = collector_drop_in(with_(otlp_endpoint=OTLP, otlp_headers_secret="otlp-headers",
                                    otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER))  # fmt: skip
     assert both is not None and both.index("After=docker.service") < both.index("[Service]")
+
+
+EMF = CloudWatchEmf(
+    namespace="llmdeploy/tgi",
+    log_group="/llmdeploy/staging/tgi-metrics",
+    dimensions=("Deployment",),
+    metric_units={"tgi_queue_size": "Count", "vllm:kv_cache_usage_perc": "None"},
+    histograms=("tgi_request_duration",),
+)
+EMF_ARGS = CollectorArgs(
+    job="tgi",
+    scrape_target="127.0.0.1:9000",
+    metrics_path="/metrics",
+    scrape_interval_seconds=60,
+    labels={"Deployment": "llmdeploy-staging-tgi"},
+    cloudwatch=EMF,
+)
+EMF_GROUP_ARN = log_group_arn(EMF.log_group, "aws", "us-east-1", "123456789012")
+
+
+def test_awsemf_sends_the_chosen_series_dimensioned_by_the_given_labels_alone() -> None:
+    config = collector_config(EMF_ARGS)
+    assert_well_formed(config)
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "awsemf"]
+    emf = config["exporters"]["awsemf"]
+    assert emf["namespace"] == "llmdeploy/tgi" and emf["log_group_name"] == "/llmdeploy/staging/tgi-metrics"
+    # No copy without dimensions (each would be one more billed custom metric).
+    assert emf["dimension_rollup_option"] == "NoDimensionRollup"
+    (declaration,) = emf["metric_declarations"]
+    assert declaration["dimensions"] == [["Deployment"]]
+    # Whole names, histograms included; anchored with RE2's `\z` since `$` is the collector's expansion.
+    assert declaration["metric_name_selectors"] == [
+        "^tgi_queue_size\\z",
+        "^vllm:kv_cache_usage_perc\\z",
+        "^tgi_request_duration\\z",
+    ]
+    assert emf["metric_descriptors"] == [
+        {"metric_name": "tgi_queue_size", "unit": "Count", "overwrite": True},
+        {"metric_name": "vllm:kv_cache_usage_perc", "unit": "None", "overwrite": True},
+    ]
+
+
+def test_awsemf_needs_the_log_stream_actions_on_its_own_log_group_only() -> None:
+    assert collector_policy_statements(EMF_ARGS, EMF_GROUP_ARN) == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [
+                "arn:aws:logs:us-east-1:123456789012:log-group:/llmdeploy/staging/tgi-metrics",
+                "arn:aws:logs:us-east-1:123456789012:log-group:/llmdeploy/staging/tgi-metrics:log-stream:*",
+            ],
+        }
+    ]
+    with pytest.raises(ValueError, match="ARN of log group"):
+        collector_policy_statements(EMF_ARGS)
+    with pytest.raises(ValueError, match="is not the ARN of log group"):
+        collector_policy_statements(EMF_ARGS, log_group_arn("/other", "aws", "us-east-1", "123456789012"))
+
+
+def test_a_dollar_in_the_cloudwatch_names_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"must not contain \$"):
+        collector_config(
+            CollectorArgs(**{**EMF_ARGS.__dict__, "cloudwatch": CloudWatchEmf("ns${x}", "/g", ("D",), {})})
+        )

@@ -30,22 +30,21 @@ def test_only_engines_with_unguarded_paths_get_the_proxy() -> None:
 
 @pytest.mark.parametrize("engine", [VLLM, SGLANG])
 def test_the_api_listener_forwards_the_openai_path_and_health_only(engine: object) -> None:
-    config = nginx_config(engine, api_port=8080, metrics_port=9000)  # type: ignore[arg-type]
-    servers = config.split("  server {")[1:]
-    api, metrics = servers
-    assert "listen 8080;" in api and "listen 9000;" in metrics
+    config = nginx_config(engine, api_port=8080)  # type: ignore[arg-type]
+    # One listener: /metrics is the collector's (port 9464), never the proxy's.
+    (api,) = config.split("  server {")[1:]
+    assert "listen 8080;" in api and config.count("listen ") == 1
     assert re.findall(r"location ([^{]+) \{", api) == ["/v1/", "= /health", "/"]
-    assert "location / { return 404; }" in api and "location / { return 404; }" in metrics
-    assert re.findall(r"location ([^{]+) \{", metrics) == ["= /metrics", "/"]
+    assert "location / { return 404; }" in api and "/metrics" not in config
     port = ENGINES[engine.name].container_port  # type: ignore[attr-defined]
-    assert config.count(f"proxy_pass http://127.0.0.1:{port};") == 3
+    assert config.count(f"proxy_pass http://127.0.0.1:{port};") == 2
     for line in ("proxy_buffering off;", "proxy_request_buffering off;", "proxy_read_timeout 300s;"):
         assert line in api
 
 
 def test_the_proxy_runs_a_pinned_image_on_the_host_network_with_its_config_read_only() -> None:
     assert is_pinned(PROXY_IMAGE)
-    argv = docker_run_argv(proxy_service(VLLM, api_port=8080, metrics_port=9000).run)
+    argv = docker_run_argv(proxy_service(VLLM, api_port=8080).run)
     assert argv[argv.index("--network") + 1] == "host" and "--gpus" not in argv
     assert argv[argv.index("-v") + 1].endswith(":/etc/nginx/nginx.conf:ro") and argv[-1] == PROXY_IMAGE
 

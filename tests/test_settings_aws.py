@@ -133,7 +133,13 @@ def test_the_token_is_a_secret_and_its_name_comes_from_project_and_stack() -> No
         ),
         (
             {"apiPort": "9000"},
-            "llmdeploy:apiPort: found 9000; accepted: a port other than 9000 (the metrics port: TGI's own listener, the proxy's for vLLM and SGLang)",
+            "llmdeploy:apiPort: found 9000; accepted: a port other than 9000 (TGI's metrics listener, on "
+            "loopback for the collector) and 4317, 9464",
+        ),
+        (
+            {"apiPort": "9464", "engine": "vllm"},
+            "llmdeploy:apiPort: found 9464; accepted: a port other than 9464 (the collector's Prometheus "
+            "port, which monitoring scrapes) and 4317, 8000",
         ),
         (
             {"publicAddress": "false"},

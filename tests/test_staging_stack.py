@@ -150,11 +150,13 @@ def test_api_port_only_from_configured_cidrs_and_metrics_only_from_monitoring() 
     rules = {
         (r["fromPort"], r.get("cidrIpv4") or r.get("referencedSecurityGroupId")) for r in ingress_rules(run)
     }
+    # The engine's port from apiAllowedCidrs alone; monitoring gets the collector's 9464, and TGI's own
+    # metrics listener (9000) no rule at all: it is published on loopback, for the collector.
     assert rules == {
         (8080, "203.0.113.0/24"),
         (8080, "198.51.100.0/25"),
-        (9000, "10.40.0.0/16"),
-        (9000, "sg-0123456789abcdef0"),
+        (9464, "10.40.0.0/16"),
+        (9464, "sg-0123456789abcdef0"),
     }
     for rule in ingress_rules(run):
         assert rule["fromPort"] == rule["toPort"] and rule["ipProtocol"] == "tcp", f"one port only: {rule}"
@@ -170,7 +172,7 @@ def test_no_ingress_at_all_without_configured_cidrs_and_never_ssh() -> None:
 def test_api_port_setting_moves_the_published_port_and_the_rule() -> None:
     run = staging(apiPort="8443")
     assert " -p 8443:80 " in docker_run_line(run)
-    assert {r["fromPort"] for r in ingress_rules(run)} == {8443, 9000}
+    assert {r["fromPort"] for r in ingress_rules(run)} == {8443, 9464}
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +195,8 @@ def test_token_goes_to_secrets_manager_and_the_role_may_read_only_that_secret() 
         inputs(r)["policyArn"].rsplit("/", 1)[1]
         for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     )
-    assert attached == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+    # No CloudWatch agent on staging: the collector's own statements instead of the agent's broad policy.
+    assert attached == ["AmazonSSMManagedInstanceCore"]
     assert '--secret-id "$2"' in user_data(run)
     assert "fetch_secret HF_TOKEN llmdeploy/staging/hf-token" in user_data(run), "fetched by name"
 
@@ -235,7 +238,7 @@ def test_canary_token_is_absent_from_errors() -> None:
 
 def test_the_exact_docker_run_line() -> None:
     assert docker_run_line(staging(token=True)) == (
-        "docker run --gpus all --shm-size 1g -p 8080:80 -p 9000:9000 -v /opt/tgi/data:/data "
+        "docker run --gpus all --shm-size 1g -p 8080:80 -p 127.0.0.1:9000:9000 -v /opt/tgi/data:/data "
         "--env-file /run/llmdeploy-tgi/secrets.env --name llmdeploy-tgi --rm "
         "ghcr.io/huggingface/text-generation-inference:3.3.7 --model-id Qwen/Qwen2.5-7B-Instruct "
         "--num-shard 1 --max-input-tokens 4096 --max-total-tokens 8192 --max-concurrent-requests 128 "
@@ -303,7 +306,7 @@ def test_outputs_have_every_stacks_names_on_the_public_address() -> None:
         "model": "Qwen/Qwen2.5-7B-Instruct",
         "engine": "tgi",
         "health_url": f"http://{PUBLIC_IP}:8080/health",
-        "metrics_url": f"http://{PUBLIC_IP}:9000/metrics",
+        "metrics_url": f"http://{PUBLIC_IP}:9464/metrics",
         "instance_id": "i-0123456789abcdef0",
     }
 
@@ -401,7 +404,10 @@ def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixtu
         INSTANCE,
     } <= types
     instance = next(r for r in document["resources"] if r["type"] == INSTANCE)
-    assert "docker run --gpus all --shm-size 1g -p 8080:80 -p 9000:9000" in instance["inputs"]["userData"]
+    assert (
+        "docker run --gpus all --shm-size 1g -p 8080:80 -p 127.0.0.1:9000:9000"
+        in instance["inputs"]["userData"]
+    )
     assert set(document["outputs"]) == {
         "endpoint",
         "model",
@@ -414,3 +420,127 @@ def test_llmdeploy_plan_staging_json_shows_the_stack(capsys: pytest.CaptureFixtu
         "cost",
     }
     assert document["outputs"]["engine"] == "tgi"
+
+
+# ---------------------------------------------------------------------------
+# The OpenTelemetry Collector (llmdeploy/core/collector.py, the same functions as prod's)
+
+WORKSPACE = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
+LOG_GROUP_ARN = "arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/staging/tgi-metrics"
+
+
+def collector_config_of(run: ProgramRun) -> dict[str, Any]:
+    """The configuration the user data writes to /etc/otelcol-contrib/config.yaml (JSON is YAML)."""
+    script = user_data(run)
+    start = script.index("cat > /etc/otelcol-contrib/config.yaml <<'LLMDEPLOY_EOF'\n")
+    body = script[start:].split("\n", 1)[1]
+    return dict(json.loads(body[: body.index("\nLLMDEPLOY_EOF\n")]))
+
+
+def collector_policy(run: ProgramRun) -> list[dict[str, Any]]:
+    return list(
+        json.loads(inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-collector"))["policy"])[
+            "Statement"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine", "target", "job"), [("tgi", "127.0.0.1:9000", "tgi"), ("vllm", "127.0.0.1:8000", "vllm")]
+)
+def test_the_collector_scrapes_the_engine_on_loopback_and_sends_cloudwatch_emf(
+    engine: str, target: str, job: str
+) -> None:
+    run = staging(mock=ProviderMocks(), engine=engine)
+    config = collector_config_of(run)
+    (scrape,) = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert scrape["job_name"] == job and scrape["static_configs"] == [
+        {"targets": [target], "labels": {"Deployment": f"llmdeploy-staging-{engine}"}}
+    ]
+    assert config["exporters"]["prometheus"]["endpoint"] == "0.0.0.0:9464"
+    emf = config["exporters"]["awsemf"]
+    # prod's naming: the engine's namespace, the stack's log group.
+    assert emf["namespace"] == f"llmdeploy/{engine}"
+    assert emf["log_group_name"] == f"/llmdeploy/staging/{engine}-metrics"
+    assert emf["metric_declarations"][0]["dimensions"] == [["Deployment"]]
+    assert config["service"]["pipelines"] == {
+        "metrics": {
+            "receivers": ["prometheus"],
+            "processors": ["batch"],
+            "exporters": ["prometheus", "awsemf"],
+        }
+    }
+    group = inputs(one(run, "aws:cloudwatch/logGroup:LogGroup", "tgi-metrics-logs"))
+    assert group["name"] == emf["log_group_name"] and group["retentionInDays"] == 30
+    assert "systemctl restart otelcol-contrib.service" in user_data(run)
+
+
+def test_the_role_gets_the_emf_log_actions_on_its_log_group_alone() -> None:
+    assert collector_policy(staging(mock=ProviderMocks())) == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [LOG_GROUP_ARN, f"{LOG_GROUP_ARN}:log-stream:*"],
+        }
+    ]
+
+
+def test_remote_write_to_a_workspace_adds_aps_remote_write_on_it() -> None:
+    run = staging(mock=ProviderMocks(), prometheusWorkspaceArn=WORKSPACE)
+    config = collector_config_of(run)
+    assert config["exporters"]["prometheusremotewrite"]["auth"] == {"authenticator": "sigv4auth"}
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == [
+        "prometheus",
+        "prometheusremotewrite",
+        "awsemf",
+    ]
+    assert collector_policy(run)[1:] == [
+        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}
+    ]
+
+
+def test_otlp_headers_from_a_secret_the_role_may_read_and_traces_through_the_collector() -> None:
+    run = staging(
+        mock=ProviderMocks(),
+        engine="vllm",
+        otlpEndpoint="https://otlp.example.com:4317",
+        otlpHeadersSecretName="team/otlp-headers",
+    )
+    config = collector_config_of(run)
+    assert config["exporters"]["otlp"] == {
+        "endpoint": "https://otlp.example.com:4317",
+        "headers": "${env:LLMDEPLOY_OTLP_HEADERS}",
+    }
+    assert config["receivers"]["otlp"] == {"protocols": {"grpc": {"endpoint": "172.17.0.1:4317"}}}
+    # vLLM sends its traces to the collector through Docker's bridge; the endpoint gets them from there.
+    assert " --otlp-traces-endpoint grpc://172.17.0.1:4317\n" in user_data(run)
+    policy = json.loads(
+        inputs(one(run, "aws:iam/rolePolicy:RolePolicy", "tgi-instance-read-secrets"))["policy"]
+    )
+    assert "arn:aws:secretsmanager:us-east-1:000000000000:secret:team/otlp-headers-??????" in json.dumps(
+        policy
+    )
+    # Exporting to an OTLP endpoint needs no AWS permission.
+    assert len(collector_policy(run)) == 1
+
+
+def test_x_ray_gets_exactly_its_write_actions_and_is_refused_for_tgi() -> None:
+    run = staging(mock=ProviderMocks(), engine="vllm", tracesToXray="true")
+    assert collector_config_of(run)["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
+    assert collector_policy(run)[1:] == [
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+    ]
+    assert refusal(tracesToXray="true") == (
+        "llmdeploy:tracesToXray: found true with engine tgi; accepted: engine vllm (the only engine whose "
+        "traces flag llmdeploy has verified), or false"
+    )
+
+
+def test_the_proxy_no_longer_serves_metrics_and_the_engine_port_stays_on_loopback() -> None:
+    run = staging(engine="vllm", monitoringCidrs='["10.40.0.0/16"]')
+    script = user_data(run)
+    assert "listen 9000;" not in script and "location = /metrics" not in script
+    assert " -p 127.0.0.1:8000:8000 " in script
+    assert {(r["fromPort"], r.get("cidrIpv4")) for r in ingress_rules(run)} >= {(9464, "10.40.0.0/16")}
+    assert 9000 not in {r["fromPort"] for r in ingress_rules(run)}
+    assert 8000 not in {r["fromPort"] for r in ingress_rules(run)}

@@ -29,12 +29,13 @@ COLLECTOR_RELEASES = "https://github.com/open-telemetry/opentelemetry-collector-
 # The Prometheus exporter's port registered with OpenTelemetry (the SDKs' default too).
 PROMETHEUS_EXPORT_PORT = 9464
 PROMETHEUS_EXPORT_PATH = "/metrics"
-# OTLP from processes on the instance only.
-OTLP_GRPC_LISTENER = "127.0.0.1:4317"
+# OTLP over gRPC (its registered port), from processes on the instance only.
+OTLP_PORT = 4317
+OTLP_GRPC_LISTENER = f"127.0.0.1:{OTLP_PORT}"
 # The engine's container reaches the host through Docker's default bridge gateway, not loopback:
 # the receiver listens there when the engine's traces go through the collector. The address is
 # host-local (the VPC routes nothing to it) and the security groups open no OTLP port.
-DOCKER_BRIDGE_OTLP_LISTENER = "172.17.0.1:4317"
+DOCKER_BRIDGE_OTLP_LISTENER = f"172.17.0.1:{OTLP_PORT}"
 ENGINE_TRACES_VIA_COLLECTOR = f"grpc://{DOCKER_BRIDGE_OTLP_LISTENER}"
 # The OTLP exporter's headers: the whole value is one environment reference, which the collector's
 # env provider parses as YAML (a JSON object is YAML), so the secret's header names stay secret too.
@@ -82,6 +83,33 @@ class RemoteWrite:
         return f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{self._parts['id']}/api/v1/remote_write"
 
 
+# What the awsemf exporter calls on a log group that exists (the stack creates it, with a retention):
+# PutLogEvents, and CreateLogStream for its stream (internal/aws/cwlogs in the contrib repository; it
+# calls CreateLogGroup only when the group is missing, which the stack rules out, so no CreateLogGroup
+# and no group the role could create without a retention). Metrics come from the EMF records
+# themselves: no cloudwatch:PutMetricData.
+EMF_LOG_STREAM_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+@dataclass(frozen=True)
+class CloudWatchEmf:
+    """Metrics to CloudWatch through the collector's awsemf exporter (an instance without the agent)."""
+
+    namespace: str
+    log_group: str
+    # Scraped labels that become the CloudWatch dimensions, e.g. ("Deployment",).
+    dimensions: tuple[str, ...]
+    # The series CloudWatch gets, by name, with their CloudWatch unit (a custom metric is billed each).
+    metric_units: Mapping[str, str]
+    # Histograms: awsemf sends each as a statistic set (count, sum, min, max), no percentiles.
+    histograms: tuple[str, ...] = ()
+
+
+def log_group_arn(log_group: str, partition: str, region: str, account_id: str) -> str:
+    """A CloudWatch Logs group's ARN, as IAM's resource for its streams' actions takes it."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
 @dataclass(frozen=True)
 class CollectorArgs:
     # The Prometheus job name; it becomes the `job` label (and `service.name`) of every series.
@@ -102,12 +130,16 @@ class CollectorArgs:
     traces_to_xray: bool = False
     # Where the OTLP receiver listens (the engine's container reaches it through Docker's bridge).
     otlp_listener: str = OTLP_GRPC_LISTENER
+    # Metrics to CloudWatch as EMF (`awsemf`); None where the CloudWatch agent carries them (prod).
+    cloudwatch: CloudWatchEmf | None = None
 
 
 def collector_config(args: CollectorArgs) -> dict[str, Any]:
     """The collector's configuration (written as JSON, which is YAML)."""
     # The collector expands `${...}` in its configuration; nothing here may carry a `$`.
     given = [args.job, args.scrape_target, args.metrics_path, args.otlp_listener, *args.labels.values()]
+    if args.cloudwatch is not None:
+        given += [args.cloudwatch.namespace, args.cloudwatch.log_group, *args.cloudwatch.dimensions]
     for value in [*given, args.otlp_endpoint or ""]:
         if "$" in value:
             raise ValueError(f"collector configuration values must not contain $: {value!r}")
@@ -147,6 +179,9 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
             "resource_to_telemetry_conversion": {"enabled": True},
         }
         pipelines["metrics"]["exporters"].append("prometheusremotewrite")
+    if args.cloudwatch is not None:
+        exporters["awsemf"] = awsemf_exporter(args.cloudwatch)
+        pipelines["metrics"]["exporters"].append("awsemf")
     if args.otlp_headers_secret and not args.otlp_endpoint:
         raise ValueError("OTLP headers without an OTLP endpoint")
     trace_exporters: list[str] = []
@@ -177,15 +212,57 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
     return config
 
 
-def collector_policy_statements(args: CollectorArgs) -> list[dict[str, Any]]:
+def awsemf_exporter(cloudwatch: CloudWatchEmf) -> dict[str, Any]:
+    """The awsemf exporter: the chosen series, dimensioned by the given labels alone.
+
+    Region and credentials come from the instance (IMDS and its role). Without metric_declarations
+    awsemf would send every series with every label as a dimension, each a billed custom metric;
+    NoDimensionRollup keeps it from adding a copy without dimensions.
+    """
+    names = [*cloudwatch.metric_units, *cloudwatch.histograms]
+    return {
+        "namespace": cloudwatch.namespace,
+        "log_group_name": cloudwatch.log_group,
+        "dimension_rollup_option": "NoDimensionRollup",
+        "metric_declarations": [
+            {
+                "dimensions": [list(cloudwatch.dimensions)],
+                # `\z` (RE2's end of text), not `$`, which the collector's configuration expands.
+                "metric_name_selectors": [f"^{re.escape(name)}\\z" for name in names],
+            }
+        ],
+        "metric_descriptors": [
+            {"metric_name": name, "unit": unit, "overwrite": True}
+            for name, unit in cloudwatch.metric_units.items()
+        ],
+    }
+
+
+def collector_policy_statements(
+    args: CollectorArgs, log_group_arn: str | None = None
+) -> list[dict[str, Any]]:
     """What the instance role needs for the chosen exporters, exactly (IAM policy statements).
 
     The Prometheus exporter and an OTLP endpoint need no AWS permission; remote write to a workspace
     needs aps:RemoteWrite on that workspace alone; X-Ray's write actions take no resource (X-Ray has
     no resource-level permissions for them), so "*". The OTLP headers secret is read by the role's
     secret policy beside the API key's (`collector_secret_arn`), not here: its ARN is known at deploy.
+    EMF to CloudWatch needs `EMF_LOG_STREAM_ACTIONS` on that log group's streams alone
+    (`log_group_arn`, required then).
     """
     statements: list[dict[str, Any]] = []
+    if args.cloudwatch is not None:
+        if log_group_arn is None:
+            raise ValueError(f"the ARN of log group {args.cloudwatch.log_group} is needed for awsemf")
+        if not log_group_arn.endswith(f":log-group:{args.cloudwatch.log_group}"):
+            raise ValueError(f"{log_group_arn!r} is not the ARN of log group {args.cloudwatch.log_group}")
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": list(EMF_LOG_STREAM_ACTIONS),
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            }
+        )
     if args.remote_write is not None:
         statements.append(
             {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}

@@ -34,6 +34,7 @@ from typing import Any
 from llmdeploy.core import metrics
 from llmdeploy.core.collector import (
     DOCKER_BRIDGE_OTLP_LISTENER,
+    CloudWatchEmf,
     CollectorArgs,
     RemoteWrite,
     collector_steps,
@@ -124,6 +125,9 @@ class MetricsPublishing:
     traces_to_xray: bool = False
     # Whose metrics: the port and path come from the engine, the series from ENGINE_METRICS.
     engine: Engine = VLLM
+    # CloudWatch through the collector's awsemf exporter (an instance without the CloudWatch agent:
+    # staging's); False: the agent and the latency publisher carry them (`monitoring_steps`).
+    cloudwatch_via_collector: bool = False
 
     @property
     def names(self) -> EngineMetricNames:
@@ -391,8 +395,16 @@ def _compressed_file(path: str, content: str, mode: str) -> list[str]:
 
 
 def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
-    """The collector scrapes what the CloudWatch agent scrapes, with the same labels."""
+    """The collector scrapes what the CloudWatch agent scrapes, with the same labels; without the agent,
+    it sends the agent's series, and the latency histograms, to CloudWatch itself."""
     assert metrics.engine.metrics_path is not None
+    cloudwatch = CloudWatchEmf(
+        namespace=metrics.namespace,
+        log_group=metrics.log_group,
+        dimensions=tuple(sorted(metrics.dimensions)),
+        metric_units=metrics.names.scraped,
+        histograms=metrics.names.latency_families,
+    )
     return CollectorArgs(
         job=metrics.engine.name,
         scrape_target=metrics.metrics_target,
@@ -406,6 +418,7 @@ def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
         otlp_headers_secret=metrics.otlp_headers_secret,
         traces_to_xray=metrics.traces_to_xray,
         otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER,
+        cloudwatch=cloudwatch if metrics.cloudwatch_via_collector else None,
     )
 
 

@@ -112,8 +112,9 @@ def test_monitoring_cidrs_config_narrows_sources(pack: PolicyPackProcess) -> Non
         "metrics-port-reachable": PolicySetting(None, {"monitoringCidrs": ["10.20.0.0/16"]}),
     }
     result = check(pack, "metrics", "satisfies", config)
-    # 10.0.0.0/8 and 10.1.0.0/16 are outside 10.20.0.0/16 now; the Prometheus security group still counts.
-    assert names(result, "metrics-port-reachable") == ["tgi", "tgi-moved"], messages(
+    # 10.0.0.0/8 and 10.1.0.0/16 are outside 10.20.0.0/16 now (a collector's port from 10.0.0.0/8 too);
+    # the Prometheus security group still counts.
+    assert names(result, "metrics-port-reachable") == ["tgi", "tgi-collected", "tgi-moved"], messages(
         result, "metrics-port-reachable"
     )
     assert "inside 10.20.0.0/16" in messages(result, "metrics-port-reachable")

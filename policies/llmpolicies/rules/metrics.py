@@ -43,6 +43,22 @@ def _monitoring_source(rule: IngressRule, monitoring_cidrs: list[str], lb_groups
     return bool(rule.other_sources)
 
 
+def _re_exposing_port(
+    server: InferenceServer, rules: list[IngressRule], monitoring_cidrs: list[str], lb_groups: set[str]
+) -> int | None:
+    """A port monitoring may reach on the instance that no port of the server itself is: something else
+    on the host (a collector or an agent that scrapes the server on loopback) re-exposes its metrics
+    there. One TCP port per rule, never the internet; None when there is none."""
+    own = {pub.host_port for pub in server.publish} | {server.api_port, server.metrics_port}
+    for rule in rules:
+        port = rule.from_port
+        if rule.protocol.lower() not in ("tcp", "6") or port is None or port != rule.to_port or port in own:
+            continue
+        if internet_opening([rule], port) is None and _monitoring_source(rule, monitoring_cidrs, lb_groups):
+            return port
+    return None
+
+
 def _fix_publish(server: InferenceServer) -> str:
     port = server.metrics_port
     if server.origin == "the container":
@@ -70,16 +86,19 @@ def _check_server(
         return [
             f"{subject}, published on a random host port: publish it on a fixed one ({_fix_publish(server)})"
         ]
+    attachment = attached_groups(resource)
+    rules = [rule for group in attachment.groups for rule in rules_by_group.get(group.urn, [])]
     if all(pub.host_ip.startswith(_LOOPBACK) for pub in publishing):
+        if _re_exposing_port(server, rules, monitoring_cidrs, lb_groups) is not None:
+            return []
         return [
             f"{subject}, published only on the loopback interface, where no security group rule can let "
-            f"monitoring in: publish it on the instance's address ({_fix_publish(server)})"
+            f"monitoring in: publish it on the instance's address ({_fix_publish(server)}), or re-expose it "
+            "with a collector on the host on a port that monitoring alone may reach"
         ]
-    attachment = attached_groups(resource)
     names = ", ".join(f"'{group.name}'" for group in attachment.groups) or "none in this program"
     problems = []
     for host_port in host_ports:
-        rules = [rule for group in attachment.groups for rule in rules_by_group.get(group.urn, [])]
         covering = [rule for rule in rules if rule.covers(host_port)]
         opening = internet_opening(covering, host_port)
         for rule in opening.rules if opening else ():
@@ -131,7 +150,9 @@ metrics_port_reachable = StackValidationPolicy(
     description=(
         "Every inference server's metrics port (vLLM: its API port, 8000; TGI: --prometheus-port, 9000) is "
         "published by its container and, on EC2, allowed by its security group from a monitoring source, and "
-        "never from sources that together cover the internet (" + THRESHOLD_TEXT + ")."
+        "never from sources that together cover the internet (" + THRESHOLD_TEXT + "). A port published on "
+        "loopback only counts when monitoring may reach another port of the instance that no server "
+        "publishes (a collector on the host that scrapes it and re-exposes its metrics)."
     ),
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,

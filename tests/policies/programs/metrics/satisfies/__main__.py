@@ -27,6 +27,25 @@ aws.ec2.Instance(
     user_data=f"#!/bin/bash\ndocker run -d --shm-size 1g -p 8080:80 -p 9000:9000 {TGI} --model-id m\n",
 )
 
+# TGI's listener on loopback only, scraped by a collector on the host that re-exposes its metrics on
+# 9464, which the monitoring network alone reaches.
+collected_group = aws.ec2.SecurityGroup("tgi-collected", vpc_id=VPC)
+aws.vpc.SecurityGroupIngressRule(
+    "tgi-collector",
+    security_group_id=collected_group.id,
+    ip_protocol="tcp",
+    from_port=9464,
+    to_port=9464,
+    cidr_ipv4="10.0.0.0/8",
+)
+aws.ec2.Instance(
+    "tgi-collected",
+    ami=AMI,
+    instance_type="g5.xlarge",
+    vpc_security_group_ids=[collected_group.id],
+    user_data=f"#!/bin/bash\ndocker run -d --shm-size 1g -p 8080:80 -p 127.0.0.1:9000:9000 {TGI} --model-id m\n",
+)
+
 # vLLM in a launch template: 8000 from the ALB (traffic) and from the monitoring group (scrapes).
 alb_group = aws.ec2.SecurityGroup("alb", vpc_id=VPC)
 aws.lb.LoadBalancer("alb", idle_timeout=300, security_groups=[alb_group.id], subnets=["subnet-a", "subnet-b"])
