@@ -155,6 +155,7 @@ def tier_of(item: pytest.Item) -> str:
 # stops the server, runs last: it is the last test of the last of these modules.
 REAL_VLLM_MODULES = (
     "tests/bench/test_bench_vllm.py",
+    "tests/integration/test_collector_scrape.py",
     "tests/integration/test_parity_live.py",
     "tests/integration/test_real_vllm.py",
 )

@@ -1,0 +1,183 @@
+"""The collector's scrape of the real vLLM, run by the real Prometheus server.
+
+The prod plan's user data writes the OpenTelemetry Collector's configuration. Its `prometheus`
+receiver takes a Prometheus scrape configuration: the language the Prometheus server itself reads
+(the receiver embeds Prometheus's scrape code). So the Prometheus server (Debian's `prometheus`
+package; `.ci/run` installs it) runs that very scrape job against the real vLLM CPU server, read
+from the plan by the policy pack's user-data parser. Mapped for this machine only, as
+`tests/fixtures/vllm_server.py` maps the engine's flags: the target (the instance's loopback port
+becomes the test server's) and the interval (60 s becomes 1 s, so the test waits seconds, not minutes).
+
+What it shows:
+- every series the CloudWatch path and the dashboards read arrives with the scrape's own labels;
+- the latency publisher's percentiles (`latency_emf.quantile`) equal Prometheus's
+  `histogram_quantile` over the same stored scrape, for every latency family at p50, p90 and p99: a
+  Prometheus or Amazon Managed Prometheus user of the collector's re-export gets the figures the
+  publisher sends CloudWatch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from llmdeploy.core.collector import COLLECTOR_CONFIG_PATH
+from llmdeploy.core.instance import latency_emf
+from llmdeploy.core.userdata_vllm import SCRAPED_METRICS
+from tests.fixtures.servers import LOOPBACK, ServerProcess, free_port
+from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
+from tests.support import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TEST_SCRAPE_INTERVAL = "1s"
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def collector_config_of_the_prod_plan() -> dict[str, Any]:
+    """The collector configuration file the prod plan's launch template writes."""
+    from tests.conftest import plan_of
+
+    pack = str(REPO / "policies")
+    if pack not in sys.path:
+        sys.path.insert(0, pack)
+    from llmpolicies.userdata import read_user_data
+
+    plan = plan_of("prod")
+    templates = [r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"]
+    assert len(templates) == 1
+    user_data = read_user_data(templates[0]["inputs"]["userData"], base64_encoded=True)
+    written = user_data.files.get(COLLECTOR_CONFIG_PATH)
+    assert written is not None, f"the prod user data writes no {COLLECTOR_CONFIG_PATH}"
+    config: dict[str, Any] = json.loads(written.content)
+    return config
+
+
+def scrape_job_for_this_machine(config: dict[str, Any], vllm: RealVllm) -> dict[str, Any]:
+    """The receiver's one scrape job, its target moved to the test server and its interval to 1 s."""
+    jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert len(jobs) == 1, jobs
+    job = json.loads(json.dumps(jobs[0]))
+    [static] = job["static_configs"]
+    [target] = static["targets"]
+    host, _, port = target.rpartition(":")
+    assert host in ("127.0.0.1", "localhost") and port.isdigit(), (
+        f"the collector scrapes {target}, not loopback"
+    )
+    static["targets"] = [vllm.base_url.removeprefix("http://")]
+    job["scrape_interval"] = TEST_SCRAPE_INTERVAL
+    return dict(job)
+
+
+def query(base_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    parameters = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+    url = f"{base_url}/api/v1/query?{urllib.parse.urlencode(parameters)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer = json.loads(response.read())
+    assert answer["status"] == "success", answer
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def scrape(
+    real_vllm: RealVllm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Traffic on the real vLLM, then the Prometheus server running the plan's scrape job on it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError(
+            "the Prometheus server is missing: install Debian's `prometheus` package "
+            "(`apt-get install prometheus`; .ci/run does)"
+        )
+    chat = openai.OpenAI(base_url=real_vllm.endpoint, api_key=TEST_API_KEY, timeout=60, max_retries=0)
+    for _ in range(4):  # every latency histogram observes something
+        stream = chat.chat.completions.create(
+            model=real_vllm.served_name,
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=8,
+            stream=True,
+            extra_body={"ignore_eos": True},
+        )
+        for _ in stream:
+            pass
+    job = scrape_job_for_this_machine(collector_config_of_the_prod_plan(), real_vllm)
+    directory = tmp_path_factory.mktemp("prometheus")
+    (directory / "prometheus.yml").write_text(json.dumps({"scrape_configs": [job]}))
+    port = free_port()
+    server = ServerProcess(
+        "Prometheus server",
+        [
+            binary,
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        directory / "prometheus.log",
+    )
+    base_url = f"http://{LOOPBACK}:{port}"
+    try:
+        server.wait_until_answering(f"{base_url}/-/ready", timeout_seconds=60)
+        deadline = time.monotonic() + 60
+        up = f'up{{job="{job["job_name"]}"}}'
+        while not any(sample["value"][1] == "1" for sample in query(base_url, up)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Prometheus never scraped the real vLLM:\n{server.log_tail()}")
+            time.sleep(0.5)
+        yield base_url, job
+    finally:
+        server.stop()
+
+
+def test_every_series_the_stacks_read_arrives_with_the_scrape_labels(
+    scrape: tuple[str, dict[str, Any]],
+) -> None:
+    base_url, job = scrape
+    labels = {"job": job["job_name"], **job["static_configs"][0]["labels"]}
+    assert labels.keys() - {"job"}, "the scrape labels each series with where it comes from"
+    wanted = [*SCRAPED_METRICS]
+    for family in latency_emf.DEFAULT_FAMILIES:
+        wanted += [f"{family}_bucket", f"{family}_sum", f"{family}_count"]
+    missing = []
+    for name in wanted:
+        series = query(base_url, f'{{__name__="{name}", job="{job["job_name"]}"}}')
+        if not series:
+            missing.append(name)
+            continue
+        for sample in series:
+            assert labels.items() <= sample["metric"].items(), (name, sample["metric"])
+    assert not missing, f"series the stacks read that the scrape did not produce: {missing}"
+
+
+def test_the_publishers_percentiles_are_prometheus_histogram_quantile(
+    scrape: tuple[str, dict[str, Any]],
+) -> None:
+    base_url, job = scrape
+    at = time.time()  # one instant: both read the same stored scrape
+    selector = f'job="{job["job_name"]}"'
+    compared = 0
+    for family in latency_emf.DEFAULT_FAMILIES:
+        buckets = query(base_url, f'sum by (le) ({{__name__="{family}_bucket", {selector}}})', at)
+        histogram = latency_emf.Histogram(
+            buckets={float(sample["metric"]["le"]): float(sample["value"][1]) for sample in buckets}
+        )
+        assert histogram.buckets and max(histogram.buckets.values()) > 0, f"{family}: nothing observed"
+        for q in QUANTILES:
+            [expected] = query(
+                base_url,
+                f'histogram_quantile({q}, sum by (le) ({{__name__="{family}_bucket", {selector}}}))',
+                at,
+            )
+            publisher = latency_emf.quantile(q, histogram)
+            assert publisher == pytest.approx(float(expected["value"][1]), rel=1e-9), (family, q)
+            compared += 1
+    assert compared == len(latency_emf.DEFAULT_FAMILIES) * len(QUANTILES)
