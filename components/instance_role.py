@@ -94,6 +94,7 @@ class InstanceRole(pulumi.ComponentResource):
         elif statements:
             policy = _policy_json(statements)  # type: ignore[arg-type]
         if policy is not None:
+            # Named when it held the collector's statements alone; the name stays, and so its URN.
             aws.iam.RolePolicy(f"{name}-collector", role=role.id, policy=policy, opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=dict(args.tags), opts=child)
 

@@ -25,6 +25,23 @@ ASG_NAMESPACE = "AWS/AutoScaling"
 ALARM_PERIOD_SECONDS = 60
 # EMF metric logs are bulky and their metrics are extracted on arrival: a month is plenty.
 METRICS_LOG_RETENTION_DAYS = 30
+# The engine's own output (start-up, errors, request lines): a month covers looking back at an
+# incident, and its instance is gone by then (every refresh and scale-in replaces instances).
+ENGINE_LOG_RETENTION_DAYS = 30
+
+
+def engine_log_group(
+    name: str,
+    log_group: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions | None = None,
+    retention_days: int = ENGINE_LOG_RETENTION_DAYS,
+) -> aws.cloudwatch.LogGroup:
+    """The group Docker's awslogs driver writes the engine container's output to; created here, with a
+    retention, because the driver would otherwise need CreateLogGroup and keep the logs forever."""
+    return aws.cloudwatch.LogGroup(
+        name, name=log_group, retention_in_days=retention_days, tags=dict(tags), opts=opts
+    )
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,20 @@ group created here with a retention) and to the optional exporters its arguments
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_aws as aws
 
-from components.collector_access import collector_statements, headers_secret_arn
+from components.collector_access import (
+    collector_statements,
+    headers_secret_arn,
+    joined_statements,
+    log_write_statements,
+)
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
-from components.observability import METRICS_LOG_RETENTION_DAYS
+from components.observability import ENGINE_LOG_RETENTION_DAYS, METRICS_LOG_RETENTION_DAYS, engine_log_group
 from components.security_group import Rule, add_rules, all_outbound
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
@@ -39,7 +44,14 @@ from llmdeploy.core.collector import (
 )
 from llmdeploy.core.engines import TGI, Engine, TgiOptions, api_key_command, tgi_arguments
 from llmdeploy.core.s3_weights import local_model_dir, s3_copy_script
-from llmdeploy.core.userdata import LIBEXEC_DIR, ContainerService, DockerRun, SecretEnv, render_user_data
+from llmdeploy.core.userdata import (
+    LIBEXEC_DIR,
+    AwsLogs,
+    ContainerService,
+    DockerRun,
+    SecretEnv,
+    render_user_data,
+)
 
 SERVICE_NAME = "llmdeploy-tgi"
 # The host directory mounted at TGI's cache (/data, HF_HOME in the image): the
@@ -156,6 +168,10 @@ class TgiServerArgs:
     more_services: Sequence[ContainerService] = ()
     # With `cloudwatch`, the collector's log group is created here, kept this many days.
     metrics_log_retention_days: int = METRICS_LOG_RETENTION_DAYS
+    # The engine container's output goes to this CloudWatch Logs group (created here, kept this many
+    # days, written by Docker's awslogs driver); None: it stays in Docker's json-file on the instance.
+    engine_log_group: str | None = None
+    engine_log_retention_days: int = ENGINE_LOG_RETENTION_DAYS
     # The API key's Secrets Manager name (fetched at boot) and ARN (the role may read it).
     api_key_secret_name: str | None = None
     api_key_secret_arn: pulumi.Input[str] | None = None
@@ -243,9 +259,13 @@ class TgiServer(pulumi.ComponentResource):
             f"{name}-instance",
             InstanceRoleArgs(
                 secret_arns=secret_arns,
-                # Exactly what the collector's exporters need (logs on its log group, and so on);
-                # no CloudWatch agent runs here, so not its broad managed policy.
-                extra_statements=collector_statements(collector, invoke),
+                # Exactly what the collector's exporters need (logs on its log group, and so on) and
+                # the engine's log driver (streams on its group); no CloudWatch agent runs here, so
+                # not its broad managed policy.
+                extra_statements=joined_statements(
+                    collector_statements(collector, invoke),
+                    log_write_statements([args.engine_log_group] if args.engine_log_group else [], invoke),
+                ),
                 cloudwatch_agent=False,
                 tags=args.tags,
             ),
@@ -261,6 +281,17 @@ class TgiServer(pulumi.ComponentResource):
                     retention_in_days=args.metrics_log_retention_days,
                     tags=dict(args.tags),
                     opts=child,
+                )
+            )
+        if args.engine_log_group is not None:
+            # The awslogs driver fails the container's start while its group is missing.
+            log_groups.append(
+                engine_log_group(
+                    f"{name}-engine-logs",
+                    args.engine_log_group,
+                    args.tags,
+                    child,
+                    retention_days=args.engine_log_retention_days,
                 )
             )
         if args.model_source:
@@ -292,6 +323,8 @@ class TgiServer(pulumi.ComponentResource):
         else:
             assert args.service is not None
             service = args.service
+        if args.engine_log_group is not None:
+            service = replace(service, run=replace(service.run, logs=AwsLogs(group=args.engine_log_group)))
         self.user_data = render_user_data(
             service, more_services=args.more_services, extra_steps=collector_steps(collector)
         )

@@ -13,14 +13,24 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
-from components.collector_access import collector_statements, headers_secret_arn
+from components.collector_access import (
+    collector_statements,
+    headers_secret_arn,
+    joined_statements,
+    log_write_statements,
+)
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, ScalingArgs, SpotArgs, WarmPoolArgs
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.lifecycle_hook import LaunchHookArgs, LifecycleCompletionPolicy
 from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
 from components.model_access import ModelReadPolicy
 from components.network import Network
-from components.observability import AlarmThresholds, ObservabilityArgs, ServingObservability
+from components.observability import (
+    AlarmThresholds,
+    ObservabilityArgs,
+    ServingObservability,
+    engine_log_group,
+)
 from components.schedules import GroupSchedule, GroupScheduleArgs
 from llmdeploy.core.collector import PROMETHEUS_EXPORT_PATH, PROMETHEUS_EXPORT_PORT
 from llmdeploy.core.engines import Engine
@@ -90,17 +100,23 @@ def build(spec: ProdSpec) -> None:
     if headers_secret is not None:
         # The collector's OTLP headers: an existing secret, by name or ARN, read by this role alone.
         secret_arns.append(headers_secret_arn(headers_secret))
-    # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, and what the collector's
-    # exporters need (remote write to the workspace, when one is given).
+    # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, what the collector's
+    # exporters need (remote write to the workspace, when one is given), and the engine's log driver
+    # (streams on its log group).
     role = InstanceRole(
         "vllm-instance",
         InstanceRoleArgs(
             secret_arns=secret_arns,
-            extra_statements=collector_statements(collector_args(spec.metrics)),
+            extra_statements=joined_statements(
+                collector_statements(collector_args(spec.metrics)),
+                log_write_statements([spec.engine_log_group]),
+            ),
             tags=tags,
         ),
     )
-    role_policies: list[pulumi.Resource] = [role]
+    # Before any instance: the awslogs driver fails the engine's start while its group is missing.
+    engine_logs = engine_log_group("engine-logs", spec.engine_log_group, tags)
+    role_policies: list[pulumi.Resource] = [role, engine_logs]
     if settings.model_source:
         role_policies.append(
             ModelReadPolicy("model-weights", role_name=role.role_name, uri=settings.model_source)

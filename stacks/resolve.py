@@ -102,6 +102,8 @@ class StagingSpec:
     engine_options: TgiOptions | VllmOptions | SglangOptions
     # What the instance's collector scrapes, and where it sends it (CloudWatch through awsemf).
     metrics: MetricsPublishing
+    # The CloudWatch Logs group of the engine container's output.
+    engine_log_group: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class ProdSpec:
     root_device_name: str
     group_name: str
     metrics: MetricsPublishing
+    # The CloudWatch Logs group of the engine containers' output (the user data names it).
+    engine_log_group: str
     api_key_secret_name: str
     hf_token_secret_name: str | None
     # The fleet's engine and its options (vLLM's, SGLang's or TGI's, as `settings.engine` says).
@@ -221,6 +225,7 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
             },
             cloudwatch_via_collector=True,
         ),
+        engine_log_group=engine_log_group_name(project, settings.stack_name, settings.engine_entry),
     )
 
 
@@ -480,6 +485,11 @@ def metrics_log_group(project: str, stack: str, engine: Engine = VLLM) -> str:
     return f"/{project}/{stack}/{engine.name}-metrics"
 
 
+def engine_log_group_name(project: str, stack: str, engine: Engine) -> str:
+    """Where the engine container's own output goes (Docker's awslogs driver), beside its metrics."""
+    return f"/{project}/{stack}/{engine.name}"
+
+
 # The CloudWatch dimension of a staging instance's series (prod's is AutoScalingGroupName).
 STAGING_DIMENSION = "Deployment"
 
@@ -513,6 +523,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
     arguments, environment = engine_command(options)
     launch_hook, hook_timeout = instance_launch_hook(settings, capacity, name)
     hf_token_secret_name = settings.hf_token_secret_name
+    engine_log_group = engine_log_group_name(project, settings.stack_name, engine)
     user_data = render_fleet_user_data(
         FleetUserDataArgs(
             engine=engine,
@@ -526,6 +537,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
             api_key_secret_name=settings.api_key_secret_name,
             hf_token_secret_name=hf_token_secret_name,
             metrics=metrics,
+            engine_log_group=engine_log_group,
             # Warm instances are stopped mid-boot; the next start finishes the script.
             every_boot=settings.warm_pool,
             launch_hook=launch_hook,
@@ -542,6 +554,7 @@ def resolve_prod(settings: ProdSettings, project: str) -> ProdSpec:
         root_device_name=settings.resolved_root_device_name,
         group_name=name,
         metrics=metrics,
+        engine_log_group=engine_log_group,
         api_key_secret_name=settings.api_key_secret_name,
         hf_token_secret_name=hf_token_secret_name,
         engine=engine,

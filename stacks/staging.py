@@ -91,6 +91,7 @@ def build(spec: StagingSpec) -> None:
             more_services=sidecars(spec),
             # Scrapes the engine on loopback, re-exposes it on 9464, sends it to CloudWatch.
             collector=collector_args(spec.metrics),
+            engine_log_group=spec.engine_log_group,
             api_key_secret_name=settings.api_key_secret_name,
             api_key_secret_arn=api_key.arn,
             vpc_id=network.vpc_id,

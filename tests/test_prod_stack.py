@@ -47,6 +47,13 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ENGINE_LOG_GROUP_ARN = "arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/prod/vllm"
+# Docker's awslogs driver on the engine's log group alone: streams and writes, no CreateLogGroup.
+ENGINE_LOG_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+    "Resource": [ENGINE_LOG_GROUP_ARN, f"{ENGINE_LOG_GROUP_ARN}:log-stream:*"],
+}
 POLICY = "aws:autoscaling/policy:Policy"
 
 PROD_BASE = Path(__file__).resolve().parent / "programs" / "prod"
@@ -265,7 +272,8 @@ def test_the_exact_docker_run_line() -> None:
         "-v /opt/llmdeploy/vllm-cache:/root/.cache/vllm "
         "--env-file /run/llmdeploy-vllm/secrets.env -e DO_NOT_TRACK=1 "
         "-e VLLM_HTTP_TIMEOUT_KEEP_ALIVE=305 -e VLLM_NO_USAGE_STATS=1 "
-        "--name llmdeploy-vllm --rm vllm/vllm-openai:v0.30.0 "
+        "--name llmdeploy-vllm --rm --log-driver awslogs --log-opt awslogs-group=/llmdeploy/prod/vllm "
+        "--log-opt mode=non-blocking --log-opt max-buffer-size=4m vllm/vllm-openai:v0.30.0 "
         "Qwen/Qwen2.5-7B-Instruct --served-model-name qwen2.5-7b-instruct --port 8000 "
         "--tensor-parallel-size 1 --max-model-len 8192 --gpu-memory-utilization 0.9 --max-num-seqs 128 "
         "--generation-config vllm --shutdown-timeout 120 --sse-keep-alive-interval 15"
@@ -590,15 +598,19 @@ def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() 
     workspace = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
     run = prod(prometheusWorkspaceArn=workspace)
     policy = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
-    assert policy["Statement"] == [{"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace}]
+    assert policy["Statement"] == [
+        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace},
+        ENGINE_LOG_STATEMENT,
+    ]
     script = user_data(run)
     assert '"prometheusremotewrite": {' in script
     assert (
         "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
         in script
     )
-    # Without a workspace, the role has no collector policy at all.
-    assert not [r for r in prod().resources if r.name == "vllm-instance-collector"]
+    # Without a workspace, the inline policy holds the engine log driver's statement alone.
+    alone = json.loads(named(prod(), "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
+    assert alone["Statement"] == [ENGINE_LOG_STATEMENT]
 
 
 def test_otlp_headers_from_a_secret_and_x_ray_in_the_plan() -> None:
@@ -607,10 +619,11 @@ def test_otlp_headers_from_a_secret_and_x_ray_in_the_plan() -> None:
         otlpHeadersSecretName="team/otlp-headers",
         tracesToXray="true",
     )
-    # The collector's policy: X-Ray's two write actions, nothing else.
+    # The collector's policy: X-Ray's two write actions, nothing else (beside the engine's log driver).
     collector = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
     assert collector["Statement"] == [
-        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        ENGINE_LOG_STATEMENT,
     ]
     # The headers secret is read by this role, by its ARN in this account and region, and no other.
     secrets = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-read-secrets")["policy"])
@@ -1118,3 +1131,38 @@ def test_llmdeploy_plan_prod_json_shows_the_stack(capsys: pytest.CaptureFixture[
         "instances": [2, 4],
         "region": "us-east-1",
     }
+
+
+# ---------------------------------------------------------------------------
+# The engine's own logs: Docker's awslogs driver into the stack's log group
+
+
+def test_the_engines_output_goes_to_its_log_group_kept_thirty_days() -> None:
+    run = prod(token=True, modelNeedsToken="true")
+    group = named(run, "aws:cloudwatch/logGroup:LogGroup", "engine-logs")
+    assert group["name"] == "/llmdeploy/prod/vllm" and group["retentionInDays"] == 30
+    argv = docker_run_line(run)
+    options = [argv[index + 1] for index, word in enumerate(argv) if word == "--log-opt"]
+    assert after(argv, "--log-driver") == "awslogs"
+    # No region (the instance's own), no stream (the container's id), no create-group (the stack's).
+    assert options == ["awslogs-group=/llmdeploy/prod/vllm", "mode=non-blocking", "max-buffer-size=4m"]
+    # The cluster waits for the group, as for the role's policies: the driver refuses to start the
+    # engine without it.
+    cluster = one(run, "llmdeploy:components:VllmCluster")
+    assert any(dependency.endswith("LogGroup::engine-logs") for dependency in cluster.dependencies)
+    # No secret among the options.
+    assert CANARY_TOKEN not in " ".join(argv) and CANARY_API_KEY not in " ".join(argv)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tgi"])
+def test_the_policy_packs_reader_sees_the_image_and_the_engines_arguments_past_the_log_options(
+    engine: str,
+) -> None:
+    from llmpolicies.userdata import read_user_data
+
+    run = prod(engine=engine)
+    argv = docker_run_line(run)
+    (docker_run,) = read_user_data(user_data(run), base64_encoded=False).docker_runs
+    image_at = argv.index(str(docker_run.image.text if docker_run.image else None))
+    assert argv[image_at - 1] == "max-buffer-size=4m", "the image follows the last log option"
+    assert [word.text for word in docker_run.command] == argv[image_at + 1 :]

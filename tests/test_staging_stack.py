@@ -240,6 +240,8 @@ def test_the_exact_docker_run_line() -> None:
     assert docker_run_line(staging(token=True)) == (
         "docker run --gpus all --shm-size 1g -p 8080:80 -p 127.0.0.1:9000:9000 -v /opt/tgi/data:/data "
         "--env-file /run/llmdeploy-tgi/secrets.env --name llmdeploy-tgi --rm "
+        "--log-driver awslogs --log-opt awslogs-group=/llmdeploy/staging/tgi --log-opt mode=non-blocking "
+        "--log-opt max-buffer-size=4m "
         "ghcr.io/huggingface/text-generation-inference:3.3.7 --model-id Qwen/Qwen2.5-7B-Instruct "
         "--num-shard 1 --max-input-tokens 4096 --max-total-tokens 8192 --max-concurrent-requests 128 "
         "--prometheus-port 9000 --usage-stats off"
@@ -429,6 +431,16 @@ WORKSPACE = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123abcd-4567-89ef-
 LOG_GROUP_ARN = "arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/staging/tgi-metrics"
 
 
+def engine_log_statement(engine: str = "tgi") -> dict[str, Any]:
+    """The last statement of the role's inline policy: the engine's log driver on its group alone."""
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/staging/{engine}"
+    return {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [arn, f"{arn}:log-stream:*"],
+    }
+
+
 def collector_config_of(run: ProgramRun) -> dict[str, Any]:
     """The configuration the user data writes to /etc/otelcol-contrib/config.yaml (JSON is YAML)."""
     script = user_data(run)
@@ -481,7 +493,8 @@ def test_the_role_gets_the_emf_log_actions_on_its_log_group_alone() -> None:
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [LOG_GROUP_ARN, f"{LOG_GROUP_ARN}:log-stream:*"],
-        }
+        },
+        engine_log_statement(),
     ]
 
 
@@ -495,7 +508,8 @@ def test_remote_write_to_a_workspace_adds_aps_remote_write_on_it() -> None:
         "awsemf",
     ]
     assert collector_policy(run)[1:] == [
-        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE}
+        {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE},
+        engine_log_statement(),
     ]
 
 
@@ -520,15 +534,16 @@ def test_otlp_headers_from_a_secret_the_role_may_read_and_traces_through_the_col
     assert "arn:aws:secretsmanager:us-east-1:000000000000:secret:team/otlp-headers-??????" in json.dumps(
         policy
     )
-    # Exporting to an OTLP endpoint needs no AWS permission.
-    assert len(collector_policy(run)) == 1
+    # Exporting to an OTLP endpoint needs no AWS permission: EMF's statement and the engine log's only.
+    assert collector_policy(run)[1:] == [engine_log_statement("vllm")]
 
 
 def test_x_ray_gets_exactly_its_write_actions_and_is_refused_for_tgi() -> None:
     run = staging(mock=ProviderMocks(), engine="vllm", tracesToXray="true")
     assert collector_config_of(run)["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
     assert collector_policy(run)[1:] == [
-        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        engine_log_statement("vllm"),
     ]
     assert refusal(tracesToXray="true") == (
         "llmdeploy:tracesToXray: found true with engine tgi; accepted: engine vllm (the only engine whose "
@@ -544,3 +559,33 @@ def test_the_proxy_no_longer_serves_metrics_and_the_engine_port_stays_on_loopbac
     assert {(r["fromPort"], r.get("cidrIpv4")) for r in ingress_rules(run)} >= {(9464, "10.40.0.0/16")}
     assert 9000 not in {r["fromPort"] for r in ingress_rules(run)}
     assert 8000 not in {r["fromPort"] for r in ingress_rules(run)}
+
+
+# ---------------------------------------------------------------------------
+# The engine's own logs: Docker's awslogs driver into the stack's log group
+
+
+@pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang"])
+def test_the_engines_output_goes_to_its_log_group_kept_thirty_days(engine: str) -> None:
+    run = staging(mock=ProviderMocks(), engine=engine, token=True)
+    group = inputs(one(run, "aws:cloudwatch/logGroup:LogGroup", "tgi-engine-logs"))
+    assert group["name"] == f"/llmdeploy/staging/{engine}" and group["retentionInDays"] == 30
+    (engine_line,) = [
+        line
+        for line in user_data(run).splitlines()
+        if line.startswith("exec docker run ") and f"llmdeploy-{engine}" in line
+    ]
+    argv = shlex.split(engine_line)
+    options = [argv[index + 1] for index, word in enumerate(argv) if word == "--log-opt"]
+    assert argv[argv.index("--log-driver") + 1] == "awslogs"
+    assert options == [
+        f"awslogs-group=/llmdeploy/staging/{engine}",
+        "mode=non-blocking",
+        "max-buffer-size=4m",
+    ]
+    assert collector_policy(run)[-1] == engine_log_statement(engine)
+    # The instance starts once the group exists: the driver refuses to start the engine without it.
+    instance = one(run, "aws:ec2/instance:Instance")
+    assert any(dependency.endswith("LogGroup::tgi-engine-logs") for dependency in instance.dependencies)
+    # The proxy beside vLLM and SGLang keeps Docker's default driver: its lines are not the engine's.
+    assert sum("--log-driver" in line for line in user_data(run).splitlines()) == 1

@@ -87,8 +87,9 @@ class RemoteWrite:
 # PutLogEvents, and CreateLogStream for its stream (internal/aws/cwlogs in the contrib repository; it
 # calls CreateLogGroup only when the group is missing, which the stack rules out, so no CreateLogGroup
 # and no group the role could create without a retention). Metrics come from the EMF records
-# themselves: no cloudwatch:PutMetricData.
-EMF_LOG_STREAM_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+# themselves: no cloudwatch:PutMetricData. Docker's awslogs driver calls the same two on the engine's
+# log group (Docker's awslogs documentation; CreateLogGroup only with awslogs-create-group).
+LOG_STREAM_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,16 @@ class CloudWatchEmf:
 def log_group_arn(log_group: str, partition: str, region: str, account_id: str) -> str:
     """A CloudWatch Logs group's ARN, as IAM's resource for its streams' actions takes it."""
     return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
+def log_stream_write_statement(log_group_arn: str) -> dict[str, Any]:
+    """IAM: create streams in one log group and write to them, nothing more (the awsemf exporter's
+    and Docker's awslogs driver's needs, the group itself created by the stack)."""
+    return {
+        "Effect": "Allow",
+        "Action": list(LOG_STREAM_WRITE_ACTIONS),
+        "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+    }
 
 
 @dataclass(frozen=True)
@@ -247,7 +258,7 @@ def collector_policy_statements(
     needs aps:RemoteWrite on that workspace alone; X-Ray's write actions take no resource (X-Ray has
     no resource-level permissions for them), so "*". The OTLP headers secret is read by the role's
     secret policy beside the API key's (`collector_secret_arn`), not here: its ARN is known at deploy.
-    EMF to CloudWatch needs `EMF_LOG_STREAM_ACTIONS` on that log group's streams alone
+    EMF to CloudWatch needs `LOG_STREAM_WRITE_ACTIONS` on that log group's streams alone
     (`log_group_arn`, required then).
     """
     statements: list[dict[str, Any]] = []
@@ -256,13 +267,7 @@ def collector_policy_statements(
             raise ValueError(f"the ARN of log group {args.cloudwatch.log_group} is needed for awsemf")
         if not log_group_arn.endswith(f":log-group:{args.cloudwatch.log_group}"):
             raise ValueError(f"{log_group_arn!r} is not the ARN of log group {args.cloudwatch.log_group}")
-        statements.append(
-            {
-                "Effect": "Allow",
-                "Action": list(EMF_LOG_STREAM_ACTIONS),
-                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-            }
-        )
+        statements.append(log_stream_write_statement(log_group_arn))
     if args.remote_write is not None:
         statements.append(
             {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}

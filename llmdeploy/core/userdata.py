@@ -34,6 +34,11 @@ HEREDOC_DELIMITER = "LLMDEPLOY_EOF"
 # systemd beyond that before it kills the unit.
 DOCKER_STOP_GRACE_SECONDS = 10
 SYSTEMD_STOP_GRACE_SECONDS = 30
+# Docker's awslogs driver in non-blocking mode holds at most this much of the container's output in
+# memory while CloudWatch Logs is slow or unreachable; lines beyond it are dropped. Docker's default
+# is 1m; 4m holds minutes of an engine's request log at a few hundred lines a second, and is
+# nothing beside a GPU host's memory.
+ENGINE_LOG_BUFFER_SIZE = "4m"
 
 
 def shell_join(argv: Sequence[str]) -> str:
@@ -47,6 +52,37 @@ class SecretEnv:
 
     variable: str
     secret_name: str
+
+
+@dataclass(frozen=True)
+class AwsLogs:
+    """The container's stdout and stderr to one CloudWatch Logs group, by Docker's awslogs driver.
+
+    Docker's awslogs documentation: with no `awslogs-region`, a daemon on EC2 takes the instance's
+    own region, where the stack created the group. No `awslogs-stream`: it takes a fixed string
+    only, the same on every instance of a group; Docker's default, the container's id, gives each
+    container start its own stream. No `awslogs-create-group`: the stack creates the group, with a
+    retention, so the role needs only CreateLogStream and PutLogEvents. `mode=non-blocking`: the
+    engine's writes to stdout never wait on CloudWatch (blocking mode, Docker's default, stalls
+    the writer when the driver falls behind); the price is that lines beyond the buffer are lost.
+    `docker logs` keeps working through Docker's dual logging (its local cache of the output).
+    """
+
+    group: str
+    max_buffer_size: str = ENGINE_LOG_BUFFER_SIZE
+
+
+def log_options(logs: AwsLogs) -> list[str]:
+    """`docker run` options that send the container's output to CloudWatch Logs."""
+    options = {
+        "awslogs-group": logs.group,
+        "mode": "non-blocking",
+        "max-buffer-size": logs.max_buffer_size,
+    }
+    argv = ["--log-driver", "awslogs"]
+    for key, value in options.items():
+        argv += ["--log-opt", f"{key}={value}"]
+    return argv
 
 
 @dataclass(frozen=True)
@@ -72,6 +108,8 @@ class DockerRun:
     environment: Mapping[str, str] = field(default_factory=dict)
     container_name: str | None = None
     remove_on_exit: bool = False
+    # The container's output to CloudWatch Logs; None: Docker's default driver (json-file, on the host).
+    logs: AwsLogs | None = None
 
 
 def docker_run_argv(run: DockerRun) -> list[str]:
@@ -100,6 +138,8 @@ def docker_run_argv(run: DockerRun) -> list[str]:
         argv += ["--name", run.container_name]
     if run.remove_on_exit:
         argv.append("--rm")
+    if run.logs is not None:
+        argv += log_options(run.logs)
     return [*argv, run.image, *run.arguments]
 
 

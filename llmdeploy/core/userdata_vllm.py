@@ -54,6 +54,7 @@ from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
+    AwsLogs,
     ContainerService,
     DockerRun,
     SecretEnv,
@@ -187,6 +188,8 @@ class FleetUserDataArgs:
     api_key_secret_name: str
     hf_token_secret_name: str | None
     metrics: MetricsPublishing
+    # The CloudWatch Logs group the engine container's output goes to; None: it stays on the host.
+    engine_log_group: str | None = None
     every_boot: bool = False
     launch_hook: LaunchHook | None = None
 
@@ -244,6 +247,7 @@ def fleet_container_service(args: FleetUserDataArgs) -> ContainerService:
             ports=fleet_ports(engine),
             volumes=volumes,
             environment=dict(args.environment),
+            logs=AwsLogs(group=args.engine_log_group) if args.engine_log_group else None,
         ),
         drain_seconds=args.drain_seconds,
         secrets=secrets,
