@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from llmdeploy.core.userdata import (
     HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
+    AwsLogs,
     ContainerService,
     DockerRun,
     SecretEnv,
@@ -122,9 +124,25 @@ def test_user_data_installs_the_files_and_starts_without_blocking_cloud_init() -
     assert '--secret-id "$2"' in user_data and "llmdeploy/staging/hf-token" in user_data
 
 
+def test_log_options_send_the_output_to_the_group_without_blocking_the_engine() -> None:
+    argv = docker_run_argv(DockerRun(image="img:1", arguments=["--flag"], logs=AwsLogs(group="/p/s/engine")))
+    assert argv[argv.index("--log-driver") :] == [
+        "--log-driver", "awslogs",
+        "--log-opt", "awslogs-group=/p/s/engine",
+        "--log-opt", "mode=non-blocking",
+        "--log-opt", "max-buffer-size=4m",
+        "img:1", "--flag",
+    ]  # fmt: skip
+    # The stack creates the group with a retention; the instance's region and the container's id suffice.
+    assert not [word for word in argv if word.startswith(("awslogs-create-group", "awslogs-region"))]
+    assert "--log-driver" not in docker_run_argv(DockerRun(image="img:1"))
+
+
 @pytest.mark.parametrize("with_secrets", [True, False])
 def test_every_rendered_script_passes_shellcheck(tmp_path: Path, with_secrets: bool) -> None:
     svc = service() if with_secrets else service(secrets=[])
+    # With the engine's log options too (the stacks' case).
+    svc = replace(svc, run=replace(svc.run, logs=AwsLogs(group="/llmdeploy/staging/engine")))
     shellcheck(render_user_data(svc), tmp_path, "user-data.sh")
     shellcheck(start_script(svc), tmp_path, "start.sh")
     if with_secrets:
