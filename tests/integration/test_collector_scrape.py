@@ -1,6 +1,6 @@
 """The collector's scrape of the real vLLM, run by the real Prometheus server.
 
-The prod plan's user data writes the OpenTelemetry Collector's configuration. Its `prometheus`
+The prod plan's user data, and staging's with vLLM, write the OpenTelemetry Collector's configuration. Its `prometheus`
 receiver takes a Prometheus scrape configuration: the language the Prometheus server itself reads
 (the receiver embeds Prometheus's scrape code). So the Prometheus server (Debian's `prometheus`
 package; `.ci/run` installs it) runs that very scrape job against the real vLLM CPU server, read
@@ -9,7 +9,8 @@ from the plan by the policy pack's user-data parser. Mapped for this machine onl
 becomes the test server's) and the interval (60 s becomes 1 s, so the test waits seconds, not minutes).
 
 What it shows:
-- every series the CloudWatch path and the dashboards read arrives with the scrape's own labels;
+- every series the CloudWatch path and the dashboards read arrives with the scrape's own labels, and
+  each series the `awsemf` exporter is told to send (staging) matches a real series name;
 - the latency publisher's percentiles (`latency_emf.quantile`) equal Prometheus's
   `histogram_quantile` over the same stored scrape, for every latency family at p50, p90 and p99: a
   Prometheus or Amazon Managed Prometheus user of the collector's re-export gets the figures the
@@ -19,6 +20,7 @@ What it shows:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -43,8 +45,13 @@ TEST_SCRAPE_INTERVAL = "1s"
 QUANTILES = (0.5, 0.9, 0.99)
 
 
-def collector_config_of_the_prod_plan() -> dict[str, Any]:
-    """The collector configuration file the prod plan's launch template writes."""
+# The plans whose instances run a collector that scrapes vLLM, with their config overrides.
+STACKS = {"prod": {}, "staging": {"engine": "vllm"}}
+SERVER_TYPES = ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance")
+
+
+def collector_config_of_the_plan(stack: str) -> dict[str, Any]:
+    """The collector configuration file the stack's launch template or instance writes at boot."""
     from tests.conftest import plan_of
 
     pack = str(REPO / "policies")
@@ -52,14 +59,22 @@ def collector_config_of_the_prod_plan() -> dict[str, Any]:
         sys.path.insert(0, pack)
     from llmpolicies.userdata import read_user_data
 
-    plan = plan_of("prod")
-    templates = [r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"]
-    assert len(templates) == 1
-    user_data = read_user_data(templates[0]["inputs"]["userData"], base64_encoded=True)
+    plan = plan_of(stack, **STACKS[stack])
+    servers = [r for r in plan["resources"] if r["type"] in SERVER_TYPES]
+    assert len(servers) == 1, [r["urn"] for r in servers]
+    inputs = servers[0]["inputs"]
+    encoded = "userDataBase64" in inputs or servers[0]["type"] == SERVER_TYPES[0]
+    text = inputs.get("userDataBase64") or inputs["userData"]
+    user_data = read_user_data(text, base64_encoded=encoded)
     written = user_data.files.get(COLLECTOR_CONFIG_PATH)
-    assert written is not None, f"the prod user data writes no {COLLECTOR_CONFIG_PATH}"
+    assert written is not None, f"the {stack} user data writes no {COLLECTOR_CONFIG_PATH}"
     config: dict[str, Any] = json.loads(written.content)
     return config
+
+
+def re2_to_python(selector: str) -> str:
+    """awsemf's selectors are RE2, whose end of text is `\\z`; Python's is `\\Z`."""
+    return selector.replace("\\z", "\\Z")
 
 
 def scrape_job_for_this_machine(config: dict[str, Any], vllm: RealVllm) -> dict[str, Any]:
@@ -88,10 +103,10 @@ def query(base_url: str, promql: str, at: float | None = None) -> list[dict[str,
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=sorted(STACKS))
 def scrape(
-    real_vllm: RealVllm, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, dict[str, Any]]]:
+    request: pytest.FixtureRequest, real_vllm: RealVllm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     """Traffic on the real vLLM, then the Prometheus server running the plan's scrape job on it."""
     binary = shutil.which("prometheus")
     if binary is None:
@@ -110,7 +125,8 @@ def scrape(
         )
         for _ in stream:
             pass
-    job = scrape_job_for_this_machine(collector_config_of_the_prod_plan(), real_vllm)
+    config = collector_config_of_the_plan(request.param)
+    job = scrape_job_for_this_machine(config, real_vllm)
     directory = tmp_path_factory.mktemp("prometheus")
     (directory / "prometheus.yml").write_text(json.dumps({"scrape_configs": [job]}))
     port = free_port()
@@ -133,15 +149,15 @@ def scrape(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Prometheus never scraped the real vLLM:\n{server.log_tail()}")
             time.sleep(0.5)
-        yield base_url, job
+        yield base_url, job, config
     finally:
         server.stop()
 
 
 def test_every_series_the_stacks_read_arrives_with_the_scrape_labels(
-    scrape: tuple[str, dict[str, Any]],
+    scrape: tuple[str, dict[str, Any], dict[str, Any]],
 ) -> None:
-    base_url, job = scrape
+    base_url, job, config = scrape
     labels = {"job": job["job_name"], **job["static_configs"][0]["labels"]}
     assert labels.keys() - {"job"}, "the scrape labels each series with where it comes from"
     wanted = [*SCRAPED_METRICS]
@@ -156,12 +172,21 @@ def test_every_series_the_stacks_read_arrives_with_the_scrape_labels(
         for sample in series:
             assert labels.items() <= sample["metric"].items(), (name, sample["metric"])
     assert not missing, f"series the stacks read that the scrape did not produce: {missing}"
+    scraped = {sample["metric"]["__name__"] for sample in query(base_url, f'{{job="{job["job_name"]}"}}')}
+    # The collector's Prometheus receiver makes one metric of a histogram family, named as the family.
+    scraped |= {name.removesuffix("_bucket") for name in scraped if name.endswith("_bucket")}
+    for declaration in config["exporters"].get("awsemf", {}).get("metric_declarations", []):
+        for selector in declaration["metric_name_selectors"]:
+            pattern = re.compile(re2_to_python(selector))
+            assert any(pattern.search(name) for name in scraped), (
+                f"awsemf selector {selector} matches no series"
+            )
 
 
 def test_the_publishers_percentiles_are_prometheus_histogram_quantile(
-    scrape: tuple[str, dict[str, Any]],
+    scrape: tuple[str, dict[str, Any], dict[str, Any]],
 ) -> None:
-    base_url, job = scrape
+    base_url, job, _ = scrape
     at = time.time()  # one instant: both read the same stored scrape
     selector = f'job="{job["job_name"]}"'
     compared = 0
