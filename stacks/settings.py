@@ -497,7 +497,7 @@ class AwsSettings(CommonSettings):
                 key_of("monitoring_cidrs"),
                 f"{monitoring_cidrs} ({monitoring.describe()})",
                 f"the monitoring networks only, never the internet ({THRESHOLD_TEXT}): the metrics port is "
-                "never public (vLLM serves the API on it too)",
+                "never public (it re-exposes every engine series, for monitoring only)",
             )
         if self.otlp_headers_secret_name is not None and self.otlp_endpoint is None:
             raise problem(

@@ -985,7 +985,7 @@ def test_canaries_are_absent_from_errors() -> None:
             "llmdeploy:monitoringCidrs: found ['10.40.0.0/16', '0.0.0.0/0'] (3,702,258,688 public IPv4 "
             "addresses); "
             "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
-            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
+            "of public IPv6 space): the metrics port is never public (it re-exposes every engine series, for monitoring only)",
         ),
         (
             # The internet split in halves is still the internet: measured by address space.
@@ -993,7 +993,7 @@ def test_canaries_are_absent_from_errors() -> None:
             "llmdeploy:monitoringCidrs: found ['0.0.0.0/1', '128.0.0.0/1'] (3,702,258,688 public IPv4 "
             "addresses); "
             "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
-            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
+            "of public IPv6 space): the metrics port is never public (it re-exposes every engine series, for monitoring only)",
         ),
         (
             {"natGateway": "false"},

@@ -350,7 +350,7 @@ def test_a_private_instance_goes_in_a_private_subnet_and_answers_on_its_private_
             {"monitoringCidrs": '["0.0.0.0/0"]'},
             "llmdeploy:monitoringCidrs: found ['0.0.0.0/0'] (3,702,258,688 public IPv4 addresses); "
             "accepted: the monitoring networks only, never the internet (more than a /8 of public IPv4 space, or a /16 "
-            "of public IPv6 space): the metrics port is never public (vLLM serves the API on it too)",
+            "of public IPv6 space): the metrics port is never public (it re-exposes every engine series, for monitoring only)",
         ),
         (
             {"shmSize": "256m"},
