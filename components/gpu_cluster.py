@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.lifecycle_hook import LaunchHookArgs, launch_hook_args
-from components.security_group import Rule, add_rules, all_outbound
+from components.security_group import Rule, add_rules, all_outbound, monitoring_rules
 
 # Group metrics the dashboard shows beside the engine's.
 GROUP_METRICS = (
@@ -141,20 +141,8 @@ def instance_ingress(args: GpuClusterArgs) -> list[Rule]:
     ports = [(args.metrics_port, "metrics", "Prometheus scrape")]
     if args.server_metrics_port is not None:
         ports.append((args.server_metrics_port, "server-metrics", "Server's own metrics listener"))
-    for port, prefix, what in ports:
-        rules += [
-            Rule(f"{prefix}-{index}", f"{what} from monitoring {cidr}", port, cidr_ipv4=cidr)
-            for index, cidr in enumerate(args.monitoring_cidrs)
-        ]
-        if args.monitoring_security_group_id:
-            rules.append(
-                Rule(
-                    f"{prefix}-sg",
-                    f"{what} from the monitoring security group",
-                    port,
-                    referenced_security_group_id=args.monitoring_security_group_id,
-                )
-            )
+    for port, key, what in ports:
+        rules += monitoring_rules(key, what, port, args.monitoring_cidrs, args.monitoring_security_group_id)
     return rules
 
 

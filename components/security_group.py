@@ -34,6 +34,27 @@ def all_outbound(description: str, key: str = "egress") -> Rule:
     return Rule(key, description, ip_protocol=ALL_PROTOCOLS, cidr_ipv4="0.0.0.0/0")
 
 
+def monitoring_rules(
+    key: str, what: str, port: int, cidrs: Sequence[str], security_group_id: str | None
+) -> list[Rule]:
+    """`port` from each monitoring CIDR (`<key>-<index>`) and from the monitoring security group
+    (`<key>-sg`), when given: what every instance's metrics listener takes, and nothing else."""
+    rules = [
+        Rule(f"{key}-{index}", f"{what} from monitoring {cidr}", port, cidr_ipv4=cidr)
+        for index, cidr in enumerate(cidrs)
+    ]
+    if security_group_id:
+        rules.append(
+            Rule(
+                f"{key}-sg",
+                f"{what} from the monitoring security group",
+                port,
+                referenced_security_group_id=security_group_id,
+            )
+        )
+    return rules
+
+
 def add_rules(
     prefix: str,
     group: aws.ec2.SecurityGroup,

@@ -35,7 +35,7 @@ from components.collector_access import (
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
 from components.observability import ENGINE_LOG_RETENTION_DAYS, METRICS_LOG_RETENTION_DAYS, engine_log_group
-from components.security_group import Rule, add_rules, all_outbound
+from components.security_group import Rule, add_rules, all_outbound, monitoring_rules
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
     PROMETHEUS_EXPORT_PORT,
@@ -232,19 +232,13 @@ class TgiServer(pulumi.ComponentResource):
             Rule(f"api-{index}", f"{label} API from {cidr}", args.api_port, cidr_ipv4=cidr)
             for index, cidr in enumerate(args.api_allowed_cidrs)
         ]
-        ingress += [
-            Rule(f"metrics-{index}", f"{label} metrics from monitoring {cidr}", metrics_port, cidr_ipv4=cidr)
-            for index, cidr in enumerate(args.monitoring_cidrs)
-        ]
-        if args.monitoring_security_group_id:
-            ingress.append(
-                Rule(
-                    "metrics-sg",
-                    f"{label} metrics from the monitoring security group",
-                    metrics_port,
-                    referenced_security_group_id=args.monitoring_security_group_id,
-                )
-            )
+        ingress += monitoring_rules(
+            "metrics",
+            f"{label} metrics",
+            metrics_port,
+            args.monitoring_cidrs,
+            args.monitoring_security_group_id,
+        )
         # Out to ghcr.io, the Hugging Face hub (CDN addresses, so no narrower rule
         # holds), Secrets Manager, SSM and CloudWatch. The provider removes AWS's
         # default egress rule, so it is stated here.
