@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -36,8 +35,7 @@ from llmdeploy.core.collector import COLLECTOR_CONFIG_PATH
 from llmdeploy.core.instance import latency_emf
 from llmdeploy.core.userdata_vllm import SCRAPED_METRICS
 from tests.fixtures.servers import LOOPBACK, ServerProcess, free_port
-from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
-from tests.support import REPO
+from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm, plan_user_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,26 +45,13 @@ QUANTILES = (0.5, 0.9, 0.99)
 
 # The plans whose instances run a collector that scrapes vLLM, with their config overrides.
 STACKS = {"prod": {}, "staging": {"engine": "vllm"}}
-SERVER_TYPES = ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance")
 
 
 def collector_config_of_the_plan(stack: str) -> dict[str, Any]:
     """The collector configuration file the stack's launch template or instance writes at boot."""
     from tests.conftest import plan_of
 
-    pack = str(REPO / "policies")
-    if pack not in sys.path:
-        sys.path.insert(0, pack)
-    from llmpolicies.userdata import read_user_data
-
-    plan = plan_of(stack, **STACKS[stack])
-    servers = [r for r in plan["resources"] if r["type"] in SERVER_TYPES]
-    assert len(servers) == 1, [r["urn"] for r in servers]
-    inputs = servers[0]["inputs"]
-    encoded = "userDataBase64" in inputs or servers[0]["type"] == SERVER_TYPES[0]
-    text = inputs.get("userDataBase64") or inputs["userData"]
-    user_data = read_user_data(text, base64_encoded=encoded)
-    written = user_data.files.get(COLLECTOR_CONFIG_PATH)
+    written = plan_user_data(plan_of(stack, **STACKS[stack])).files.get(COLLECTOR_CONFIG_PATH)
     assert written is not None, f"the {stack} user data writes no {COLLECTOR_CONFIG_PATH}"
     config: dict[str, Any] = json.loads(written.content)
     return config
