@@ -151,8 +151,9 @@ def tier_of(item: pytest.Item) -> str:
 
 
 # The modules whose tests use the one real vLLM (the session fixture `real_vllm`): one xdist work
-# unit, so one worker starts one server. Units run in collection order, so the drain test, which
-# stops the server, runs last: it is the last test of the last of these modules.
+# unit, so one worker starts one server. A test marked `stops_real_vllm` (the drain test) is moved
+# to the end of the collection, so it runs after every other test of that server, whatever the
+# order of the files or arguments.
 REAL_VLLM_MODULES = (
     "tests/bench/test_bench_vllm.py",
     "tests/integration/test_collector_scrape.py",
@@ -181,6 +182,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeSch
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Stable: everything else keeps its order (the workers' collections stay identical for xdist).
+    items.sort(key=lambda item: item.get_closest_marker("stops_real_vllm") is not None)
     for item in items:
         item.add_marker(tier_of(item))
         module = item.nodeid.split("::", 1)[0]

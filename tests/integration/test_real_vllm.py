@@ -1,8 +1,8 @@
 """The real vLLM (CPU build, the catalogue's version) started with the prod stack's own command line.
 
 One server for the whole test session (the session fixture `real_vllm`, registered in tests/conftest.py);
-every module that uses it is one xdist work unit (REAL_VLLM_MODULES there), run on one worker in
-collection order, so the drain test, last here and this module last of those, stops it after the rest.
+every module that uses it is one xdist work unit (REAL_VLLM_MODULES there), run on one worker, and the
+drain test, marked `stops_real_vllm`, is moved to the end of the collection: it stops the server last.
 """
 
 from __future__ import annotations
@@ -237,6 +237,7 @@ def test_verify_fails_without_the_key(
     assert checks["models"]["status"] == "fail", checks["models"]
 
 
+@pytest.mark.stops_real_vllm
 def test_sigterm_drains_a_stream_in_flight_then_exits(real_vllm: RealVllm) -> None:
     """Last: it stops the server. A stream open at SIGTERM completes; the process then exits
     within the generated `--shutdown-timeout`."""
