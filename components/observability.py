@@ -30,15 +30,16 @@ METRICS_LOG_RETENTION_DAYS = 30
 ENGINE_LOG_RETENTION_DAYS = 30
 
 
-def engine_log_group(
+def retained_log_group(
     name: str,
     log_group: str,
+    retention_days: int,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions | None = None,
-    retention_days: int = ENGINE_LOG_RETENTION_DAYS,
 ) -> aws.cloudwatch.LogGroup:
-    """The group Docker's awslogs driver writes the engine container's output to; created here, with a
-    retention, because the driver would otherwise need CreateLogGroup and keep the logs forever."""
+    """A log group an instance's writer (the CloudWatch agent, the collector's awsemf exporter, Docker's
+    awslogs driver) puts its streams in: created here, with a retention, because the writer would
+    otherwise create it itself, with none (and need CreateLogGroup to)."""
     return aws.cloudwatch.LogGroup(
         name, name=log_group, retention_in_days=retention_days, tags=dict(tags), opts=opts
     )
@@ -231,14 +232,8 @@ class ServingObservability(pulumi.ComponentResource):
             "TargetGroup": args.target_group_arn_suffix,
         }
 
-        # The agent would create it with no retention; EMF metric logs are bulky.
-        aws.cloudwatch.LogGroup(
-            f"{name}-metrics-logs",
-            name=args.log_group_name,
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
+        # The agent's EMF metric logs are bulky.
+        retained_log_group(f"{name}-metrics-logs", args.log_group_name, args.log_retention_days, tags, child)
 
         def alarm(suffix: str, description: str, **properties: Any) -> aws.cloudwatch.MetricAlarm:
             return aws.cloudwatch.MetricAlarm(

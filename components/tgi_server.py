@@ -34,7 +34,7 @@ from components.collector_access import (
 )
 from components.instance_role import InstanceRole, InstanceRoleArgs
 from components.model_access import ModelReadPolicy
-from components.observability import ENGINE_LOG_RETENTION_DAYS, METRICS_LOG_RETENTION_DAYS, engine_log_group
+from components.observability import ENGINE_LOG_RETENTION_DAYS, METRICS_LOG_RETENTION_DAYS, retained_log_group
 from components.security_group import Rule, add_rules, all_outbound, monitoring_rules
 from llmdeploy.core.collector import (
     PROMETHEUS_EXPORT_PATH,
@@ -265,27 +265,27 @@ class TgiServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # The exporter would create the group with no retention; EMF records are bulky.
+        # The exporter's EMF records are bulky.
         log_groups: list[pulumi.Resource] = []
         if collector.cloudwatch is not None:
             log_groups.append(
-                aws.cloudwatch.LogGroup(
+                retained_log_group(
                     f"{name}-metrics-logs",
-                    name=collector.cloudwatch.log_group,
-                    retention_in_days=args.metrics_log_retention_days,
-                    tags=dict(args.tags),
-                    opts=child,
+                    collector.cloudwatch.log_group,
+                    args.metrics_log_retention_days,
+                    args.tags,
+                    child,
                 )
             )
         if args.engine_log_group is not None:
             # The awslogs driver fails the container's start while its group is missing.
             log_groups.append(
-                engine_log_group(
+                retained_log_group(
                     f"{name}-engine-logs",
                     args.engine_log_group,
+                    args.engine_log_retention_days,
                     args.tags,
                     child,
-                    retention_days=args.engine_log_retention_days,
                 )
             )
         if args.model_source:

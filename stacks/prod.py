@@ -26,10 +26,11 @@ from components.load_balancer import LoadBalancerArgs, ServingLoadBalancer
 from components.model_access import ModelReadPolicy
 from components.network import Network
 from components.observability import (
+    ENGINE_LOG_RETENTION_DAYS,
     AlarmThresholds,
     ObservabilityArgs,
     ServingObservability,
-    engine_log_group,
+    retained_log_group,
 )
 from components.schedules import GroupSchedule, GroupScheduleArgs
 from llmdeploy.core.collector import PROMETHEUS_EXPORT_PATH, PROMETHEUS_EXPORT_PORT
@@ -115,7 +116,7 @@ def build(spec: ProdSpec) -> None:
         ),
     )
     # Before any instance: the awslogs driver fails the engine's start while its group is missing.
-    engine_logs = engine_log_group("engine-logs", spec.engine_log_group, tags)
+    engine_logs = retained_log_group("engine-logs", spec.engine_log_group, ENGINE_LOG_RETENTION_DAYS, tags)
     role_policies: list[pulumi.Resource] = [role, engine_logs]
     if settings.model_source:
         role_policies.append(
