@@ -122,6 +122,8 @@ def main() -> None:
                 bench = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
                 pinned_worker: list[int] = []
                 if pinned(GENERATOR_CPU):
+                    # The watcher scans every 50 ms: on the other core, never the generator's.
+                    os.sched_setaffinity(0, {OTHERS_CPU})
                     watched = psutil.Process(bench.pid)
                     threading.Thread(
                         target=pin_load_generators, args=(watched, port, pinned_worker), daemon=True
