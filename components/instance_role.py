@@ -1,8 +1,8 @@
 """`InstanceRole`: the EC2 instance role and profile every llmdeploy GPU instance runs with.
 
-SSM Session Manager instead of SSH (AmazonSSMManagedInstanceCore), the
-CloudWatch agent (CloudWatchAgentServerPolicy), and read access to exactly the
-secrets the instance fetches at boot. Nothing else.
+SSM Session Manager instead of SSH (AmazonSSMManagedInstanceCore), read access to exactly the
+secrets the instance fetches at boot, and the statements its telemetry needs (the collector's
+exporters, the engine's log driver), each on its own resources. Nothing else.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from components.secret import secret_read_policy_json
 MANAGED_POLICIES = {
     # Session Manager shell and Run Command, so no key pair and no port 22.
     "ssm": "AmazonSSMManagedInstanceCore",
-    "cloudwatch-agent": "CloudWatchAgentServerPolicy",
 }
 
 EC2_ASSUME_ROLE_POLICY = json.dumps(
@@ -39,9 +38,6 @@ EC2_ASSUME_ROLE_POLICY = json.dumps(
 
 @dataclass(frozen=True)
 class InstanceRoleArgs:
-    # The CloudWatch agent runs on the instance (CloudWatchAgentServerPolicy); False where the
-    # collector sends to CloudWatch itself, with its own statements on its own log group.
-    cloudwatch_agent: bool = True
     # ARNs of the secrets the instance may read (GetSecretValue only).
     secret_arns: Sequence[pulumi.Input[str]] = ()
     # Extra IAM statements (e.g. what the on-instance collector's exporters need), as one inline policy;
@@ -66,14 +62,12 @@ class InstanceRole(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=EC2_ASSUME_ROLE_POLICY,
-            description="llmdeploy GPU instance: SSM, CloudWatch agent, its own secrets",
+            description="llmdeploy GPU instance: SSM, its own secrets and telemetry",
             tags=dict(args.tags),
             opts=child,
         )
         partition = aws.get_partition_output().partition
         for key, policy_name in MANAGED_POLICIES.items():
-            if key == "cloudwatch-agent" and not args.cloudwatch_agent:
-                continue
             aws.iam.RolePolicyAttachment(
                 f"{name}-{key}",
                 role=role.name,

@@ -1,10 +1,11 @@
 """`ServingObservability`: CloudWatch alarms and a dashboard for an LLM fleet behind an ALB.
 
 Alarms watch the load balancer (5xx, unhealthy targets, p99 response time) and
-the engine (queue depth, as published by the instances' CloudWatch agent). The
-dashboard shows what decides user experience and cost: time to first token,
-queue depth, KV-cache usage, tokens per second, and the group's capacity. It is
-built from names only, so the plan shows it in full at preview.
+the engine (queue depth, as published by the instances' collector). The
+dashboard shows what decides user experience and cost: queue depth, KV-cache
+usage, tokens per second, the group's capacity, and the PromQL of the latency
+percentiles (time to first token and the others). It is built from names only,
+so the plan shows it in full at preview.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from llmdeploy.core.dashboards import cloudwatch_quantile
 from llmdeploy.core.metrics import EngineMetricNames
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
@@ -126,17 +128,6 @@ def dashboard_body(
     )
     widgets = [
         _widget(
-            "Time to first token (s)",
-            [
-                *engine(names.time_to_first_token, "_p50", stat="Average", label="p50"),
-                *engine(names.time_to_first_token, "_p90", stat="Average", label="p90"),
-                *engine(names.time_to_first_token, "_p99", stat="Maximum", label="p99 (worst instance)"),
-            ],
-            region,
-            0,
-            0,
-        ),
-        _widget(
             "Queue depth per instance",
             [
                 *engine(names.queue_depth, stat="Average", label="waiting (mean)"),
@@ -144,7 +135,7 @@ def dashboard_body(
                 *engine(names.requests_running, stat="Average", label="running (mean)"),
             ],
             region,
-            12,
+            0,
             0,
             **queue_annotations,
         ),
@@ -155,8 +146,8 @@ def dashboard_body(
                 *engine(names.kv_cache_usage, stat="Maximum", label="worst instance"),
             ],
             region,
+            12,
             0,
-            6,
             yAxis={"left": {"min": 0, "max": 1}},
         ),
         _widget(
@@ -175,19 +166,8 @@ def dashboard_body(
                 *engine(names.prompt_tokens, stat="Sum", id="prompt", visible=False),
             ],
             region,
-            12,
-            6,
-        ),
-        _widget(
-            "Latency per token and per request (s)",
-            [
-                *engine(names.inter_token_latency, "_p50", stat="Average", label="inter-token p50"),
-                *engine(names.inter_token_latency, "_p99", stat="Maximum", label="inter-token p99"),
-                *engine(names.e2e_request_latency, "_p99", stat="Maximum", label="end-to-end p99"),
-            ],
-            region,
             0,
-            12,
+            6,
         ),
         _widget(
             "Instances",
@@ -197,15 +177,60 @@ def dashboard_body(
             ],
             region,
             12,
-            12,
+            6,
         ),
+        latency_widget(group_name, names, 0, 12),
     ]
-    # A graph with no series (TGI has no time-to-first-token or KV-cache series) is left out.
+    # A graph with no series (TGI has no KV-cache series) is left out.
     return {"widgets": [widget for widget in widgets if _has_series(widget)]}
 
 
 def _has_series(widget: dict[str, Any]) -> bool:
+    if widget["type"] != "metric":
+        return True
     return any(isinstance(row[0], str) for row in widget["properties"]["metrics"])
+
+
+LATENCY_QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
+
+
+def latency_widget(group_name: str, names: EngineMetricNames, x: int, y: int) -> dict[str, Any]:
+    """The latency percentiles, as the PromQL that computes them in CloudWatch.
+
+    The collector sends the engine's latency histograms to CloudWatch over OTLP; their percentiles are
+    PromQL (`histogram_quantile`), which CloudWatch runs in Query Studio, in PromQL alarms and in
+    Grafana's CloudWatch data source. CloudWatch's dashboard body structure documents no PromQL
+    metric widget, so the dashboard carries the queries, ready to paste, rather than a guessed widget.
+    """
+    families = (
+        ("Time to first token", names.time_to_first_token),
+        ("Inter-token latency", names.inter_token_latency),
+        ("End-to-end latency", names.e2e_request_latency),
+        ("Queue time", names.request_queue_time),
+    )
+    lines = [
+        "## Latency percentiles (PromQL in CloudWatch Query Studio)",
+        "The engine's latency histograms reach CloudWatch whole, over OTLP. Paste a query into "
+        "**Query Studio** (PromQL), or use it in a PromQL alarm or Grafana's CloudWatch data source.",
+        "",
+    ]
+    for title, family in families:
+        if family is None:
+            continue
+        lines.append(f"**{title}** (seconds)")
+        lines.append("")
+        for quantile, label in LATENCY_QUANTILES:
+            query = cloudwatch_quantile(family, quantile, "AutoScalingGroupName", group_name)
+            lines.append(f"- {label}: `{query}`")
+        lines.append("")
+    return {
+        "type": "text",
+        "x": x,
+        "y": y,
+        "width": 24,
+        "height": 9,
+        "properties": {"markdown": "\n".join(lines).rstrip() + "\n"},
+    }
 
 
 def unhealthy_evaluation_periods(health_check_grace_seconds: int) -> int:
@@ -218,6 +243,7 @@ class ServingObservability(pulumi.ComponentResource):
 
     dashboard_name: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
+    metrics_log_group: aws.cloudwatch.LogGroup
 
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
@@ -232,8 +258,10 @@ class ServingObservability(pulumi.ComponentResource):
             "TargetGroup": args.target_group_arn_suffix,
         }
 
-        # The agent's EMF metric logs are bulky.
-        retained_log_group(f"{name}-metrics-logs", args.log_group_name, args.log_retention_days, tags, child)
+        # The collector's EMF metric logs are bulky.
+        self.metrics_log_group = retained_log_group(
+            f"{name}-metrics-logs", args.log_group_name, args.log_retention_days, tags, child
+        )
 
         def alarm(suffix: str, description: str, **properties: Any) -> aws.cloudwatch.MetricAlarm:
             return aws.cloudwatch.MetricAlarm(

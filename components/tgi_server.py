@@ -254,13 +254,11 @@ class TgiServer(pulumi.ComponentResource):
             InstanceRoleArgs(
                 secret_arns=secret_arns,
                 # Exactly what the collector's exporters need (logs on its log group, and so on) and
-                # the engine's log driver (streams on its group); no CloudWatch agent runs here, so
-                # not its broad managed policy.
+                # the engine's log driver (streams on its group).
                 extra_statements=joined_statements(
                     collector_statements(collector, invoke),
                     log_write_statements([args.engine_log_group] if args.engine_log_group else [], invoke),
                 ),
-                cloudwatch_agent=False,
                 tags=args.tags,
             ),
             opts=child,

@@ -101,9 +101,9 @@ def build(spec: ProdSpec) -> None:
     if headers_secret is not None:
         # The collector's OTLP headers: an existing secret, by name or ARN, read by this role alone.
         secret_arns.append(headers_secret_arn(headers_secret))
-    # SSM, the CloudWatch agent, GetSecretValue on exactly these secrets, what the collector's
-    # exporters need (remote write to the workspace, when one is given), and the engine's log driver
-    # (streams on its log group).
+    # SSM, GetSecretValue on exactly these secrets, what the collector's exporters need (its EMF log
+    # group, CloudWatch's OTLP endpoint, remote write to the workspace when one is given), and the
+    # engine's log driver (streams on its log group).
     role = InstanceRole(
         "vllm-instance",
         InstanceRoleArgs(
@@ -175,6 +175,34 @@ def build(spec: ProdSpec) -> None:
             ),
         )
 
+    observability = ServingObservability(
+        "observability",
+        ObservabilityArgs(
+            name=name,
+            region=aws.get_region().region,
+            group_name=name,
+            metric_namespace=spec.metric_namespace,
+            metric_names=spec.metric_names,
+            log_group_name=spec.metrics.log_group,
+            load_balancer_arn_suffix=load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+            health_check_grace_seconds=grace,
+            thresholds=AlarmThresholds(
+                http_5xx_per_minute=settings.alarm_server_errors_per_minute,
+                p99_response_seconds=settings.alarm_p99_response_seconds,
+                queue_depth_per_instance=settings.alarm_queue_depth_per_instance,
+            ),
+            target_queue_depth=(
+                settings.target_queue_depth_per_instance if settings.scaling_metric == "queue_depth" else None
+            ),
+            alarm_actions=settings.alarm_topic_arns,
+            tags=tags,
+        ),
+    )
+    # The collector's awsemf exporter may not create its log group (no logs:CreateLogGroup): the
+    # group, with its retention, exists before the first instance starts.
+    role_policies.append(observability.metrics_log_group)
+
     cluster = GpuCluster(
         "vllm",
         GpuClusterArgs(
@@ -235,31 +263,6 @@ def build(spec: ProdSpec) -> None:
                 off_max_size=settings.schedule.off_hours_max_size,
             ),
         )
-
-    ServingObservability(
-        "observability",
-        ObservabilityArgs(
-            name=name,
-            region=aws.get_region().region,
-            group_name=name,
-            metric_namespace=spec.metric_namespace,
-            metric_names=spec.metric_names,
-            log_group_name=spec.metrics.log_group,
-            load_balancer_arn_suffix=load_balancer.arn_suffix,
-            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
-            health_check_grace_seconds=grace,
-            thresholds=AlarmThresholds(
-                http_5xx_per_minute=settings.alarm_server_errors_per_minute,
-                p99_response_seconds=settings.alarm_p99_response_seconds,
-                queue_depth_per_instance=settings.alarm_queue_depth_per_instance,
-            ),
-            target_queue_depth=(
-                settings.target_queue_depth_per_instance if settings.scaling_metric == "queue_depth" else None
-            ),
-            alarm_actions=settings.alarm_topic_arns,
-            tags=tags,
-        ),
-    )
 
     export_endpoint(
         endpoint=pulumi.Output.concat(load_balancer.base_url, engine.openai_path),

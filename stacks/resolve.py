@@ -223,7 +223,6 @@ def resolve_staging(settings: StagingSettings, project: str) -> StagingSpec:
             dimensions={
                 STAGING_DIMENSION: deployment_name(project, settings.stack_name, settings.engine_entry)
             },
-            cloudwatch_via_collector=True,
         ),
         engine_log_group=engine_log_group_name(project, settings.stack_name, settings.engine_entry),
     )
@@ -495,7 +494,7 @@ STAGING_DIMENSION = "Deployment"
 
 
 def metrics_publishing(
-    settings: AwsSettings, project: str, *, dimensions: dict[str, str], cloudwatch_via_collector: bool = False
+    settings: AwsSettings, project: str, *, dimensions: dict[str, str]
 ) -> MetricsPublishing:
     """The instance's metrics: the engine's namespace and the stack's log group, and the collector's
     optional exporters (prometheusWorkspaceArn, otlpEndpoint with its headers, tracesToXray)."""
@@ -509,7 +508,6 @@ def metrics_publishing(
         otlp_headers_secret=settings.otlp_headers_secret_name,
         traces_to_xray=settings.traces_to_xray,
         engine=engine,
-        cloudwatch_via_collector=cloudwatch_via_collector,
     )
 
 

@@ -16,11 +16,13 @@ import pytest
 from llmdeploy.core.collector import (
     COLLECTOR_CONFIG_PATH,
     COLLECTOR_VERSION,
+    GENERATED_ENV_REFERENCES,
     OTLP_GRPC_LISTENER,
     OTLP_HEADERS_REFERENCE,
     OTLP_HEADERS_VARIABLE,
     PROMETHEUS_EXPORT_PORT,
     CloudWatchEmf,
+    CloudWatchHistograms,
     CollectorArgs,
     RemoteWrite,
     collector_config,
@@ -55,8 +57,11 @@ def assert_well_formed(config: dict) -> None:
     for kind in KINDS:
         assert set(config[kind]) == used[kind], f"defined but unused {kind}: {set(config[kind]) - used[kind]}"
     assert set(config.get("extensions", {})) == set(config["service"].get("extensions", []))
-    # The only `$` is the environment reference the generator writes itself.
-    assert "$" not in json.dumps(config).replace(OTLP_HEADERS_REFERENCE, "")
+    # The only `$`s are the environment references the generator writes itself.
+    text = json.dumps(config)
+    for reference in GENERATED_ENV_REFERENCES:
+        text = text.replace(reference, "")
+    assert "$" not in text
 
 
 def test_the_engine_is_scraped_on_loopback_and_re_exposed_on_its_own_port() -> None:
@@ -90,8 +95,8 @@ def test_an_otlp_endpoint_adds_traces_and_forwards_metrics() -> None:
     assert_well_formed(config)
     assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == OTLP_GRPC_LISTENER
     assert OTLP_GRPC_LISTENER.startswith("127.0.0.1:")
-    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp"]
-    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "otlp"]
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc"]
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "otlp_grpc"]
 
 
 def test_a_dollar_is_refused() -> None:
@@ -152,9 +157,9 @@ def test_otlp_headers_come_from_the_environment_never_the_config() -> None:
     args = with_(otlp_endpoint=OTLP, otlp_headers_secret=HEADERS_SECRET)
     config = collector_config(args)
     assert_well_formed(config)
-    assert config["exporters"]["otlp"] == {"endpoint": OTLP, "headers": OTLP_HEADERS_REFERENCE}
+    assert config["exporters"]["otlp_grpc"] == {"endpoint": OTLP, "headers": OTLP_HEADERS_REFERENCE}
     assert OTLP_HEADERS_REFERENCE == "${env:" + OTLP_HEADERS_VARIABLE + "}"
-    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp"]
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc"]
     steps = "\n".join(collector_steps(args))
     # The secret is read by name at every collector start, into a root-only tmpfs file systemd reads.
     assert f"fetch_secret {OTLP_HEADERS_VARIABLE} {HEADERS_SECRET}" in steps
@@ -188,7 +193,7 @@ def test_x_ray_gets_the_traces_pipeline_from_the_otlp_receiver() -> None:
     # X-Ray takes traces only: metrics stay on Prometheus.
     assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus"]
     both = collector_config(with_(traces_to_xray=True, otlp_endpoint=OTLP))
-    assert both["service"]["pipelines"]["traces"]["exporters"] == ["otlp", "awsxray"]
+    assert both["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc", "awsxray"]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +251,6 @@ EMF = CloudWatchEmf(
     log_group="/llmdeploy/staging/tgi-metrics",
     dimensions=("Deployment",),
     metric_units={"tgi_queue_size": "Count", "vllm:kv_cache_usage_perc": "None"},
-    histograms=("tgi_request_duration",),
 )
 EMF_ARGS = CollectorArgs(
     job="tgi",
@@ -269,12 +273,8 @@ def test_awsemf_sends_the_chosen_series_dimensioned_by_the_given_labels_alone() 
     assert emf["dimension_rollup_option"] == "NoDimensionRollup"
     (declaration,) = emf["metric_declarations"]
     assert declaration["dimensions"] == [["Deployment"]]
-    # Whole names, histograms included; anchored with RE2's `\z` since `$` is the collector's expansion.
-    assert declaration["metric_name_selectors"] == [
-        "^tgi_queue_size\\z",
-        "^vllm:kv_cache_usage_perc\\z",
-        "^tgi_request_duration\\z",
-    ]
+    # Whole names; anchored with RE2's `\z` since `$` is the collector's expansion.
+    assert declaration["metric_name_selectors"] == ["^tgi_queue_size\\z", "^vllm:kv_cache_usage_perc\\z"]
     assert emf["metric_descriptors"] == [
         {"metric_name": "tgi_queue_size", "unit": "Count", "overwrite": True},
         {"metric_name": "vllm:kv_cache_usage_perc", "unit": "None", "overwrite": True},
@@ -302,4 +302,63 @@ def test_a_dollar_in_the_cloudwatch_names_is_refused() -> None:
     with pytest.raises(ValueError, match=r"must not contain \$"):
         collector_config(
             CollectorArgs(**{**EMF_ARGS.__dict__, "cloudwatch": CloudWatchEmf("ns${x}", "/g", ("D",), {})})
+        )
+
+
+HISTOGRAMS = CloudWatchHistograms(("tgi_request_duration", "tgi_request_queue_duration"))
+HISTOGRAM_ARGS = CollectorArgs(
+    job="tgi",
+    scrape_target="127.0.0.1:9000",
+    metrics_path="/metrics",
+    scrape_interval_seconds=60,
+    cloudwatch=EMF,
+    cloudwatch_histograms=HISTOGRAMS,
+)
+
+
+def test_the_latency_histograms_go_whole_to_cloudwatchs_otlp_endpoint_in_their_own_pipeline() -> None:
+    config = collector_config(HISTOGRAM_ARGS)
+    assert_well_formed(config)
+    # The EMF pipeline is unchanged; the histograms leave the same scrape through a filter of their own.
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus", "awsemf"]
+    assert config["service"]["pipelines"]["metrics/cloudwatch-histograms"] == {
+        "receivers": ["prometheus"],
+        "processors": ["filter/latency-histograms", "batch"],
+        "exporters": ["otlp_http/cloudwatch"],
+    }
+    # OTTL: a metric is dropped when the condition holds, so everything but the two names is.
+    assert config["processors"]["filter/latency-histograms"] == {
+        "error_mode": "ignore",
+        "metrics": {"metric": ['name != "tgi_request_duration" and name != "tgi_request_queue_duration"']},
+    }
+    # The region and its partition's domain come from IMDS at boot, into the collector's environment.
+    assert config["exporters"]["otlp_http/cloudwatch"] == {
+        "metrics_endpoint": "https://monitoring.${env:AWS_REGION}.${env:LLMDEPLOY_AWS_DOMAIN}/v1/metrics",
+        "auth": {"authenticator": "sigv4auth/cloudwatch"},
+    }
+    assert config["extensions"]["sigv4auth/cloudwatch"] == {
+        "region": "${env:AWS_REGION}",
+        "service": "monitoring",
+    }
+    steps = "\n".join(collector_steps(HISTOGRAM_ARGS))
+    assert "/latest/meta-data/placement/region" in steps and "/latest/meta-data/services/domain" in steps
+    assert steps.index("llmdeploy-region.conf") < steps.index("systemctl restart otelcol-contrib.service")
+
+
+def test_cloudwatch_otlp_needs_put_metric_data_and_nothing_without_histograms() -> None:
+    statements = collector_policy_statements(HISTOGRAM_ARGS, EMF_GROUP_ARN)
+    assert statements[1:] == [{"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"}]
+    empty = CollectorArgs(**{**HISTOGRAM_ARGS.__dict__, "cloudwatch_histograms": CloudWatchHistograms(())})
+    assert "metrics/cloudwatch-histograms" not in collector_config(empty)["service"]["pipelines"]
+    assert len(collector_policy_statements(empty, EMF_GROUP_ARN)) == 1
+    assert "meta-data/services/domain" not in "\n".join(collector_steps(empty))
+
+
+@pytest.mark.parametrize("name", ['a" or name != "b', "tgi_request_duration\\", "has space", ""])
+def test_a_histogram_name_that_is_no_metric_name_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="is not a Prometheus metric name"):
+        collector_config(
+            CollectorArgs(
+                **{**HISTOGRAM_ARGS.__dict__, "cloudwatch_histograms": CloudWatchHistograms((name,))}
+            )
         )

@@ -82,6 +82,15 @@ def test_dashboard_is_known_from_names_alone() -> None:
     )
     text = json.dumps(body)
     assert "annotations" not in text, "no scaling target line when scaling on ALB requests"
-    assert {w["properties"]["region"] for w in body["widgets"]} == {"eu-west-1"}
-    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"] if isinstance(m[0], str)]
+    graphs = [w for w in body["widgets"] if w["type"] == "metric"]
+    assert {w["properties"]["region"] for w in graphs} == {"eu-west-1"}
+    metrics = [m for w in graphs for m in w["properties"]["metrics"] if isinstance(m[0], str)]
     assert all(m[2:4] == ["AutoScalingGroupName", "g"] for m in metrics)
+    # The latency percentiles: CloudWatch's PromQL over the OTLP histograms, for this group alone.
+    [latency] = [w for w in body["widgets"] if w["type"] == "text"]
+    markdown = latency["properties"]["markdown"]
+    assert (
+        '`histogram_quantile(0.99, sum(rate(vllm:time_to_first_token_seconds{AutoScalingGroupName="g"}[5m])))`'
+        in markdown
+    )
+    assert markdown.count("histogram_quantile(") == 3 * len(VLLM_METRICS.latency_families)

@@ -49,6 +49,16 @@ EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 ENGINE_LOG_GROUP_ARN = "arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/prod/vllm"
 # Docker's awslogs driver on the engine's log group alone: streams and writes, no CreateLogGroup.
+# What the collector sends CloudWatch: EMF records on the metrics log group, histograms over OTLP.
+METRICS_LOG_GROUP_ARN = "arn:aws:logs:us-east-1:000000000000:log-group:/llmdeploy/prod/vllm-metrics"
+CLOUDWATCH_STATEMENTS = [
+    {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [METRICS_LOG_GROUP_ARN, f"{METRICS_LOG_GROUP_ARN}:log-stream:*"],
+    },
+    {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"},
+]
 ENGINE_LOG_STATEMENT = {
     "Effect": "Allow",
     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -259,7 +269,8 @@ def test_instance_role_reads_exactly_the_two_secrets() -> None:
         inputs(r)["policyArn"].rsplit("/", 1)[1]
         for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     )
-    assert attached == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+    # No CloudWatch agent: the collector's statements are exact (`vllm-instance-collector`).
+    assert attached == ["AmazonSSMManagedInstanceCore"]
     # Without a token the role reads the API key only.
     alone = json.loads(named(prod(), "aws:iam/rolePolicy:RolePolicy", "vllm-instance-read-secrets")["policy"])
     assert alone == secret_read_policy([secret_arn("llmdeploy/prod/vllm-api-key")])
@@ -320,13 +331,19 @@ def test_secrets_are_fetched_by_name_and_the_unit_outlasts_the_drain() -> None:
     assert "TimeoutStopSec=340" in script and "Restart=on-failure" in script
 
 
-def test_user_data_configures_the_cloudwatch_agent_for_this_group() -> None:
+def test_user_data_sends_this_groups_metrics_to_cloudwatch_through_the_collector() -> None:
     script = user_data(prod())
     assert '"AutoScalingGroupName": "llmdeploy-prod-vllm"' in script
-    assert '"metric_namespace": "llmdeploy/vllm"' in script
-    assert '"^vllm:num_requests_waiting$"' in script and '"^vllm:kv_cache_usage_perc$"' in script
+    assert (
+        '"namespace": "llmdeploy/vllm"' in script
+        and '"log_group_name": "/llmdeploy/prod/vllm-metrics"' in script
+    )
+    assert json.dumps("^vllm:num_requests_waiting\\z") in script
+    assert json.dumps("^vllm:kv_cache_usage_perc\\z") in script
     assert "gpu_cache_usage_perc" not in script, "removed in vLLM 0.12"
-    assert "amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s" in script
+    # The latency histograms go whole over OTLP; no CloudWatch agent, no publisher of our own.
+    assert '"otlp_http/cloudwatch"' in script and "latency" in script
+    assert "amazon-cloudwatch-agent" not in script and "latency_emf" not in script
 
 
 def test_user_data_passes_shellcheck(tmp_path: Path) -> None:
@@ -599,6 +616,7 @@ def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() 
     run = prod(prometheusWorkspaceArn=workspace)
     policy = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
     assert policy["Statement"] == [
+        *CLOUDWATCH_STATEMENTS,
         {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace},
         ENGINE_LOG_STATEMENT,
     ]
@@ -608,9 +626,9 @@ def test_a_prometheus_workspace_gets_remote_write_and_exactly_that_permission() 
         "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write"
         in script
     )
-    # Without a workspace, the inline policy holds the engine log driver's statement alone.
+    # Without a workspace, the inline policy holds CloudWatch's statements and the engine log driver's.
     alone = json.loads(named(prod(), "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
-    assert alone["Statement"] == [ENGINE_LOG_STATEMENT]
+    assert alone["Statement"] == [*CLOUDWATCH_STATEMENTS, ENGINE_LOG_STATEMENT]
 
 
 def test_otlp_headers_from_a_secret_and_x_ray_in_the_plan() -> None:
@@ -619,9 +637,11 @@ def test_otlp_headers_from_a_secret_and_x_ray_in_the_plan() -> None:
         otlpHeadersSecretName="team/otlp-headers",
         tracesToXray="true",
     )
-    # The collector's policy: X-Ray's two write actions, nothing else (beside the engine's log driver).
+    # The collector's policy: X-Ray's two write actions, nothing else (beside CloudWatch's and the
+    # engine's log driver).
     collector = json.loads(named(run, "aws:iam/rolePolicy:RolePolicy", "vllm-instance-collector")["policy"])
     assert collector["Statement"] == [
+        *CLOUDWATCH_STATEMENTS,
         {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
         ENGINE_LOG_STATEMENT,
     ]
@@ -695,15 +715,20 @@ def test_dashboard_shows_ttft_queue_kv_cache_and_tokens_per_second() -> None:
     dashboard = named(run, "aws:cloudwatch/dashboard:Dashboard", "observability-dashboard")
     assert dashboard["dashboardName"] == "llmdeploy-prod-vllm"
     body = json.loads(dashboard["dashboardBody"])
-    titles = {w["properties"]["title"]: w["properties"] for w in body["widgets"]}
+    graphs = [w for w in body["widgets"] if w["type"] == "metric"]
+    titles = {w["properties"]["title"]: w["properties"] for w in graphs}
     text = json.dumps(body)
-    assert "vllm:time_to_first_token_seconds_p99" in json.dumps(titles["Time to first token (s)"])
+    [latency] = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert (
+        'histogram_quantile(0.99, sum(rate(vllm:time_to_first_token_seconds{AutoScalingGroupName="llmdeploy-prod-vllm"}[5m])))'
+        in latency
+    )
     assert "vllm:num_requests_waiting" in json.dumps(titles["Queue depth per instance"])
     assert "vllm:kv_cache_usage_perc" in json.dumps(titles["KV-cache usage (fraction of blocks)"])
     tokens = json.dumps(titles["Tokens per second (fleet)"])
     assert "vllm:generation_tokens_total" in tokens and "PERIOD(generated)" in tokens
     assert "gpu_cache_usage_perc" not in text, "removed in vLLM 0.12"
-    assert all(w["properties"]["region"] == "us-east-1" for w in body["widgets"])
+    assert all(w["properties"]["region"] == "us-east-1" for w in graphs)
     log_group = named(run, "aws:cloudwatch/logGroup:LogGroup", "observability-metrics-logs")
     assert log_group["name"] == "/llmdeploy/prod/vllm-metrics" and log_group["retentionInDays"] == 30
 

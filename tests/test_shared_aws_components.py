@@ -178,10 +178,8 @@ def test_instance_role_may_read_its_secret_and_use_ssm_and_nothing_else() -> Non
     attached = sorted(
         inputs(r)["policyArn"] for r in of_type(program, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     )
-    assert attached == [
-        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-        "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
-    ]
+    # No managed CloudWatch policy: telemetry gets its exact statements from the stack (collector_access).
+    assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
     policy = json.loads(inputs(one(program, "aws:iam/rolePolicy:RolePolicy"))["policy"])
     assert policy == secret_read_policy([SECRET_ARN]), f"inline policy not scoped to the secret: {policy}"
     assert inputs(one(program, "aws:iam/instanceProfile:InstanceProfile"))["role"] == "[computed]"

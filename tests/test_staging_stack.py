@@ -17,6 +17,7 @@ from llmdeploy.cli import main as llmdeploy_main
 from llmdeploy.cli.mockrun import OfflineMocks, ProgramRefused, ProgramRun, run_program
 from llmdeploy.cli.plan import FORMATS, plan_document, render
 from llmdeploy.core.engines import TgiOptions
+from llmdeploy.core.metrics import ENGINE_METRICS
 from llmdeploy.core.userdata import fetch_secrets_script, start_script
 from stacks.settings import DLAMI_PARAMETER
 from tests.support import REPO, inputs, of_type, one, plaintext_strings, shellcheck
@@ -480,11 +481,34 @@ def test_the_collector_scrapes_the_engine_on_loopback_and_sends_cloudwatch_emf(
             "receivers": ["prometheus"],
             "processors": ["batch"],
             "exporters": ["prometheus", "awsemf"],
-        }
+        },
+        "metrics/cloudwatch-histograms": {
+            "receivers": ["prometheus"],
+            "processors": ["filter/latency-histograms", "batch"],
+            "exporters": ["otlp_http/cloudwatch"],
+        },
     }
+    # The latency histograms, whole, to CloudWatch's regional OTLP endpoint; no statistic sets by EMF.
+    families = ENGINE_METRICS[engine].latency_families
+    assert config["processors"]["filter/latency-histograms"]["metrics"]["metric"] == [
+        " and ".join(f'name != "{family}"' for family in families)
+    ]
+    assert not any(family in json.dumps(emf) for family in families)
+    assert config["exporters"]["otlp_http/cloudwatch"] == {
+        "metrics_endpoint": "https://monitoring.${env:AWS_REGION}.${env:LLMDEPLOY_AWS_DOMAIN}/v1/metrics",
+        "auth": {"authenticator": "sigv4auth/cloudwatch"},
+    }
+    assert config["extensions"]["sigv4auth/cloudwatch"] == {
+        "region": "${env:AWS_REGION}",
+        "service": "monitoring",
+    }
+    assert "/latest/meta-data/services/domain" in user_data(run)
     group = inputs(one(run, "aws:cloudwatch/logGroup:LogGroup", "tgi-metrics-logs"))
     assert group["name"] == emf["log_group_name"] and group["retentionInDays"] == 30
     assert "systemctl restart otelcol-contrib.service" in user_data(run)
+
+
+PUT_METRIC_DATA = {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"}
 
 
 def test_the_role_gets_the_emf_log_actions_on_its_log_group_alone() -> None:
@@ -494,6 +518,8 @@ def test_the_role_gets_the_emf_log_actions_on_its_log_group_alone() -> None:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [LOG_GROUP_ARN, f"{LOG_GROUP_ARN}:log-stream:*"],
         },
+        # The latency histograms over OTLP (PutMetricData takes no resource).
+        PUT_METRIC_DATA,
         engine_log_statement(),
     ]
 
@@ -508,6 +534,7 @@ def test_remote_write_to_a_workspace_adds_aps_remote_write_on_it() -> None:
         "awsemf",
     ]
     assert collector_policy(run)[1:] == [
+        PUT_METRIC_DATA,
         {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": WORKSPACE},
         engine_log_statement(),
     ]
@@ -521,7 +548,7 @@ def test_otlp_headers_from_a_secret_the_role_may_read_and_traces_through_the_col
         otlpHeadersSecretName="team/otlp-headers",
     )
     config = collector_config_of(run)
-    assert config["exporters"]["otlp"] == {
+    assert config["exporters"]["otlp_grpc"] == {
         "endpoint": "https://otlp.example.com:4317",
         "headers": "${env:LLMDEPLOY_OTLP_HEADERS}",
     }
@@ -534,14 +561,15 @@ def test_otlp_headers_from_a_secret_the_role_may_read_and_traces_through_the_col
     assert "arn:aws:secretsmanager:us-east-1:000000000000:secret:team/otlp-headers-??????" in json.dumps(
         policy
     )
-    # Exporting to an OTLP endpoint needs no AWS permission: EMF's statement and the engine log's only.
-    assert collector_policy(run)[1:] == [engine_log_statement("vllm")]
+    # Exporting to an OTLP endpoint needs no AWS permission: CloudWatch's statements and the engine log's.
+    assert collector_policy(run)[1:] == [PUT_METRIC_DATA, engine_log_statement("vllm")]
 
 
 def test_x_ray_gets_exactly_its_write_actions_and_is_refused_for_tgi() -> None:
     run = staging(mock=ProviderMocks(), engine="vllm", tracesToXray="true")
     assert collector_config_of(run)["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
     assert collector_policy(run)[1:] == [
+        PUT_METRIC_DATA,
         {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
         engine_log_statement("vllm"),
     ]

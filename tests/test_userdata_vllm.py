@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import email
-import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from llmdeploy.core.collector import COLLECTOR_CONFIG_PATH, collector_config
 from llmdeploy.core.engines import VLLM, VllmOptions
 from llmdeploy.core.userdata import (
     USER_DATA_LIMIT_BYTES,
@@ -20,16 +19,10 @@ from llmdeploy.core.userdata import (
     systemd_unit,
 )
 from llmdeploy.core.userdata_vllm import (
-    CWAGENT_CONFIG_PATH,
-    LATENCY_SCRIPT_PATH,
-    PROMETHEUS_CONFIG_PATH,
     MetricsPublishing,
     VllmUserDataArgs,
-    cloudwatch_agent_config,
+    collector_args,
     keep_alive_seconds,
-    latency_command,
-    latency_script,
-    prometheus_scrape_config,
     render_vllm_user_data,
     vllm_container_service,
 )
@@ -122,13 +115,6 @@ def test_stop_timeouts_sit_above_the_drain() -> None:
     assert "Restart=on-failure" in unit
 
 
-def test_latency_publisher_arguments_stay_literal_for_systemd() -> None:
-    metrics = user_data_args().metrics
-    assert "--dimension" in latency_command(metrics)
-    with pytest.raises(ValueError, match="must not contain"):
-        latency_command(replace(metrics, log_group="/logs/$HOME"))
-
-
 def test_vllm_before_the_drain_flag_is_refused() -> None:
     with pytest.raises(ValueError, match=r"before 0\.18 aborts in-flight requests"):
         render_vllm_user_data(user_data_args(options=options(image_tag="v0.17.1")))
@@ -145,29 +131,27 @@ def test_secrets_are_fetched_by_name_into_a_root_only_env_file() -> None:
     assert "fetch_secret VLLM_API_KEY" in no_token
 
 
-def test_cloudwatch_agent_scrapes_the_autoscaling_signals() -> None:
-    metrics = user_data_args().metrics
-    config = cloudwatch_agent_config(metrics)
-    prometheus = config["logs"]["metrics_collected"]["prometheus"]
-    assert prometheus["prometheus_config_path"] == PROMETHEUS_CONFIG_PATH
-    emf = prometheus["emf_processor"]
-    assert emf["metric_namespace"] == "llmdeploy/vllm"
-    (declaration,) = emf["metric_declaration"]
-    assert declaration["dimensions"] == [["AutoScalingGroupName"]]
-    selectors = declaration["metric_selectors"]
-    for signal in ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc"):
-        assert f"^{signal}$" in selectors
-    assert "^vllm:generation_tokens_total$" in selectors
-    assert not any("gpu_cache_usage_perc" in s for s in selectors), "removed in vLLM 0.12"
-    # The histogram publisher talks to the agent's EMF listener.
-    assert config["logs"]["metrics_collected"]["emf"] == {}
-
-    scrape = prometheus_scrape_config(metrics)
-    (job,) = scrape["scrape_configs"]
+def test_the_collector_sends_the_autoscaling_signals_and_the_latency_histograms() -> None:
+    config = collector_config(collector_args(user_data_args().metrics))
+    (job,) = config["receivers"]["prometheus"]["config"]["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     assert job["static_configs"] == [
         {"targets": ["127.0.0.1:8000"], "labels": {"AutoScalingGroupName": "llmdeploy-prod-vllm"}}
     ]
+    emf = config["exporters"]["awsemf"]
+    assert emf["namespace"] == "llmdeploy/vllm"
+    (declaration,) = emf["metric_declarations"]
+    assert declaration["dimensions"] == [["AutoScalingGroupName"]]
+    selectors = declaration["metric_name_selectors"]
+    for signal in ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc"):
+        assert f"^{signal}\\z" in selectors
+    assert "^vllm:generation_tokens_total\\z" in selectors
+    assert not any("gpu_cache_usage_perc" in s for s in selectors), "removed in vLLM 0.12"
+    # The four latency histograms, whole, to CloudWatch over OTLP; none as an EMF statistic set.
+    condition = config["processors"]["filter/latency-histograms"]["metrics"]["metric"][0]
+    for family in ("time_to_first_token", "inter_token_latency", "e2e_request_latency", "request_queue_time"):
+        assert f'name != "vllm:{family}_seconds"' in condition
+        assert not any(family in s for s in selectors)
 
 
 def _heredoc(script: str, opening: str) -> str:
@@ -178,14 +162,11 @@ def _heredoc(script: str, opening: str) -> str:
 def test_user_data_writes_the_configs_it_describes() -> None:
     args = user_data_args()
     script = render_vllm_user_data(args)
-    written = json.loads(_heredoc(script, f"cat > {CWAGENT_CONFIG_PATH} <<'LLMDEPLOY_EOF'"))
-    assert written == cloudwatch_agent_config(args.metrics)
-    packed = _heredoc(script, f"base64 -d > {LATENCY_SCRIPT_PATH}.gz <<'LLMDEPLOY_EOF'")
-    assert gzip.decompress(base64.b64decode(packed)).decode() == latency_script()
-    assert f"-c file:{CWAGENT_CONFIG_PATH}" in script
-    assert f"gunzip -f {LATENCY_SCRIPT_PATH}.gz" in script
+    written = json.loads(_heredoc(script, f"cat > {COLLECTOR_CONFIG_PATH} <<'LLMDEPLOY_EOF'"))
+    assert written == collector_config(collector_args(args.metrics))
     assert "systemctl start --no-block llmdeploy-vllm.service" in script
-    assert "systemctl start --no-block llmdeploy-vllm-latency.service" in script
+    assert "systemctl restart otelcol-contrib.service" in script
+    assert "amazon-cloudwatch-agent" not in script
 
 
 def test_user_data_is_deterministic_and_within_the_ec2_limit() -> None:

@@ -41,12 +41,20 @@ ENGINE_TRACES_VIA_COLLECTOR = f"grpc://{DOCKER_BRIDGE_OTLP_LISTENER}"
 # env provider parses as YAML (a JSON object is YAML), so the secret's header names stay secret too.
 OTLP_HEADERS_VARIABLE = "LLMDEPLOY_OTLP_HEADERS"
 OTLP_HEADERS_REFERENCE = "${env:" + OTLP_HEADERS_VARIABLE + "}"
-# The one `$` the generator writes itself; user-given values never carry one.
-GENERATED_ENV_REFERENCES = frozenset({OTLP_HEADERS_REFERENCE})
+# CloudWatch's OTLP metrics endpoint is regional: the instance's region and its partition's domain
+# come from IMDSv2 at boot (`cloudwatch_region_steps`), into the collector's environment.
+REGION_VARIABLE = "AWS_REGION"
+DOMAIN_VARIABLE = "LLMDEPLOY_AWS_DOMAIN"
+REGION_REFERENCE = "${env:" + REGION_VARIABLE + "}"
+DOMAIN_REFERENCE = "${env:" + DOMAIN_VARIABLE + "}"
+# The only `$`s the generator writes itself; user-given values never carry one.
+GENERATED_ENV_REFERENCES = frozenset({OTLP_HEADERS_REFERENCE, REGION_REFERENCE, DOMAIN_REFERENCE})
 # Read by systemd (as root) before the collector starts as its own user: tmpfs, mode 600.
 COLLECTOR_SECRETS_ENV_FILE = "/run/llmdeploy-otelcol/secrets.env"
 COLLECTOR_FETCH_SECRETS_PATH = "/usr/local/libexec/llmdeploy/otelcol-contrib-fetch-secrets"
 COLLECTOR_DROP_IN_PATH = "/etc/systemd/system/otelcol-contrib.service.d/llmdeploy.conf"
+# Written at boot with the instance's region (`cloudwatch_region_steps`), beside the drop-in above.
+COLLECTOR_REGION_DROP_IN_PATH = "/etc/systemd/system/otelcol-contrib.service.d/llmdeploy-region.conf"
 # X-Ray's write actions: the awsxray exporter calls PutTraceSegments, and PutTelemetryRecords for
 # its own telemetry; it samples nothing itself, so no GetSampling* (AWSXrayWriteOnlyAccess has them
 # for SDKs that sample).
@@ -101,9 +109,37 @@ class CloudWatchEmf:
     # Scraped labels that become the CloudWatch dimensions, e.g. ("Deployment",).
     dimensions: tuple[str, ...]
     # The series CloudWatch gets, by name, with their CloudWatch unit (a custom metric is billed each).
+    # No histograms: awsemf sends a Prometheus histogram as a statistic set (count and sum as scraped,
+    # cumulative since the engine started; no buckets, so no percentiles): `CloudWatchHistograms` does.
     metric_units: Mapping[str, str]
-    # Histograms: awsemf sends each as a statistic set (count, sum, min, max), no percentiles.
-    histograms: tuple[str, ...] = ()
+
+
+# CloudWatch's OTLP metrics endpoint (CloudWatch user guide, "Send metrics using OpenTelemetry"): HTTP,
+# signed with SigV4 for the service `monitoring`. A histogram arrives whole, buckets and all; CloudWatch
+# stores it as an exponential histogram and PromQL's `histogram_quantile` reads its percentiles.
+CLOUDWATCH_OTLP_SIGNING_SERVICE = "monitoring"
+CLOUDWATCH_OTLP_METRICS_ENDPOINT = f"https://monitoring.{REGION_REFERENCE}.{DOMAIN_REFERENCE}/v1/metrics"
+# Publishing metrics to CloudWatch, whatever the path (PutMetricData takes no resource; OTLP data points
+# have no namespace for the `cloudwatch:namespace` condition to match).
+CLOUDWATCH_OTLP_ACTIONS = ("cloudwatch:PutMetricData",)
+CLOUDWATCH_OTLP_STATEMENT = {"Effect": "Allow", "Action": list(CLOUDWATCH_OTLP_ACTIONS), "Resource": "*"}
+# A Prometheus metric name: what the filter below quotes without escaping.
+_METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+@dataclass(frozen=True)
+class CloudWatchHistograms:
+    """The engine's latency histograms to CloudWatch over OTLP, whole: the percentiles on the dashboard
+    and in alarms are PromQL over them (`histogram_quantile`), computed by CloudWatch."""
+
+    histograms: tuple[str, ...]
+
+    def keep_only_condition(self) -> str:
+        """The filter processor's condition (OTTL) that drops every metric but these histograms."""
+        for name in self.histograms:
+            if not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a Prometheus metric name")
+        return " and ".join(f'name != "{name}"' for name in self.histograms)
 
 
 def log_group_arn(log_group: str, partition: str, region: str, account_id: str) -> str:
@@ -141,8 +177,10 @@ class CollectorArgs:
     traces_to_xray: bool = False
     # Where the OTLP receiver listens (the engine's container reaches it through Docker's bridge).
     otlp_listener: str = OTLP_GRPC_LISTENER
-    # Metrics to CloudWatch as EMF (`awsemf`); None where the CloudWatch agent carries them (prod).
+    # Gauges and counters to CloudWatch as EMF (`awsemf`): the alarms and target tracking read them.
     cloudwatch: CloudWatchEmf | None = None
+    # Latency histograms to CloudWatch over OTLP, whole (None, or no histograms: none sent).
+    cloudwatch_histograms: CloudWatchHistograms | None = None
 
 
 def collector_config(args: CollectorArgs) -> dict[str, Any]:
@@ -193,6 +231,26 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
     if args.cloudwatch is not None:
         exporters["awsemf"] = awsemf_exporter(args.cloudwatch)
         pipelines["metrics"]["exporters"].append("awsemf")
+    processors: dict[str, Any] = {"batch": {}}
+    if args.cloudwatch_histograms is not None and args.cloudwatch_histograms.histograms:
+        # Its own pipeline: the same scrape, filtered down to the latency histograms.
+        extensions["sigv4auth/cloudwatch"] = {
+            "region": REGION_REFERENCE,
+            "service": CLOUDWATCH_OTLP_SIGNING_SERVICE,
+        }
+        exporters["otlp_http/cloudwatch"] = {
+            "metrics_endpoint": CLOUDWATCH_OTLP_METRICS_ENDPOINT,
+            "auth": {"authenticator": "sigv4auth/cloudwatch"},
+        }
+        processors["filter/latency-histograms"] = {
+            "error_mode": "ignore",
+            "metrics": {"metric": [args.cloudwatch_histograms.keep_only_condition()]},
+        }
+        pipelines["metrics/cloudwatch-histograms"] = {
+            "receivers": ["prometheus"],
+            "processors": ["filter/latency-histograms", "batch"],
+            "exporters": ["otlp_http/cloudwatch"],
+        }
     if args.otlp_headers_secret and not args.otlp_endpoint:
         raise ValueError("OTLP headers without an OTLP endpoint")
     trace_exporters: list[str] = []
@@ -201,9 +259,10 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
         if args.otlp_headers_secret:
             # The value stays in the collector's environment (COLLECTOR_SECRETS_ENV_FILE).
             otlp["headers"] = OTLP_HEADERS_REFERENCE
-        exporters["otlp"] = otlp
-        pipelines["metrics"]["exporters"].append("otlp")
-        trace_exporters.append("otlp")
+        # `otlp_grpc`: the OTLP/gRPC exporter's name since collector 0.144 (`otlp` is its deprecated alias).
+        exporters["otlp_grpc"] = otlp
+        pipelines["metrics"]["exporters"].append("otlp_grpc")
+        trace_exporters.append("otlp_grpc")
     if args.traces_to_xray:
         # Region and credentials from the instance (IMDS and its role).
         exporters["awsxray"] = {}
@@ -213,7 +272,7 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
         pipelines["traces"] = {"receivers": ["otlp"], "processors": ["batch"], "exporters": trace_exporters}
     config: dict[str, Any] = {
         "receivers": receivers,
-        "processors": {"batch": {}},
+        "processors": processors,
         "exporters": exporters,
         "service": {"pipelines": pipelines},
     }
@@ -230,7 +289,7 @@ def awsemf_exporter(cloudwatch: CloudWatchEmf) -> dict[str, Any]:
     awsemf would send every series with every label as a dimension, each a billed custom metric;
     NoDimensionRollup keeps it from adding a copy without dimensions.
     """
-    names = [*cloudwatch.metric_units, *cloudwatch.histograms]
+    names = list(cloudwatch.metric_units)
     return {
         "namespace": cloudwatch.namespace,
         "log_group_name": cloudwatch.log_group,
@@ -259,7 +318,7 @@ def collector_policy_statements(
     no resource-level permissions for them), so "*". The OTLP headers secret is read by the role's
     secret policy beside the API key's (`collector_secret_arn`), not here: its ARN is known at deploy.
     EMF to CloudWatch needs `LOG_STREAM_WRITE_ACTIONS` on that log group's streams alone
-    (`log_group_arn`, required then).
+    (`log_group_arn`, required then); histograms over OTLP to CloudWatch need `CLOUDWATCH_OTLP_ACTIONS`.
     """
     statements: list[dict[str, Any]] = []
     if args.cloudwatch is not None:
@@ -268,6 +327,8 @@ def collector_policy_statements(
         if not log_group_arn.endswith(f":log-group:{args.cloudwatch.log_group}"):
             raise ValueError(f"{log_group_arn!r} is not the ARN of log group {args.cloudwatch.log_group}")
         statements.append(log_stream_write_statement(log_group_arn))
+    if _sends_histograms(args):
+        statements.append(CLOUDWATCH_OTLP_STATEMENT)
     if args.remote_write is not None:
         statements.append(
             {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": args.remote_write.workspace_arn}
@@ -275,6 +336,10 @@ def collector_policy_statements(
     if args.traces_to_xray:
         statements.append({"Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": "*"})
     return statements
+
+
+def _sends_histograms(args: CollectorArgs) -> bool:
+    return args.cloudwatch_histograms is not None and bool(args.cloudwatch_histograms.histograms)
 
 
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
@@ -313,6 +378,7 @@ def collector_steps(args: CollectorArgs) -> list[str]:
         "fi",
         *write_file(COLLECTOR_CONFIG_PATH, json.dumps(collector_config(args), indent=1), "0644"),
         *_drop_in_steps(args),
+        *(cloudwatch_region_steps() if _sends_histograms(args) else []),
         f"systemctl enable {COLLECTOR_SERVICE}",
         f"systemctl restart {COLLECTOR_SERVICE}",
     ]
@@ -340,6 +406,25 @@ def collector_drop_in(args: CollectorArgs) -> str | None:
             f"EnvironmentFile=-{COLLECTOR_SECRETS_ENV_FILE}",
         ]
     return "\n".join([*lines, ""]) if lines else None
+
+
+def cloudwatch_region_steps() -> list[str]:
+    """Shell lines: the instance's region and its partition's domain (amazonaws.com, amazonaws.com.cn)
+    from IMDSv2, into the collector's environment, for CloudWatch's regional OTLP endpoint."""
+    imds = "http://169.254.169.254/latest"
+    return [
+        "# CloudWatch's OTLP endpoint is regional: this instance's region and domain, from IMDSv2.",
+        "imds_token=\"$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "
+        f'{imds}/api/token)"',
+        'aws_region="$(curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: ${imds_token}" '
+        f'{imds}/meta-data/placement/region)"',
+        'aws_domain="$(curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: ${imds_token}" '
+        f'{imds}/meta-data/services/domain)"',
+        f"install -d -m 0755 {COLLECTOR_REGION_DROP_IN_PATH.rsplit('/', 1)[0]}",
+        f"printf '[Service]\\nEnvironment={REGION_VARIABLE}=%s\\nEnvironment={DOMAIN_VARIABLE}=%s\\n' "
+        f'"${{aws_region}}" "${{aws_domain}}" > {COLLECTOR_REGION_DROP_IN_PATH}',
+        "systemctl daemon-reload",
+    ]
 
 
 def _drop_in_steps(args: CollectorArgs) -> list[str]:

@@ -31,6 +31,16 @@ def quantiles(histogram: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+def cloudwatch_quantile(histogram: str, quantile: float, label: str, value: str) -> str:
+    """A percentile in CloudWatch's PromQL, over the OTLP histograms the collector sends there.
+
+    CloudWatch stores an OTLP histogram as an exponential (native) histogram under the metric's own
+    name, so the query reads it whole, with no `_bucket` series and no `le`; the scrape's labels are
+    data point attributes, which CloudWatch's PromQL reads by their bare names.
+    """
+    return f'histogram_quantile({quantile}, sum(rate({histogram}{{{label}="{value}"}}[{RATE_WINDOW}])))'
+
+
 VLLM_PANELS = (
     Panel("Queue depth (waiting requests)", "short", (("sum(vllm:num_requests_waiting)", "waiting"),)),
     Panel("Running requests", "short", (("sum(vllm:num_requests_running)", "running"),)),

@@ -1,4 +1,4 @@
-"""Each engine's Prometheus metric names, as the instances publish them to CloudWatch.
+"""Each engine's Prometheus metric names, as the instances' collector publishes them to CloudWatch.
 
 The one home of each name: the user data scrapes them, the scaling policy tracks the
 queue depth, the dashboard and alarms read them back.
@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmdeploy.core.instance.latency_emf import DEFAULT_FAMILIES
-
-# The latency histograms: latency_emf.py runs alone on the instance (stdlib only,
-# shipped verbatim in the user data), so it owns vLLM's names and we take them from it.
-TIME_TO_FIRST_TOKEN, INTER_TOKEN_LATENCY, E2E_REQUEST_LATENCY, REQUEST_QUEUE_TIME = DEFAULT_FAMILIES
+# The latency histograms (the collector sends them to CloudWatch whole, over OTLP).
+TIME_TO_FIRST_TOKEN = "vllm:time_to_first_token_seconds"
+INTER_TOKEN_LATENCY = "vllm:inter_token_latency_seconds"
+E2E_REQUEST_LATENCY = "vllm:e2e_request_latency_seconds"
+REQUEST_QUEUE_TIME = "vllm:request_queue_time_seconds"
 
 # Requests waiting for a slot: the queue depth that target tracking scales on.
 QUEUE_DEPTH = "vllm:num_requests_waiting"
@@ -46,7 +46,7 @@ class EngineMetricNames:
     generation_tokens: str | None
     request_success: str | None
     preemptions: str | None
-    # Histograms: the latency publisher turns them into percentiles.
+    # Histograms: CloudWatch gets them whole (OTLP); their percentiles are PromQL there.
     time_to_first_token: str | None
     inter_token_latency: str | None
     e2e_request_latency: str | None
@@ -64,8 +64,8 @@ class EngineMetricNames:
 
     @property
     def scraped(self) -> dict[str, str]:
-        """What the CloudWatch agent carries into CloudWatch, with its unit (counters arrive as
-        the increase since the previous scrape)."""
+        """What the collector sends CloudWatch as EMF, with its unit: gauges and counters, which
+        target tracking and the alarms read as classic CloudWatch metrics."""
         units = {
             self.queue_depth: "Count",
             self.requests_running: "Count",

@@ -7,13 +7,11 @@ root-only tmpfs env file, a systemd unit whose stop timeout is above the engine'
 top of it this module adds what an autoscaled fleet needs (shown for vLLM; each engine's
 series come from `llmdeploy/core/metrics.py`, its ports and paths from the catalogue):
 
-- the CloudWatch agent, scraping vLLM's `/metrics` through its Prometheus
-  support into CloudWatch (EMF): queue depth for target tracking, KV-cache
-  usage, running requests and token counters for alarms and the dashboard;
-- the latency publisher (`llmdeploy/core/instance/latency_emf.py`) for the
-  histograms the agent drops (time to first token and the other latencies);
-- the OpenTelemetry Collector (`llmdeploy/core/collector.py`), re-exposing every
-  vLLM series on its own port for Prometheus, so that monitoring never needs the
+- the OpenTelemetry Collector (`llmdeploy/core/collector.py`), scraping vLLM's `/metrics` on
+  loopback. It sends CloudWatch the queue depth for target tracking, KV-cache usage, running
+  requests and token counters (EMF, for alarms and the dashboard) and the latency histograms whole
+  (OTLP: time to first token and the other latencies, whose percentiles are PromQL in CloudWatch);
+  it re-exposes every series on its own port for Prometheus, so that monitoring never needs the
   API port (where vLLM answers `/invocations` without the key).
 
 The script is known at preview: built from settings and names (the secrets'
@@ -22,19 +20,13 @@ names, the Auto Scaling group's name), never from ids or secret values.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
 
-from llmdeploy.core import metrics
 from llmdeploy.core.collector import (
     DOCKER_BRIDGE_OTLP_LISTENER,
     CloudWatchEmf,
+    CloudWatchHistograms,
     CollectorArgs,
     RemoteWrite,
     collector_steps,
@@ -48,39 +40,22 @@ from llmdeploy.core.engines import (
     vllm_drains,
     vllm_environment,
 )
-from llmdeploy.core.instance.latency_emf import DEFAULT_FAMILIES as DEFAULT_LATENCY_FAMILIES
 from llmdeploy.core.lifecycle import LaunchHook, completion_steps
 from llmdeploy.core.metrics import ENGINE_METRICS, EngineMetricNames
 from llmdeploy.core.userdata import (
-    HEREDOC_DELIMITER,
     USER_DATA_LIMIT_BYTES,
     AwsLogs,
     ContainerService,
     DockerRun,
     SecretEnv,
     render_user_data,
-    shell_join,
-    write_file,
 )
 
 SERVICE_NAME = "llmdeploy-vllm"
-LATENCY_SERVICE_NAME = "llmdeploy-vllm-latency"
 HF_CACHE_DIR = "/opt/llmdeploy/huggingface"
 # vLLM's compile cache survives a container restart (vLLM only).
 COMPILE_CACHE_DIR = "/opt/llmdeploy/vllm-cache"
 COMPILE_CACHE_MOUNT = "/root/.cache/vllm"
-LATENCY_SCRIPT_PATH = "/opt/llmdeploy/latency_emf.py"
-CWAGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
-CWAGENT_CTL = f"{CWAGENT_DIR}/bin/amazon-cloudwatch-agent-ctl"
-CWAGENT_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-vllm.json"
-PROMETHEUS_CONFIG_PATH = f"{CWAGENT_DIR}/etc/llmdeploy-prometheus.yaml"
-# AWS's package for Debian-family AMIs; Amazon Linux has it in its own repository.
-CWAGENT_DEB_URL = (
-    "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
-)
-PROMETHEUS_JOB = "vllm"
-# The agent's EMF listener (`logs.metrics_collected.emf`), loopback only.
-EMF_LISTENER = "127.0.0.1:25888"
 
 # The container's keep-alive must outlast the load balancer's idle timeout: a
 # target that closes first turns the balancer's next reuse into a 502.
@@ -88,23 +63,9 @@ KEEP_ALIVE_MARGIN_SECONDS = 5
 # TGI sends an SSE keep-alive every 15 s; vLLM's is chosen the same unless the idle timeout is shorter.
 SSE_KEEP_ALIVE_CAP_SECONDS = 15
 
-# What the CloudWatch agent carries from vLLM's `/metrics` into CloudWatch:
-# autoscaling signals and token counters. Counters arrive as
-# the increase since the previous scrape. `vllm:gpu_cache_usage_perc` was
-# removed in 0.12: `vllm:kv_cache_usage_perc` replaces it.
-SCRAPED_METRICS: Mapping[str, str] = metrics.VLLM_METRICS.scraped
-
 
 def service_name(engine: Engine) -> str:
     return f"llmdeploy-{engine.name}"
-
-
-def latency_service_name(engine: Engine) -> str:
-    return f"{service_name(engine)}-latency"
-
-
-def cwagent_config_path(engine: Engine) -> str:
-    return f"{CWAGENT_DIR}/etc/{service_name(engine)}.json"
 
 
 @dataclass(frozen=True)
@@ -126,9 +87,6 @@ class MetricsPublishing:
     traces_to_xray: bool = False
     # Whose metrics: the port and path come from the engine, the series from ENGINE_METRICS.
     engine: Engine = VLLM
-    # CloudWatch through the collector's awsemf exporter (an instance without the CloudWatch agent:
-    # staging's); False: the agent and the latency publisher carry them (`monitoring_steps`).
-    cloudwatch_via_collector: bool = False
 
     @property
     def names(self) -> EngineMetricNames:
@@ -283,131 +241,15 @@ def vllm_container_service(args: VllmUserDataArgs) -> ContainerService:
     return fleet_container_service(vllm_fleet_args(args))
 
 
-def prometheus_scrape_config(metrics: MetricsPublishing) -> dict[str, Any]:
-    """The agent's Prometheus scrape configuration (written as JSON, which is YAML)."""
-    return {
-        "global": {"scrape_interval": f"{metrics.scrape_interval_seconds}s", "scrape_timeout": "10s"},
-        "scrape_configs": [
-            {
-                "job_name": metrics.engine.name,
-                "metrics_path": metrics.engine.metrics_path,
-                "static_configs": [
-                    {
-                        "targets": [metrics.metrics_target],
-                        # Static labels become the CloudWatch dimensions below.
-                        "labels": dict(metrics.dimensions),
-                    }
-                ],
-            }
-        ],
-    }
-
-
-def cloudwatch_agent_config(metrics: MetricsPublishing) -> dict[str, Any]:
-    """CloudWatch agent configuration: Prometheus scrape into EMF, plus the EMF listener."""
-    return {
-        "logs": {
-            "metrics_collected": {
-                "prometheus": {
-                    "log_group_name": metrics.log_group,
-                    "prometheus_config_path": PROMETHEUS_CONFIG_PATH,
-                    "emf_processor": {
-                        "metric_declaration_dedup": True,
-                        "metric_namespace": metrics.namespace,
-                        "metric_unit": metrics.names.scraped,
-                        "metric_declaration": [
-                            {
-                                "source_labels": ["job"],
-                                "label_matcher": f"^{metrics.engine.name}$",
-                                "dimensions": [sorted(metrics.dimensions)],
-                                "metric_selectors": [f"^{name}$" for name in metrics.names.scraped],
-                            }
-                        ],
-                    },
-                },
-                # For latency_emf.py: histograms do not survive the Prometheus path.
-                "emf": {},
-            },
-            "force_flush_interval": 15,
-        }
-    }
-
-
-def latency_script() -> str:
-    return resources.files("llmdeploy.core").joinpath("instance/latency_emf.py").read_text()
-
-
-def latency_command(metrics: MetricsPublishing) -> list[str]:
-    argv = [
-        "/usr/bin/python3",
-        LATENCY_SCRIPT_PATH,
-        "--metrics-url",
-        f"http://{metrics.metrics_target}{metrics.engine.metrics_path}",
-        "--namespace",
-        metrics.namespace,
-        "--log-group",
-        metrics.log_group,
-        "--agent",
-        EMF_LISTENER,
-        "--interval",
-        str(metrics.scrape_interval_seconds),
-    ]
-    for name, value in sorted(metrics.dimensions.items()):
-        argv += ["--dimension", f"{name}={value}"]
-    # The publisher's own defaults are vLLM's histograms; another engine names its own.
-    if metrics.names.latency_families != DEFAULT_LATENCY_FAMILIES:
-        for family in metrics.names.latency_families:
-            argv += ["--family", family]
-    if any(ch in arg for arg in argv for ch in "%$\\"):
-        # systemd expands these in ExecStart=; names from settings never need them.
-        raise ValueError(f"latency publisher arguments must not contain %, $ or \\: {argv}")
-    return argv
-
-
-def latency_unit(metrics: MetricsPublishing) -> str:
-    return "\n".join(
-        [
-            "[Unit]",
-            f"Description={metrics.engine.label} latency percentiles to CloudWatch (llmdeploy)",
-            "After=amazon-cloudwatch-agent.service",
-            "",
-            "[Service]",
-            f"ExecStart={shell_join(latency_command(metrics))}",
-            "Restart=always",
-            "RestartSec=30",
-            "",
-            "[Install]",
-            "WantedBy=multi-user.target",
-            "",
-        ]
-    )
-
-
-def _compressed_file(path: str, content: str, mode: str) -> list[str]:
-    """A file shipped gzip+base64: user data is capped at 16 KiB, and this one is a program."""
-    # mtime=0: the same source gives the same bytes, so the launch template only
-    # changes when the program does.
-    packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
-    quoted = shlex.quote(path)
-    return [
-        f"base64 -d > {quoted}.gz <<'{HEREDOC_DELIMITER}'",
-        *[packed[i : i + 76] for i in range(0, len(packed), 76)],
-        HEREDOC_DELIMITER,
-        f"gunzip -f {quoted}.gz",
-        f"chmod {mode} {quoted}",
-    ]
-
-
 def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
-    """The collector scrapes what the CloudWatch agent scrapes, with the same labels; without the agent,
-    it sends the agent's series, and the latency histograms, to CloudWatch itself."""
+    """The collector on a serving instance: the engine's scrape, labelled with the dimensions, to
+    CloudWatch (gauges and counters as EMF, latency histograms over OTLP) and to monitoring."""
     assert metrics.engine.metrics_path is not None
     cloudwatch = CloudWatchEmf(
         namespace=metrics.namespace,
         log_group=metrics.log_group,
         dimensions=tuple(sorted(metrics.dimensions)),
         metric_units=metrics.names.scraped,
-        histograms=metrics.names.latency_families,
     )
     return CollectorArgs(
         job=metrics.engine.name,
@@ -422,44 +264,9 @@ def collector_args(metrics: MetricsPublishing) -> CollectorArgs:
         otlp_headers_secret=metrics.otlp_headers_secret,
         traces_to_xray=metrics.traces_to_xray,
         otlp_listener=DOCKER_BRIDGE_OTLP_LISTENER,
-        cloudwatch=cloudwatch if metrics.cloudwatch_via_collector else None,
+        cloudwatch=cloudwatch,
+        cloudwatch_histograms=CloudWatchHistograms(metrics.names.latency_families),
     )
-
-
-def monitoring_steps(metrics: MetricsPublishing) -> list[str]:
-    """Shell lines: the CloudWatch agent, the latency publisher, and the collector for Prometheus."""
-    return [
-        "# The CloudWatch agent: Amazon Linux has it in its repository; elsewhere AWS's package.",
-        f"if [ ! -x {CWAGENT_CTL} ]; then",
-        "  if command -v dnf >/dev/null 2>&1; then",
-        "    dnf install -y amazon-cloudwatch-agent",
-        "  else",
-        f"    curl -fsSL --retry 5 -o /tmp/amazon-cloudwatch-agent.deb {CWAGENT_DEB_URL}",
-        "    dpkg -i -E /tmp/amazon-cloudwatch-agent.deb",
-        "  fi",
-        "fi",
-        *write_file(PROMETHEUS_CONFIG_PATH, json.dumps(prometheus_scrape_config(metrics), indent=1), "0644"),
-        *write_file(
-            cwagent_config_path(metrics.engine),
-            json.dumps(cloudwatch_agent_config(metrics), indent=1),
-            "0644",
-        ),
-        f"{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{cwagent_config_path(metrics.engine)}",
-        "",
-        f"# {LATENCY_SCRIPT_PATH} is llmdeploy/core/instance/latency_emf.py, compressed.",
-        f"install -d -m 0755 {shlex.quote(LATENCY_SCRIPT_PATH.rsplit('/', 1)[0])}",
-        *_compressed_file(LATENCY_SCRIPT_PATH, latency_script(), "0755"),
-        *write_file(
-            f"/etc/systemd/system/{latency_service_name(metrics.engine)}.service",
-            latency_unit(metrics),
-            "0644",
-        ),
-        "systemctl daemon-reload",
-        f"systemctl enable {latency_service_name(metrics.engine)}.service",
-        f"systemctl start --no-block {latency_service_name(metrics.engine)}.service",
-        "",
-        *collector_steps(collector_args(metrics)),
-    ]
 
 
 MIME_BOUNDARY = "==LLMDEPLOY-USER-DATA=="
@@ -512,7 +319,7 @@ def render_fleet_user_data(args: FleetUserDataArgs) -> str:
     """The whole user data of a fleet instance, deterministic for the same arguments."""
     if args.metrics.engine is not args.engine:
         raise ValueError(f"metrics of {args.metrics.engine.label} for an instance of {args.engine.label}")
-    steps = monitoring_steps(args.metrics)
+    steps = collector_steps(collector_args(args.metrics))
     if args.launch_hook is not None:
         steps += ["", *completion_steps(args.launch_hook)]
     script = render_user_data(fleet_container_service(args), extra_steps=steps)

@@ -22,8 +22,7 @@ import pytest
 from llmdeploy.cli import main
 from llmdeploy.core.dashboards import grafana_dashboard
 from llmdeploy.core.engines import VLLM
-from llmdeploy.core.instance import latency_emf
-from llmdeploy.core.userdata_vllm import SCRAPED_METRICS
+from llmdeploy.core.metrics import VLLM_METRICS
 from tests.fixtures.vllm_server import TEST_API_KEY, RealVllm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -137,9 +136,9 @@ def test_every_scraped_metric_exists(real_vllm: RealVllm) -> None:
     status, text = get(f"{real_vllm.base_url}{VLLM.metrics_path}")
     assert status == 200
     names = sample_names(text)
-    assert set(SCRAPED_METRICS) - names == set(), sorted(n for n in names if n.startswith("vllm:"))
+    assert set(VLLM_METRICS.scraped) - names == set(), sorted(n for n in names if n.startswith("vllm:"))
     histograms = {line.split()[2] for line in text.splitlines() if line.endswith(" histogram")}
-    assert set(latency_emf.DEFAULT_FAMILIES) - histograms == set(), sorted(histograms)
+    assert set(VLLM_METRICS.latency_families) - histograms == set(), sorted(histograms)
 
 
 def test_every_series_the_grafana_dashboard_queries_exists(real_vllm: RealVllm) -> None:
@@ -147,33 +146,6 @@ def test_every_series_the_grafana_dashboard_queries_exists(real_vllm: RealVllm) 
     exprs = [target["expr"] for panel in grafana_dashboard("vllm")["panels"] for target in panel["targets"]]
     queried = {name for expr in exprs for name in re.findall(r"vllm:[a-z0-9_:]+", expr)}
     assert queried and queried - names == set(), sorted(queried - names)
-
-
-def test_the_latency_publisher_reads_real_histograms(real_vllm: RealVllm) -> None:
-    before = latency_emf.parse_histograms(
-        get(f"{real_vllm.base_url}/metrics")[1], latency_emf.DEFAULT_FAMILIES
-    )
-    for _ in range(3):
-        list(
-            client(real_vllm).chat.completions.create(
-                model=real_vllm.served_name,
-                messages=PROMPT,
-                max_tokens=6,
-                stream=True,
-                extra_body=FIXED_LENGTH,
-            )
-        )
-    after = latency_emf.parse_histograms(
-        get(f"{real_vllm.base_url}/metrics")[1], latency_emf.DEFAULT_FAMILIES
-    )
-    values = latency_emf.interval_values(before, after)
-    for family in latency_emf.DEFAULT_FAMILIES:
-        assert f"{family}_p50" in values, (family, values)
-        assert 0 <= values[f"{family}_p50"] <= values[f"{family}_p99"]
-    # Three streams of six tokens: e2e latency is positive, TTFT no larger than it.
-    assert (
-        0 < values["vllm:time_to_first_token_seconds_avg"] <= values["vllm:e2e_request_latency_seconds_avg"]
-    )
 
 
 def test_verify_passes_against_the_real_vllm(

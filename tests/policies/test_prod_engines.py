@@ -9,6 +9,8 @@ engine runs with its API key read at boot from Secrets Manager (never in the use
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
 from collections.abc import Iterator
 
@@ -108,10 +110,11 @@ def test_scaling_and_the_queue_alarm_track_the_engines_queue_depth(
     assert (metric["namespace"], metric["metricName"]) == (f"llmdeploy/{engine}", queue_depth)
     alarms = {inputs(a)["name"].removeprefix(f"{group}-"): inputs(a) for a in of_type(run, ALARM)}
     assert alarms["queue-depth"]["metricName"] == queue_depth
-    # The instance scrapes that series from the engine's own metrics endpoint into the same namespace.
+    # The instance's collector scrapes that series from the engine's own metrics endpoint and sends it
+    # (awsemf, RE2's end of text `\z`) into the same namespace.
     script = user_data(run)
     entry = ENGINES[engine]
-    assert f'"^{queue_depth}$"' in script
+    assert json.dumps(f"^{re.escape(queue_depth)}\\z") in script
     assert f'"127.0.0.1:{entry.metrics_port}"' in script and f'"llmdeploy/{engine}"' in script
 
 
