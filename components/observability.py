@@ -39,7 +39,7 @@ def retained_log_group(
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.cloudwatch.LogGroup:
-    """A log group an instance's writer (the CloudWatch agent, the collector's awsemf exporter, Docker's
+    """A log group an instance's writer (the collector's awsemf exporter, Docker's
     awslogs driver) puts its streams in: created here, with a retention, because the writer would
     otherwise create it itself, with none (and need CreateLogGroup to)."""
     return aws.cloudwatch.LogGroup(
