@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmdeploy.core.userdata import SecretEnv, fetch_secrets_to_env_file, write_file
+from llmdeploy.core.userdata import IMDS, SecretEnv, fetch_secrets_to_env_file, write_file
 
 COLLECTOR_VERSION = "0.146.1"
 COLLECTOR_PACKAGE = "otelcol-contrib"
@@ -232,7 +232,8 @@ def collector_config(args: CollectorArgs) -> dict[str, Any]:
         exporters["awsemf"] = awsemf_exporter(args.cloudwatch)
         pipelines["metrics"]["exporters"].append("awsemf")
     processors: dict[str, Any] = {"batch": {}}
-    if args.cloudwatch_histograms is not None and args.cloudwatch_histograms.histograms:
+    if _sends_histograms(args):
+        assert args.cloudwatch_histograms is not None
         # Its own pipeline: the same scrape, filtered down to the latency histograms.
         extensions["sigv4auth/cloudwatch"] = {
             "region": REGION_REFERENCE,
@@ -411,15 +412,14 @@ def collector_drop_in(args: CollectorArgs) -> str | None:
 def cloudwatch_region_steps() -> list[str]:
     """Shell lines: the instance's region and its partition's domain (amazonaws.com, amazonaws.com.cn)
     from IMDSv2, into the collector's environment, for CloudWatch's regional OTLP endpoint."""
-    imds = "http://169.254.169.254/latest"
     return [
         "# CloudWatch's OTLP endpoint is regional: this instance's region and domain, from IMDSv2.",
         "imds_token=\"$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "
-        f'{imds}/api/token)"',
+        f'{IMDS}/api/token)"',
         'aws_region="$(curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: ${imds_token}" '
-        f'{imds}/meta-data/placement/region)"',
+        f'{IMDS}/meta-data/placement/region)"',
         'aws_domain="$(curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: ${imds_token}" '
-        f'{imds}/meta-data/services/domain)"',
+        f'{IMDS}/meta-data/services/domain)"',
         f"install -d -m 0755 {COLLECTOR_REGION_DROP_IN_PATH.rsplit('/', 1)[0]}",
         f"printf '[Service]\\nEnvironment={REGION_VARIABLE}=%s\\nEnvironment={DOMAIN_VARIABLE}=%s\\n' "
         f'"${{aws_region}}" "${{aws_domain}}" > {COLLECTOR_REGION_DROP_IN_PATH}',
